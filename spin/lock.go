@@ -1,0 +1,93 @@
+package spin
+
+import (
+	"runtime"
+	"sync/atomic"
+
+	"github.com/lockstep-go/lockstep/internal/backoff"
+	"github.com/lockstep-go/lockstep/internal/testhook"
+)
+
+// noCopy may be added to structs which must not be copied after first use;
+// go vet's -copylocks check reports copies. See sync.noCopy.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
+
+// Lock word values.
+const (
+	unlocked uint32 = 0 // nobody holds the lock
+	locked   uint32 = 1 // a goroutine holds it; waiters spin reading the word
+)
+
+// Lock is a test-and-test-and-set spin lock with bounded exponential backoff.
+//
+// The zero value for a Lock is an unlocked lock. A Lock must not be copied
+// after first use.
+//
+// In the terminology of the Go memory model, the n'th call to Unlock
+// "synchronizes before" the m'th call to Lock returns, for any n < m. A
+// successful TryLock is equivalent to a call to Lock; a failed TryLock
+// establishes no "synchronizes before" relation.
+type Lock struct {
+	_     noCopy
+	state atomic.Uint32
+}
+
+// Lock locks l, spinning (then yielding) until it is free.
+func (l *Lock) Lock() {
+	// Fast path: one CAS on a free lock (inlined into the caller).
+	if l.state.CompareAndSwap(unlocked, locked) {
+		return
+	}
+	l.lockSlow()
+}
+
+// maxRelaxShift caps a waiter's backoff at 2^10 relax iterations, about
+// 1.5 µs here. It is longer than internal/backoff's spin limit on purpose:
+// a waiter that looks at the lock word often pulls its cache line away from
+// the holder, and with short critical sections the holder re-taking the
+// lock from its own cache is what makes a TTAS lock fast (Anderson, "The
+// Performance of Spin Lock Alternatives for Shared-Memory Multiprocessors",
+// IEEE TPDS 1(1), 1990: exponential backoff with a cap).
+const maxRelaxShift = 10
+
+// lockSlow is outlined so that Lock inlines. It reads the word until the
+// lock looks free (the "test" that keeps waiters off the bus while the lock
+// is held) and only then tries the CAS (the "test-and-set"); between looks
+// it backs off exponentially, and once the cap is reached it yields on
+// every look so that a preempted holder can run, even at GOMAXPROCS=1.
+func (l *Lock) lockSlow() {
+	shift := uint32(0)
+	for {
+		if l.state.Load() == unlocked {
+			testhook.Yield() // racy window: another waiter may take it here
+			if l.state.CompareAndSwap(unlocked, locked) {
+				return
+			}
+		}
+		if shift < maxRelaxShift {
+			backoff.Relax(1 << shift)
+			shift++
+		} else {
+			runtime.Gosched()
+		}
+	}
+}
+
+// TryLock tries to lock l without waiting and reports whether it succeeded.
+func (l *Lock) TryLock() bool {
+	return l.state.Load() == unlocked && l.state.CompareAndSwap(unlocked, locked)
+}
+
+// Unlock unlocks l. It panics if l is not locked. Any goroutine may unlock
+// a locked Lock.
+func (l *Lock) Unlock() {
+	// Swap, not Store: the returned value detects an unlock of an unlocked
+	// lock, and on amd64 and arm64 a sequentially consistent Store is an
+	// exchange anyway, so the check is free.
+	if l.state.Swap(unlocked) != locked {
+		panic("spin: unlock of unlocked Lock")
+	}
+}
