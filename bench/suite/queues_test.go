@@ -1,0 +1,114 @@
+package suite
+
+import (
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/puzpuzpuz/xsync/v4"
+)
+
+// queue is the queue family's interface: blocking in spirit. Channels block
+// natively; for non-blocking queues the adapter retries, yielding the
+// processor, which is how their users wait.
+type queue interface {
+	Push(v int)
+	Pop() int
+}
+
+type chanQueue chan int
+
+func (c chanQueue) Push(v int) { c <- v }
+func (c chanQueue) Pop() int   { return <-c }
+
+// tryQueue adapts a TryEnqueue/TryDequeue queue.
+type tryQueue[Q interface {
+	TryEnqueue(int) bool
+	TryDequeue() (int, bool)
+}] struct{ q Q }
+
+func (t tryQueue[Q]) Push(v int) {
+	for !t.q.TryEnqueue(v) {
+		runtime.Gosched()
+	}
+}
+
+func (t tryQueue[Q]) Pop() int {
+	for {
+		if v, ok := t.q.TryDequeue(); ok {
+			return v
+		}
+		runtime.Gosched()
+	}
+}
+
+const queueCap = 1024
+
+var spscImpls = []impl[queue]{
+	{"chan", func() queue { return make(chanQueue, queueCap) }},
+	{"xsync.SPSCQueue", func() queue { return tryQueue[*xsync.SPSCQueue[int]]{xsync.NewSPSCQueue[int](queueCap)} }},
+}
+
+var mpmcImpls = []impl[queue]{
+	{"chan", func() queue { return make(chanQueue, queueCap) }},
+	{"xsync.MPMCQueue", func() queue { return tryQueue[*xsync.MPMCQueue[int]]{xsync.NewMPMCQueue[int](queueCap)} }},
+}
+
+// BenchmarkQueues: time per item moved. uncontended is one goroutine
+// pushing and popping in turn (the cost of the two operations); spsc is one
+// producer and one consumer; mpmc/pairs=P is P producers and P consumers.
+func BenchmarkQueues(b *testing.B) {
+	run(b, kv("workload", "uncontended"), mpmcImpls, func(b *testing.B, q queue) {
+		for b.Loop() {
+			q.Push(1)
+			q.Pop()
+		}
+	})
+	run(b, kv("workload", "spsc"), spscImpls, func(b *testing.B, q queue) {
+		moveItems(b, q, 1)
+	})
+	for _, pairs := range []int{1, 4} {
+		run(b, kv("workload", "mpmc")+kv("pairs", pairs), mpmcImpls, func(b *testing.B, q queue) {
+			moveItems(b, q, pairs)
+		})
+	}
+}
+
+// moveItems moves b.N items through q with pairs producers and pairs
+// consumers, and checks that the consumers' sum is right.
+func moveItems(b *testing.B, q queue, pairs int) {
+	n := b.N
+	var wg sync.WaitGroup
+	sums := make([]int, pairs)
+	for p := range pairs {
+		share := n / pairs
+		if p == 0 {
+			share += n % pairs
+		}
+		wg.Go(func() {
+			for i := range share {
+				q.Push(i + 1)
+			}
+		})
+		wg.Go(func() {
+			s := 0
+			for range share {
+				s += q.Pop()
+			}
+			sums[p] = s
+		})
+	}
+	wg.Wait()
+	total, want := 0, 0
+	for p := range pairs {
+		total += sums[p]
+		share := n / pairs
+		if p == 0 {
+			share += n % pairs
+		}
+		want += share * (share + 1) / 2
+	}
+	if total != want {
+		b.Fatalf("consumers summed %d, want %d: items lost or duplicated", total, want)
+	}
+}
