@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
+	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
 
@@ -234,6 +235,7 @@ func (p *Phaser) arrive(adjust uint64) (phase int, advanced bool) {
 			panic("barrier: Arrive with no registered party")
 		}
 		phase = phaseOf(s)
+		testhook.Yield() // between the load and the CAS
 		if unarrived > 1 {
 			if p.state.CompareAndSwap(s, s-adjust) {
 				return phase, false
@@ -300,6 +302,7 @@ func (p *Phaser) publishAdvance(phase, registered int, terminate bool) {
 // release wakes the goroutines parked for the end of phase (all of them,
 // when the phaser terminated).
 func (p *Phaser) release(phase int, terminated bool) {
+	testhook.Yield() // between the advancing CAS and the sleepers check
 	if p.sleepers.Load() == 0 {
 		return
 	}
@@ -387,6 +390,7 @@ func (p *Phaser) ArriveAndAwaitAdvance(ctx context.Context) (int, error) {
 // after it and a nil error.
 func (p *Phaser) withdraw(phase int, err error) (uint64, error) {
 	for {
+		testhook.Yield() // the advance may land between the cancelled wait and here
 		s := p.state.Load()
 		switch {
 		case isTerminated(s) || phaseOf(s) != phase:
@@ -424,6 +428,7 @@ func (p *Phaser) awaitPhase(ctx context.Context, phase int) (uint64, error) {
 		// Register (sleepers, then the channel under mu) before the
 		// re-check, so an advance after the check cannot be missed.
 		p.sleepers.Add(1)
+		testhook.Yield() // between announcing the sleeper and the re-check
 		p.mu.Lock()
 		s := p.state.Load()
 		if phaseOf(s) != phase || isTerminated(s) {

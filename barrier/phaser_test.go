@@ -13,6 +13,7 @@ import (
 	"testing/synctest"
 
 	"github.com/lockstep-go/lockstep/barrier"
+	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/testutil"
 )
 
@@ -389,6 +390,7 @@ func TestArriveAndAwaitAdvanceCancelWithdraws(t *testing.T) {
 // phase has not advanced and exactly one party is unarrived. Never a lost
 // or double-counted arrival.
 func TestAdvanceVersusCancelRace(t *testing.T) {
+	testhook.Enable(t) // widen the window between the cancelled wait and the withdrawal
 	iters := testutil.Scale(5000)
 	testutil.Procs(t, []int{1, 2, 4}, func(t *testing.T) {
 		p := barrier.NewPhaser(2, nil)
@@ -607,6 +609,7 @@ func TestAwaitAdvanceByObserver(t *testing.T) {
 // missing synchronizes-before edge is reported). The last one to leave
 // terminates the phaser.
 func TestPhaserHammer(t *testing.T) {
+	testhook.Enable(t)
 	testutil.Procs(t, []int{1, 2, 4}, func(t *testing.T) {
 		const ring = 4
 		var arrivals, deregs [ring]atomic.Int64
@@ -622,7 +625,7 @@ func TestPhaserHammer(t *testing.T) {
 			phases.Add(1)
 			return registered == 0
 		})
-		rounds := testutil.Scale(300)
+		rounds := testutil.Scale(1000)
 		var spawned atomic.Int32
 		var wg sync.WaitGroup
 		var worker func(id, phase int)
