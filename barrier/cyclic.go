@@ -7,7 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/lockstep-go/lockstep/internal/backoff"
 	"github.com/lockstep-go/lockstep/internal/panics"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
@@ -178,6 +177,8 @@ type Cyclic struct {
 	gen          *generation // the current generation
 	arrived      int         // parties that have arrived in gen (0 once it broke)
 	resetPending bool        // Reset was called while gen was tripping
+	procs        int         // parallelism(), refreshed every refreshProcs generations
+	trips        uint        // generations tripped, to time the refresh
 }
 
 // New returns a barrier for parties parties (at least 1). The barrier
@@ -193,7 +194,7 @@ func New(parties int, action func() error) *Cyclic {
 	if parties < 1 {
 		panic("barrier: New with parties < 1")
 	}
-	return &Cyclic{parties: parties, action: action, gen: new(generation)}
+	return &Cyclic{parties: parties, action: action, gen: new(generation), procs: parallelism()}
 }
 
 // Parties returns the number of parties needed to trip the barrier.
@@ -247,9 +248,12 @@ func (b *Cyclic) Broken() bool {
 // next generation. If its ctx ends during that wait it returns the ctx
 // error without breaking anything: it has not arrived anywhere.
 //
-// A party that is not the last spins briefly (bounded, see
-// internal/backoff) before it parks, so parties that arrive close together
-// get a short round trip and parties that do not burn no CPU.
+// A party that is not the last polls briefly before it parks: it yields
+// the processor a few times (so that the parties still to come can run and
+// arrive), and first busy-waits for a few hundred nanoseconds if every one
+// of them can be running on another processor. Parties that arrive close
+// together get a short round trip; a party that waits longer parks and
+// burns no CPU. The bounds come from internal/backoff.
 func (b *Cyclic) Await(ctx context.Context) (int, error) {
 	if b.parties == 0 {
 		panic("barrier: Await on a Cyclic not made by New")
@@ -294,24 +298,18 @@ func (b *Cyclic) Await(ctx context.Context) (int, error) {
 	if b.arrived == b.parties {
 		return b.trip(g, index)
 	}
+	// Busy-wait only if every party still to come can be running now.
+	relax := b.parties-b.arrived < b.procs
 	b.mu.Unlock()
-	return b.wait(ctx, g, index)
+	return b.wait(ctx, g, index, relax)
 }
 
-// wait blocks a party that arrived in g, not last, until g ends or ctx ends.
-func (b *Cyclic) wait(ctx context.Context, g *generation, index int) (int, error) {
-	// Spin first: when the other parties are running and about to arrive,
-	// polling the state for a few hundred nanoseconds (then a few yields)
-	// beats a park and a wake. The bound keeps a party that waits for a
-	// slow round from burning CPU. Measured in BenchmarkCyclic.
-	var bo backoff.Backoff
-	for !bo.Completed() {
-		if g.state.Load() >= genTripped {
-			return g.result(index)
-		}
-		bo.Snooze()
+// wait blocks a party that arrived in g, not the last, until g ends or ctx
+// ends: it spins briefly (see spinUntil), then parks.
+func (b *Cyclic) wait(ctx context.Context, g *generation, index int, relax bool) (int, error) {
+	if spinUntil(relax, func() bool { return g.state.Load() >= genTripped }) {
+		return g.result(index)
 	}
-
 	// Park. Fetching the channel under the lock and re-checking the state
 	// there is what makes a trip between the last poll and the park
 	// impossible to miss: the trip also happens under the lock.
@@ -322,6 +320,12 @@ func (b *Cyclic) wait(ctx context.Context, g *generation, index int) (int, error
 	}
 	ch := g.doneChan()
 	b.mu.Unlock()
+	return b.park(ctx, g, ch, index)
+}
+
+// park blocks a party that arrived in g on ch, g's done channel, until g
+// ends or ctx ends.
+func (b *Cyclic) park(ctx context.Context, g *generation, ch chan struct{}, index int) (int, error) {
 	select {
 	case <-ch:
 		return g.result(index)
@@ -418,8 +422,19 @@ func (b *Cyclic) finishLocked(g *generation, err error) {
 
 // nextLocked trips g and starts the next generation.
 func (b *Cyclic) nextLocked(g *generation) {
-	b.gen = new(generation)
 	b.arrived = 0
+	if b.trips++; b.trips%refreshProcs == 0 {
+		b.procs = parallelism()
+	}
+	if b.parties == 1 && g.done == nil {
+		// Nobody else holds g: a 1-party generation has no waiting
+		// parties, and a call that waited for the action to finish would
+		// have made g.done. Reuse it, so that the uncontended path
+		// allocates nothing.
+		g.state.Store(genOpen)
+		return
+	}
+	b.gen = new(generation)
 	g.end(genTripped, nil)
 }
 

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/lockstep-go/lockstep/internal/backoff"
 	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
@@ -113,6 +112,11 @@ type Phaser struct {
 	// the parker sees the new phase or the advancer sees the parker.
 	sleepers atomic.Int32
 
+	// procs caches parallelism() (0: not read yet); reset every
+	// refreshProcs phases. A waiter busy-waits only if the parties still
+	// to arrive can all be running.
+	procs atomic.Int32
+
 	mu sync.Mutex // protects waitCh
 	// waitCh[phase&1] is closed when that phase ends (advance or
 	// termination); nil while nobody waits for it. Two channels, by parity
@@ -179,7 +183,7 @@ func (p *Phaser) Register() int {
 		case isTerminated(s):
 			return reportedPhase(s)
 		case isAdvancing(s):
-			p.awaitPhase(nil, phaseOf(s))
+			p.awaitPhase(nil, phaseOf(s), true)
 			continue
 		case partiesOf(s) == MaxParties:
 			panic("barrier: Register of more than MaxParties parties")
@@ -197,7 +201,7 @@ func (p *Phaser) Register() int {
 // negative number. Arrive with no unarrived party (all registered parties
 // have arrived, or none is registered) is a bug and panics.
 func (p *Phaser) Arrive() int {
-	phase, _ := p.arrive(oneArrival)
+	phase, _, _ := p.arrive(oneArrival)
 	return phase
 }
 
@@ -206,25 +210,26 @@ func (p *Phaser) Arrive() int {
 // and the phaser terminates (unless an OnAdvance function says otherwise).
 // Otherwise as Arrive.
 func (p *Phaser) ArriveAndDeregister() int {
-	phase, _ := p.arrive(oneDeregister)
+	phase, _, _ := p.arrive(oneDeregister)
 	return phase
 }
 
 // arrive records one arrival (and a deregistration when adjust says so) and
-// reports the arrival phase and whether this call advanced it. A negative
-// phase means the phaser was terminated before the arrival.
-func (p *Phaser) arrive(adjust uint64) (phase int, advanced bool) {
+// reports the arrival phase, whether this call advanced it, and how many
+// parties are still to arrive in it. A negative phase means the phaser was
+// terminated before the arrival.
+func (p *Phaser) arrive(adjust uint64) (phase int, advanced bool, remaining int) {
 	for {
 		s := p.state.Load()
 		if isTerminated(s) {
-			return reportedPhase(s), false
+			return reportedPhase(s), false, 0
 		}
 		if isAdvancing(s) {
 			// Every party registered in this phase has arrived: this is
 			// an arrival for the next phase, which starts when OnAdvance
 			// returns. (Java throws IllegalStateException here, a race
 			// that a correct program using Arrive could lose.)
-			p.awaitPhase(nil, phaseOf(s))
+			p.awaitPhase(nil, phaseOf(s), true)
 			continue
 		}
 		unarrived := unarrivedOf(s)
@@ -238,7 +243,7 @@ func (p *Phaser) arrive(adjust uint64) (phase int, advanced bool) {
 		testhook.Yield() // between the load and the CAS
 		if unarrived > 1 {
 			if p.state.CompareAndSwap(s, s-adjust) {
-				return phase, false
+				return phase, false, unarrived - 1
 			}
 			continue
 		}
@@ -251,7 +256,7 @@ func (p *Phaser) arrive(adjust uint64) (phase int, advanced bool) {
 				continue
 			}
 			p.advanceWithHook(phase, next)
-			return phase, true
+			return phase, true, 0
 		}
 		n := phaseBits(nextPhase(phase)) | countBits(next)
 		if next == 0 {
@@ -259,7 +264,7 @@ func (p *Phaser) arrive(adjust uint64) (phase int, advanced bool) {
 		}
 		if p.state.CompareAndSwap(s, n) {
 			p.release(phase, isTerminated(n))
-			return phase, true
+			return phase, true, 0
 		}
 	}
 }
@@ -299,9 +304,22 @@ func (p *Phaser) publishAdvance(phase, registered int, terminate bool) {
 	}
 }
 
+// parallelism returns the cached parallelism().
+func (p *Phaser) parallelism() int {
+	if n := p.procs.Load(); n != 0 {
+		return int(n)
+	}
+	n := parallelism()
+	p.procs.Store(int32(n))
+	return n
+}
+
 // release wakes the goroutines parked for the end of phase (all of them,
 // when the phaser terminated).
 func (p *Phaser) release(phase int, terminated bool) {
+	if phase%refreshProcs == 0 {
+		p.procs.Store(0) // re-read parallelism() now and then
+	}
 	testhook.Yield() // between the advancing CAS and the sleepers check
 	if p.sleepers.Load() == 0 {
 		return
@@ -336,7 +354,7 @@ func (p *Phaser) AwaitAdvance(ctx context.Context, phase int) (int, error) {
 	s := p.state.Load()
 	if phaseOf(s) == phase && !isTerminated(s) {
 		var err error
-		if s, err = p.awaitPhase(ctx, phase); err != nil {
+		if s, err = p.awaitPhase(ctx, phase, unarrivedOf(s) < p.parallelism()); err != nil {
 			return phase, err
 		}
 	}
@@ -362,7 +380,7 @@ func (p *Phaser) ArriveAndAwaitAdvance(ctx context.Context) (int, error) {
 	if ctx.Err() != nil {
 		return p.Phase(), waitq.Err(ctx)
 	}
-	phase, advanced := p.arrive(oneArrival)
+	phase, advanced, remaining := p.arrive(oneArrival)
 	if phase < 0 {
 		return phase, ErrTerminated
 	}
@@ -371,7 +389,7 @@ func (p *Phaser) ArriveAndAwaitAdvance(ctx context.Context) (int, error) {
 		s = p.state.Load()
 	} else {
 		var err error
-		s, err = p.awaitPhase(ctx, phase)
+		s, err = p.awaitPhase(ctx, phase, remaining < p.parallelism())
 		if err != nil {
 			if s, err = p.withdraw(phase, err); err != nil {
 				return phase, err
@@ -396,7 +414,7 @@ func (p *Phaser) withdraw(phase int, err error) (uint64, error) {
 		case isTerminated(s) || phaseOf(s) != phase:
 			return s, nil
 		case isAdvancing(s):
-			s, _ = p.awaitPhase(nil, phase)
+			s, _ = p.awaitPhase(nil, phase, true)
 			return s, nil
 		}
 		// Still this phase, and this party's arrival is counted in it, so
@@ -409,16 +427,16 @@ func (p *Phaser) withdraw(phase int, err error) (uint64, error) {
 
 // awaitPhase waits until the phaser leaves phase (advances or terminates)
 // and returns its state then, or returns the ctx error if ctx ends first.
-// A nil ctx waits without a deadline.
-func (p *Phaser) awaitPhase(ctx context.Context, phase int) (uint64, error) {
-	// Spin first (bounded, then yield): the parties still to arrive may be
-	// running right now. See Cyclic.wait.
-	var bo backoff.Backoff
-	for !bo.Completed() {
-		if s := p.state.Load(); phaseOf(s) != phase || isTerminated(s) {
-			return s, nil
-		}
-		bo.Snooze()
+// A nil ctx waits without a deadline. It polls the state briefly before it
+// parks (see spinUntil); relax says whether to busy-wait too: the caller
+// judged that the parties still to arrive can all be running right now.
+func (p *Phaser) awaitPhase(ctx context.Context, phase int, relax bool) (uint64, error) {
+	var s uint64
+	if spinUntil(relax, func() bool {
+		s = p.state.Load()
+		return phaseOf(s) != phase || isTerminated(s)
+	}) {
+		return s, nil
 	}
 	var done <-chan struct{}
 	if ctx != nil {

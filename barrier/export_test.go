@@ -1,0 +1,11 @@
+package barrier
+
+// SetParallelism makes barriers created from now on assume n goroutines can
+// run at once (n = 1: never spin; n large: always spin), and returns a
+// function that restores the default. Benchmarks use it to measure the
+// spin-before-park policy; it must not be called while barriers are in use.
+func SetParallelism(n int) (restore func()) {
+	old := parallelismOverride
+	parallelismOverride = n
+	return func() { parallelismOverride = old }
+}
