@@ -695,3 +695,54 @@ func TestCyclicHammer(t *testing.T) {
 		})
 	}
 }
+
+// Reset racing arrivals (TCK testReset_Leakage in spirit): parties retry a
+// round that a Reset broke. All-or-none means every trip succeeds for all
+// parties at once, so their success counts stay equal and they all finish
+// together; a trip that succeeded for some parties and failed for others
+// would leave one party short and hang (the watchdog reports it).
+func TestResetRacingArrivals(t *testing.T) {
+	const parties = 4
+	rounds := testutil.Scale(2000)
+	testutil.Procs(t, []int{1, 2, 4}, func(t *testing.T) {
+		var trips atomic.Int64
+		b := barrier.New(parties, func() error { trips.Add(1); return nil })
+		var done atomic.Int32
+		var resets, broken atomic.Int64
+		testutil.Run(t, parties+1, func(id int) {
+			if id == parties {
+				for done.Load() < parties {
+					b.Reset()
+					resets.Add(1)
+					runtime.Gosched()
+				}
+				return
+			}
+			defer done.Add(1)
+			for ok := 0; ok < rounds; {
+				_, err := b.Await(context.Background())
+				switch {
+				case err == nil:
+					ok++
+				case errors.Is(err, barrier.ErrBroken):
+					var be *barrier.BrokenError
+					if errors.As(err, &be) && be.Cause != nil {
+						t.Errorf("broken by %v, not by Reset", be.Cause)
+						return
+					}
+					broken.Add(1)
+				default:
+					t.Errorf("Await: %v", err)
+					return
+				}
+			}
+		})
+		if trips.Load() != int64(rounds) {
+			t.Fatalf("%d trips for %d rounds", trips.Load(), rounds)
+		}
+		if b.Waiting() != 0 || b.Broken() {
+			t.Fatalf("Waiting %d, Broken %v", b.Waiting(), b.Broken())
+		}
+		t.Logf("%d resets, %d party-results broken by them", resets.Load(), broken.Load())
+	})
+}

@@ -9,3 +9,10 @@ func SetParallelism(n int) (restore func()) {
 	parallelismOverride = n
 	return func() { parallelismOverride = old }
 }
+
+// SetPhase moves an idle phaser (no party arrived, no advance running) to
+// phase, to test the wrap-around.
+func SetPhase(p *Phaser, phase int) {
+	s := p.state.Load()
+	p.state.Store(s&^phaseMask | phaseBits(phase))
+}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/lockstep-go/lockstep/barrier"
 	"github.com/lockstep-go/lockstep/internal/testhook"
@@ -682,4 +683,48 @@ func TestPhaserHammer(t *testing.T) {
 		}
 		t.Logf("%d phases", phases.Load())
 	})
+}
+
+// Deadlines on fake time: a waiter times out after exactly its timeout,
+// and the phaser is unchanged (the arrival of a timed-out
+// ArriveAndAwaitAdvance is withdrawn).
+func TestPhaserDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := barrier.NewPhaser(2, nil)
+		ctx, cancel := context.WithTimeout(bg, time.Second)
+		defer cancel()
+		start := time.Now()
+		got, err := p.ArriveAndAwaitAdvance(ctx)
+		if !errors.Is(err, context.DeadlineExceeded) || got != 0 || time.Since(start) != time.Second {
+			t.Fatalf("ArriveAndAwaitAdvance = %d, %v after %v; want 0, DeadlineExceeded after 1s", got, err, time.Since(start))
+		}
+		assertState(t, p, 0, 2, 2)
+
+		ctx2, cancel2 := context.WithTimeout(bg, 2*time.Second)
+		defer cancel2()
+		start = time.Now()
+		if got, err := p.AwaitAdvance(ctx2, 0); !errors.Is(err, context.DeadlineExceeded) || got != 0 || time.Since(start) != 2*time.Second {
+			t.Fatalf("AwaitAdvance = %d, %v after %v", got, err, time.Since(start))
+		}
+		assertState(t, p, 0, 2, 2)
+	})
+}
+
+// Phase numbers wrap from 2^30-1 to 0.
+func TestPhaseWraps(t *testing.T) {
+	const maxPhase = 1<<30 - 1
+	p := barrier.NewPhaser(1, nil)
+	barrier.SetPhase(p, maxPhase)
+	assertState(t, p, maxPhase, 1, 1)
+	if got := p.Arrive(); got != maxPhase {
+		t.Fatalf("Arrive = %d", got)
+	}
+	assertState(t, p, 0, 1, 1)
+	if got, err := p.AwaitAdvance(bg, maxPhase); got != 0 || err != nil {
+		t.Fatalf("AwaitAdvance(max) = %d, %v; want 0, nil", got, err)
+	}
+	barrier.SetPhase(p, maxPhase)
+	if got, err := p.ArriveAndAwaitAdvance(bg); got != 0 || err != nil {
+		t.Fatalf("ArriveAndAwaitAdvance at the last phase = %d, %v; want 0, nil", got, err)
+	}
 }
