@@ -181,6 +181,26 @@ type Cyclic struct {
 	trips        uint        // generations tripped, to time the refresh
 }
 
+// Implementation notes, and designs rejected:
+//
+//   - One mutex guards arrivals, breaks and Reset; the generation's state is
+//     also an atomic word so that arrived parties poll it without the lock.
+//     A lock-free arrival counter (a CAS per Await) measured no better
+//     within this machine's noise and makes break-versus-arrival and
+//     Reset-versus-trip races much harder to get right.
+//   - All the parties of a generation park on one channel that the trip
+//     closes, made only when the first party actually parks. Parking each
+//     party on its own waiter of internal/waitq (the queue every other
+//     blocking call of the module uses) costs a waiter and a channel per
+//     party per round and wakes them one by one: 2-4x slower
+//     (BenchmarkRound, impl=waitq). The cancellation contract is kept the
+//     same way waitq keeps it: the state moves under the lock, and a party
+//     whose ctx ends re-takes the lock and lets a trip that came first win.
+//   - The action runs without the lock (CyclicBarrier.java holds its lock
+//     through the action): a long action would otherwise hold a sync.Mutex
+//     that new callers block on regardless of their ctx, and Waiting, Broken
+//     or Reset called from the action would deadlock.
+
 // New returns a barrier for parties parties (at least 1). The barrier
 // action, if not nil, is run by the last party to arrive in each
 // generation, before any party of the generation is released. An action
