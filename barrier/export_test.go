@@ -1,0 +1,18 @@
+package barrier
+
+// SetParallelism makes barriers created from now on assume n goroutines can
+// run at once (n = 1: never spin; n large: always spin), and returns a
+// function that restores the default. Benchmarks use it to measure the
+// spin-before-park policy; it must not be called while barriers are in use.
+func SetParallelism(n int) (restore func()) {
+	old := parallelismOverride
+	parallelismOverride = n
+	return func() { parallelismOverride = old }
+}
+
+// SetPhase moves an idle phaser (no party arrived, no advance running) to
+// phase, to test the wrap-around.
+func SetPhase(p *Phaser, phase int) {
+	s := p.state.Load()
+	p.state.Store(s&^phaseMask | phaseBits(phase))
+}

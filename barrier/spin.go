@@ -1,0 +1,66 @@
+package barrier
+
+import (
+	"runtime"
+
+	"github.com/lockstep-go/lockstep/internal/backoff"
+)
+
+// spinUntil is what a party that has arrived does before it parks: it
+// polls ended, first busy-waiting (only when relax is set) and then
+// yielding the processor, on internal/backoff's bounded schedule, and
+// reports whether ended became true.
+//
+// Each part pays in its own case, measured in BenchmarkSpin:
+//   - Busy-waiting (a few hundred nanoseconds in all) pays when every party
+//     still to come can be running on another processor right now: the
+//     trip then usually lands while the party polls, and a round trip costs
+//     two cache-line transfers instead of a park and a wake (a microsecond
+//     or more end to end). The caller sets relax only then: with more
+//     parties to come than processors, busy-waiting only delays them.
+//   - Yielding (runtime.Gosched, a few times) pays whenever the parties
+//     still to come are runnable goroutines: each yield lets them run on
+//     this processor and arrive, without the channel, park and wake of a
+//     parked wait. When nothing else is runnable a yield returns at once,
+//     so the bound keeps the cost to about a microsecond of CPU before the
+//     party parks and burns nothing more.
+func spinUntil(relax bool, ended func() bool) bool {
+	var bo backoff.Backoff
+	if relax {
+		for !bo.Completed() {
+			if ended() {
+				return true
+			}
+			bo.Snooze()
+		}
+		return ended()
+	}
+	for range backoff.YieldLimit - backoff.SpinLimit {
+		if ended() {
+			return true
+		}
+		runtime.Gosched()
+	}
+	return ended()
+}
+
+// parallelism is how many goroutines can run at the same instant: the
+// number of processors Go schedules on, bounded by the number of CPUs (with
+// GOMAXPROCS above the CPU count, as in go test -cpu 8 on a small machine,
+// a busy-waiting party would only take a CPU from the party it waits for).
+func parallelism() int {
+	if parallelismOverride != 0 {
+		return parallelismOverride
+	}
+	return min(runtime.GOMAXPROCS(0), runtime.NumCPU())
+}
+
+// parallelismOverride replaces parallelism()'s answer when non-zero. Only
+// benchmarks set it (export_test.go), to measure what busy-waiting buys.
+var parallelismOverride int
+
+// refreshProcs is how often (in generations or phases) a barrier re-reads
+// parallelism(): runtime.GOMAXPROCS takes a global runtime lock, too dear
+// for every arrival, and GOMAXPROCS can change while a program runs (the
+// runtime adjusts it to container CPU limits since Go 1.25).
+const refreshProcs = 64
