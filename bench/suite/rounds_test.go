@@ -1,9 +1,11 @@
 package suite
 
 import (
+	"context"
 	"sync"
 	"testing"
 
+	"github.com/lockstep-go/lockstep/barrier"
 	"github.com/sourcegraph/conc"
 )
 
@@ -83,9 +85,27 @@ func (b *chanBarrier) Await() {
 	<-gen
 }
 
+type cyclic struct{ *barrier.Cyclic }
+
+func (c cyclic) Await() {
+	if _, err := c.Cyclic.Await(context.Background()); err != nil {
+		panic(err)
+	}
+}
+
+type phaser struct{ *barrier.Phaser }
+
+func (p phaser) Await() {
+	if _, err := p.ArriveAndAwaitAdvance(context.Background()); err != nil {
+		panic(err)
+	}
+}
+
 func barrierImpls(n int) []impl[roundBarrier] {
 	return []impl[roundBarrier]{
 		{"mutex+chan", func() roundBarrier { return newChanBarrier(n) }},
+		{"lockstep.barrier.Cyclic", func() roundBarrier { return cyclic{barrier.New(n, nil)} }},
+		{"lockstep.barrier.Phaser", func() roundBarrier { return phaser{barrier.NewPhaser(n, nil)} }},
 	}
 }
 
