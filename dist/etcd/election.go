@@ -232,6 +232,9 @@ func (l *Leadership) Proclaim(ctx context.Context, value string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("etcd: proclaim: %w", err)
 	}
+	if l.s.client.Ctx().Err() != nil {
+		return fmt.Errorf("etcd: proclaim: client closed: %w", dist.ErrSessionClosed)
+	}
 	resp, err := l.s.client.Txn(ctx).If(l.IsLeader()).
 		Then(clientv3.OpPut(l.key, value, clientv3.WithIgnoreLease())).Commit()
 	if err != nil {
