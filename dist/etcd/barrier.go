@@ -67,18 +67,19 @@ func (b *Barrier) Wait(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("etcd: wait: %w", err)
 	}
-	for {
-		resp, err := b.s.client.Get(ctx, b.key, clientv3.WithKeysOnly())
-		if err != nil {
-			return wrap(ctx, "wait", err)
-		}
-		if len(resp.Kvs) == 0 {
-			return nil
-		}
-		if err := b.s.waitFor(ctx, "wait", b.key, resp.Header.Revision+1, isDelete); err != nil {
-			return err
-		}
+	w, err := b.s.watch(ctx, "wait", b.key)
+	if err != nil {
+		return err
 	}
+	defer w.close()
+	resp, err := b.s.client.Get(ctx, b.key, clientv3.WithKeysOnly())
+	if err != nil {
+		return wrap(ctx, "wait", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil
+	}
+	return w.next(ctx, "wait", isDelete)
 }
 
 func isDelete(ev *clientv3.Event) bool { return ev.Type == mvccpb.DELETE }
@@ -130,13 +131,7 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 	if d.state != 0 {
 		panic("etcd: DoubleBarrier.Enter called twice")
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("etcd: enter: %w", err)
-	}
-	if err := d.s.alive("enter"); err != nil {
-		return err
-	}
-	e, err := d.s.enqueue(ctx, "enter", d.membersKey(), "")
+	e, _, err := d.s.join(ctx, "enter", d.membersKey(), "", 1)
 	if err != nil {
 		return err
 	}
@@ -150,6 +145,11 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 
 func (d *DoubleBarrier) waitReady(ctx context.Context, e entry) error {
 	ready, members := d.readyKey(), d.membersKey()
+	w, err := d.s.watch(ctx, "enter", d.prefix, clientv3.WithPrefix())
+	if err != nil {
+		return err
+	}
+	defer w.close()
 	for {
 		// Open the barrier if n members are here, in one transaction with
 		// the count (so that it is never opened for fewer than n).
@@ -178,7 +178,7 @@ func (d *DoubleBarrier) waitReady(ctx context.Context, e entry) error {
 			}
 			continue // someone else opened it, or our key is gone: look again
 		}
-		if err := d.s.waitFor(ctx, "enter", d.prefix, resp.Header.Revision+1, isPut, clientv3.WithPrefix()); err != nil {
+		if err := w.next(ctx, "enter", isPut); err != nil {
 			return err
 		}
 	}
@@ -203,6 +203,11 @@ func (d *DoubleBarrier) Leave(ctx context.Context) error {
 		return wrap(ctx, "leave", err) // not left: Leave may be retried
 	}
 	d.state = 2
+	w, err := d.s.watch(ctx, "leave", d.membersKey(), clientv3.WithPrefix())
+	if err != nil {
+		return err
+	}
+	defer w.close()
 	for {
 		resp, err := d.s.client.Get(ctx, d.membersKey(), clientv3.WithPrefix(), clientv3.WithCountOnly())
 		if err != nil {
@@ -216,7 +221,7 @@ func (d *DoubleBarrier) Leave(ctx context.Context) error {
 			}
 			return nil
 		}
-		if err := d.s.waitFor(ctx, "leave", d.membersKey(), resp.Header.Revision+1, isDelete, clientv3.WithPrefix()); err != nil {
+		if err := w.next(ctx, "leave", isDelete); err != nil {
 			return err
 		}
 	}

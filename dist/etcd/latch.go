@@ -96,24 +96,16 @@ func (l *Latch) Wait(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("etcd: wait: %w", err)
 	}
-	for {
-		resp, err := l.s.client.Get(ctx, l.key)
-		if err != nil {
-			return wrap(ctx, "wait", err)
-		}
-		n := l.count
-		if len(resp.Kvs) > 0 {
-			if n, err = parseCount(resp.Kvs[0]); err != nil {
-				return err
-			}
-		}
-		if n == 0 {
-			return nil
-		}
-		if err := l.s.waitFor(ctx, "wait", l.key, resp.Header.Revision+1, isZero); err != nil {
-			return err
-		}
+	w, err := l.s.watch(ctx, "wait", l.key)
+	if err != nil {
+		return err
 	}
+	defer w.close()
+	n, err := l.Count(ctx)
+	if err != nil || n == 0 {
+		return err
+	}
+	return w.next(ctx, "wait", isZero)
 }
 
 // Delete removes the latch's key. A later CountDown starts over from count.

@@ -2,14 +2,12 @@ package etcd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/lockstep-go/lockstep/dist"
 	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -33,26 +31,38 @@ type entry struct {
 	rev int64 // create revision: the fencing token
 }
 
-// enqueue puts a new key under prefix, bound to s's lease, and returns it.
-func (s *Session) enqueue(ctx context.Context, op, prefix, val string) (entry, error) {
-	key := s.newKey(prefix)
-	resp, err := s.client.Put(ctx, key, val, clientv3.WithLease(s.cs.Lease()))
-	if err != nil {
-		// The put may have been applied with the reply lost: delete the key
-		// if it is there, or it would block the queue until the lease ends.
-		s.cleanup(ctx, key, 0)
-		return entry{}, wrap(ctx, op, err)
-	}
-	return entry{key: key, rev: resp.Header.Revision}, nil
-}
-
 // waitTurn blocks until fewer than n keys under prefix were created before
 // e. It returns ErrSessionClosed if e's key is gone (the lease was lost) and
 // an error wrapping ctx.Err() if ctx ends; it never deletes e.
 //
 // The truth is a single transaction that reads e's key and the keys ahead of
-// it; watches only tell when to read again.
+// it; the watch only tells when to read again.
 func (s *Session) waitTurn(ctx context.Context, op, prefix string, e entry, n int) error {
+	// With n == 1 only the nearest key ahead can make way for e, so a
+	// deletion of any other key ahead wakes nobody (no thundering herd of
+	// reads); with n > 1 any deletion ahead may. The deletion of e's own key
+	// (the lease ended) always wakes.
+	var next string // n == 1: the key ahead of e, from the last read
+	woken := func(ev *clientv3.Event) bool {
+		if ev.Type != mvccpb.DELETE {
+			return false
+		}
+		if ev.PrevKv == nil {
+			return true // no previous value to judge by: read again
+		}
+		switch {
+		case ev.PrevKv.CreateRevision == e.rev:
+			return true
+		case ev.PrevKv.CreateRevision > e.rev:
+			return false
+		}
+		return n > 1 || string(ev.Kv.Key) == next
+	}
+	w, err := s.watch(ctx, op, prefix, clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithFilterPut())
+	if err != nil {
+		return err
+	}
+	defer w.close()
 	for {
 		resp, err := s.client.Txn(ctx).Then(
 			clientv3.OpGet(e.key, clientv3.WithKeysOnly()),
@@ -72,46 +82,56 @@ func (s *Session) waitTurn(ctx context.Context, op, prefix string, e entry, n in
 		if len(ahead) < n {
 			return nil
 		}
-		// Wake when a key ahead of e (or e itself) is deleted. With n == 1
-		// the nearest key ahead is enough (only it can make way for e, and
-		// watching it alone avoids a thundering herd); with n > 1 any
-		// deletion ahead may.
-		watchKey := string(ahead[0].Key)
-		opts := []clientv3.OpOption{clientv3.WithFilterPut()}
-		if n > 1 {
-			watchKey = prefix
-			opts = append(opts, clientv3.WithPrefix(), clientv3.WithPrevKV())
-		}
-		deletedAhead := func(ev *clientv3.Event) bool {
-			return ev.Type == mvccpb.DELETE && (ev.PrevKv == nil || ev.PrevKv.CreateRevision <= e.rev)
-		}
-		if err := s.waitFor(ctx, op, watchKey, resp.Header.Revision+1, deletedAhead, opts...); err != nil {
+		next = string(ahead[0].Key)
+		if err := w.next(ctx, op, woken); err != nil {
 			return err
 		}
 	}
 }
 
-// waitFor watches key (with opts) from revision rev until an event that
-// satisfies match, and returns nil then. It also returns nil if etcd
-// compacted the history it needed, so that the caller reads the state
-// afresh. It returns an error wrapping ctx.Err() if ctx ends and
-// [dist.ErrSessionClosed] if the session ends (or the client closes) first.
-//
-// Every wait of every recipe goes through here; the callers read the truth
-// in a transaction and use the watch only to know when to read again.
-func (s *Session) waitFor(ctx context.Context, op, key string, rev int64, match func(*clientv3.Event) bool, opts ...clientv3.OpOption) error {
+// A watcher is a watch opened before the state it guards is read
+// (register, then re-check): every change after the read is delivered, and
+// promptly. A watch opened after the read, from the read's revision, would
+// miss nothing either, but if the change came first etcd serves it from its
+// history on the next sync of unsynced watchers, up to 100ms later.
+type watcher struct {
+	wch    clientv3.WatchChan
+	cancel context.CancelFunc
+	stop   func() bool
+}
+
+// watch opens a watch on key (with opts) from the next revision and waits
+// until etcd has registered it. The watch ends when ctx or the session
+// ends; the caller must close it.
+func (s *Session) watch(ctx context.Context, op, key string, opts ...clientv3.OpOption) (*watcher, error) {
 	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(s.ctx(), cancel) // session end: stop waiting
-	defer stop()
-	opts = append(opts, clientv3.WithRev(rev))
+	w := &watcher{cancel: cancel, stop: context.AfterFunc(s.ctx(), cancel)} // session end: stop waiting
+	opts = append(opts, clientv3.WithCreatedNotify())
 	// WithRequireLeader: a member cut off from its cluster's leader ends the
 	// watch instead of leaving it silent.
-	for wr := range s.client.Watch(clientv3.WithRequireLeader(wctx), key, opts...) {
+	w.wch = s.client.Watch(clientv3.WithRequireLeader(wctx), key, opts...)
+	for {
+		wr, ok := <-w.wch
+		if !ok {
+			w.close()
+			return nil, endedErr(ctx, op)
+		}
 		if err := wr.Err(); err != nil {
-			if wr.CompactRevision != 0 || errors.Is(err, rpctypes.ErrCompacted) {
-				return nil
-			}
+			w.close()
+			return nil, wrap(ctx, op, err)
+		}
+		if wr.Created {
+			return w, nil
+		}
+	}
+}
+
+// next waits for an event that satisfies match. It returns an error wrapping
+// ctx.Err() if ctx ends and [dist.ErrSessionClosed] if the session ends (or
+// the client closes) first.
+func (w *watcher) next(ctx context.Context, op string, match func(*clientv3.Event) bool) error {
+	for wr := range w.wch {
+		if err := wr.Err(); err != nil {
 			return wrap(ctx, op, err)
 		}
 		for _, ev := range wr.Events {
@@ -120,8 +140,17 @@ func (s *Session) waitFor(ctx context.Context, op, key string, rev int64, match 
 			}
 		}
 	}
-	// The watch channel closed: ctx ended, the session ended, or the
-	// client closed.
+	return endedErr(ctx, op)
+}
+
+func (w *watcher) close() {
+	w.stop()
+	w.cancel()
+}
+
+// endedErr is the error for a watch channel that closed: ctx ended, the
+// session ended, or the client closed.
+func endedErr(ctx context.Context, op string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("etcd: %s: %w", op, err)
 	}
@@ -160,17 +189,12 @@ func (s *Session) cleanup(ctx context.Context, key string, rev int64) {
 	s.remove(cctx, key, rev)
 }
 
-// acquire is enqueue + waitTurn, cleaning up on failure.
+// acquire takes one of the n places under prefix, waiting in line if
+// needed, and deletes its key on failure.
 func (s *Session) acquire(ctx context.Context, op, prefix, val string, n int) (entry, error) {
-	if err := ctx.Err(); err != nil {
-		return entry{}, fmt.Errorf("etcd: %s: %w", op, err)
-	}
-	if err := s.alive(op); err != nil {
-		return entry{}, err
-	}
-	e, err := s.enqueue(ctx, op, prefix, val)
-	if err != nil {
-		return entry{}, err
+	e, placed, err := s.join(ctx, op, prefix, val, n)
+	if err != nil || placed {
+		return e, err
 	}
 	if err := s.waitTurn(ctx, op, prefix, e, n); err != nil {
 		s.cleanup(ctx, e.key, e.rev)
@@ -179,14 +203,26 @@ func (s *Session) acquire(ctx context.Context, op, prefix, val string, n int) (e
 	return e, nil
 }
 
-// tryAcquire is enqueue + one look: it keeps the key only if it holds a
-// place at once, and otherwise deletes it and returns busy.
+// tryAcquire takes one of the n places under prefix if it can at once,
+// and otherwise deletes its key and returns busy.
 func (s *Session) tryAcquire(ctx context.Context, op, prefix, val string, n int, busy error) (entry, error) {
+	e, placed, err := s.join(ctx, op, prefix, val, n)
+	if err != nil || placed {
+		return e, err
+	}
+	s.cleanup(ctx, e.key, e.rev)
+	return entry{}, fmt.Errorf("etcd: %s %s: %w", op, prefix, busy)
+}
+
+// join puts a new key under prefix, bound to s's lease, and reports in the
+// same transaction whether it holds one of the n places: the uncontended
+// path is one round trip.
+func (s *Session) join(ctx context.Context, op, prefix, val string, n int) (e entry, placed bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return entry{}, fmt.Errorf("etcd: %s: %w", op, err)
+		return entry{}, false, fmt.Errorf("etcd: %s: %w", op, err)
 	}
 	if err := s.alive(op); err != nil {
-		return entry{}, err
+		return entry{}, false, err
 	}
 	key := s.newKey(prefix)
 	resp, err := s.client.Txn(ctx).Then(
@@ -196,19 +232,20 @@ func (s *Session) tryAcquire(ctx context.Context, op, prefix, val string, n int,
 			clientv3.WithLimit(int64(n))),
 	).Commit()
 	if err != nil {
+		// The put may have been applied with the reply lost: delete the key
+		// if it is there, or it would block the line until the lease ends.
 		s.cleanup(ctx, key, 0)
-		return entry{}, wrap(ctx, op, err)
+		return entry{}, false, wrap(ctx, op, err)
 	}
-	e := entry{key: key, rev: resp.Header.Revision}
+	e = entry{key: key, rev: resp.Header.Revision}
 	// The first n keys by creation include e's (created in this very
 	// transaction) exactly when fewer than n came before it.
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
 		if kv.CreateRevision == e.rev {
-			return e, nil
+			return e, true, nil
 		}
 	}
-	s.cleanup(ctx, e.key, e.rev)
-	return entry{}, fmt.Errorf("etcd: %s %s: %w", op, prefix, busy)
+	return e, false, nil
 }
 
 // wrap returns err annotated with op, and an error that satisfies
