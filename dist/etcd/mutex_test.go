@@ -3,7 +3,6 @@ package etcd_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,7 +27,6 @@ func TestMutexExcludesAndTokensGrow(t *testing.T) {
 		wg     sync.WaitGroup
 	)
 	start := make(chan struct{})
-	errs := make(chan error, sessions)
 	for i := range sessions {
 		s, _ := newSession(t, srv)
 		// Two goroutines share each session: a session's locks exclude
@@ -40,21 +38,21 @@ func TestMutexExcludesAndTokensGrow(t *testing.T) {
 				for range iters {
 					l, err := m.Lock(context.Background())
 					if err != nil {
-						errs <- fmt.Errorf("session %d/%d: %w", i, g, err)
+						t.Errorf("session %d/%d: %v", i, g, err)
 						return
 					}
 					if n := inside.Add(1); n != 1 {
-						errs <- fmt.Errorf("%d holders at once", n)
+						t.Errorf("%d holders at once", n)
 					}
 					mu.Lock()
 					tokens = append(tokens, l.Token())
 					mu.Unlock()
 					if err := fence.Check(l.Token()); err != nil {
-						errs <- err
+						t.Error(err)
 					}
 					inside.Add(-1)
 					if err := l.Unlock(context.Background()); err != nil {
-						errs <- err
+						t.Error(err)
 						return
 					}
 				}
@@ -63,10 +61,6 @@ func TestMutexExcludesAndTokensGrow(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
 	if len(tokens) != sessions*2*iters {
 		t.Fatalf("%d acquisitions, want %d", len(tokens), sessions*2*iters)
 	}

@@ -3,7 +3,6 @@ package etcd_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,7 +22,6 @@ func TestSemaphoreNeverAboveN(t *testing.T) {
 	}
 	var inside, peak atomic.Int32
 	var wg sync.WaitGroup
-	errs := make(chan error, workers)
 	start := make(chan struct{})
 	for i := range workers {
 		s, _ := newSession(t, srv)
@@ -33,7 +31,7 @@ func TestSemaphoreNeverAboveN(t *testing.T) {
 			for range iters {
 				p, err := sem.Acquire(context.Background())
 				if err != nil {
-					errs <- fmt.Errorf("worker %d: %w", i, err)
+					t.Errorf("worker %d: %v", i, err)
 					return
 				}
 				cur := inside.Add(1)
@@ -44,15 +42,15 @@ func TestSemaphoreNeverAboveN(t *testing.T) {
 					}
 				}
 				if cur > n {
-					errs <- fmt.Errorf("%d holders of %d permits", cur, n)
+					t.Errorf("%d holders of %d permits", cur, n)
 				}
 				// Hold across a round trip so that holders overlap.
 				if _, err := sem.Holders(context.Background()); err != nil {
-					errs <- err
+					t.Error(err)
 				}
 				inside.Add(-1)
 				if err := p.Release(context.Background()); err != nil {
-					errs <- err
+					t.Error(err)
 					return
 				}
 			}
@@ -60,10 +58,6 @@ func TestSemaphoreNeverAboveN(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
 	t.Logf("peak holders %d of %d", peak.Load(), n)
 }
 
@@ -160,6 +154,15 @@ func TestSemaphoreFIFO(t *testing.T) {
 		case <-time.After(margin):
 			t.Fatalf("waiter %d not served", want)
 		}
+	}
+	// Both permits are held: nobody may have been served yet.
+	if p, err := sem.Holders(ctx); err != nil || p != 2 {
+		t.Fatalf("Holders = %d, %v; want 2", p, err)
+	}
+	select {
+	case i := <-acquired:
+		t.Fatalf("waiter %d served while both permits were held", i)
+	default:
 	}
 	p1.Release(ctx)
 	expect(0)

@@ -3,7 +3,6 @@ package redislock_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,7 +42,6 @@ func TestMutexExcludesAndTokensGrow(t *testing.T) {
 		tokens []int64
 		wg     sync.WaitGroup
 	)
-	errs := make(chan error, clients*goroutines)
 	start := make(chan struct{})
 	for i := range clients {
 		m := redislock.New(srv.Client(t), "excl", redislock.WithTTL(ttl))
@@ -53,18 +51,18 @@ func TestMutexExcludesAndTokensGrow(t *testing.T) {
 				for range iters {
 					l, err := m.Lock(ctxTimeout(t, 30*time.Second))
 					if err != nil {
-						errs <- fmt.Errorf("client %d: %w", i, err)
+						t.Errorf("client %d: %v", i, err)
 						return
 					}
 					if n := inside.Add(1); n != 1 {
-						errs <- fmt.Errorf("%d holders at once", n)
+						t.Errorf("%d holders at once", n)
 					}
 					mu.Lock()
 					tokens = append(tokens, l.Token())
 					mu.Unlock()
 					inside.Add(-1)
 					if err := l.Unlock(context.Background()); err != nil {
-						errs <- err
+						t.Error(err)
 						return
 					}
 				}
@@ -73,10 +71,6 @@ func TestMutexExcludesAndTokensGrow(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
 	if len(tokens) != clients*goroutines*iters {
 		t.Fatalf("%d acquisitions", len(tokens))
 	}
