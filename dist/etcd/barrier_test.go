@@ -50,7 +50,7 @@ func TestBarrier(t *testing.T) {
 	wg.Wait()
 
 	// A holder that dies releases the barrier after its TTL.
-	d, dc := newSession(t, srv)
+	d, dc := newDyingSession(t, srv)
 	if err := etcd.NewBarrier(d, "/gate2").Hold(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,11 @@ func TestElectionFailoverObserved(t *testing.T) {
 	}
 	cands := make([]cand, len(names))
 	for i, name := range names {
-		s, c := newSession(t, srv)
+		newS := newSession
+		if i == 0 {
+			newS = newDyingSession // its process dies below
+		}
+		s, c := newS(t, srv)
 		cands[i] = cand{s, func() { c.Close() }, make(chan *etcd.Leadership, 1)}
 		go func() {
 			l, err := etcd.NewElection(s, "/elect").Campaign(ctxTimeout(t, 30*time.Second), name)

@@ -15,20 +15,37 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// ttl is the session TTL of the tests: the shortest etcd has.
-const ttl = time.Second
+// ttl is the session TTL of sessions that a test lets die: the shortest
+// etcd has. Sessions that must survive the test use liveTTL, so that a
+// machine loaded enough to delay a keep-alive past 1s does not end them.
+const (
+	ttl     = time.Second
+	liveTTL = 10 * time.Second
+)
 
 // margin bounds how much later than its TTL a dead holder is replaced: etcd
 // revokes expired leases on a 500ms tick, and the -race detector on two
 // busy cores slows everything.
 const margin = 3 * time.Second
 
-// newSession starts a session on a client of its own, so that closing the
-// client is a crash of the process that holds the session.
+// newSession starts a session with liveTTL on a client of its own.
 func newSession(t testing.TB, srv *etcdtest.Server) (*etcd.Session, *clientv3.Client) {
 	t.Helper()
+	return newSessionTTL(t, srv, liveTTL)
+}
+
+// newDyingSession starts a session with the short ttl on a client of its
+// own, so that closing the client is a crash of the process that holds the
+// session, noticed by etcd after ttl.
+func newDyingSession(t testing.TB, srv *etcdtest.Server) (*etcd.Session, *clientv3.Client) {
+	t.Helper()
+	return newSessionTTL(t, srv, ttl)
+}
+
+func newSessionTTL(t testing.TB, srv *etcdtest.Server, d time.Duration) (*etcd.Session, *clientv3.Client) {
+	t.Helper()
 	c := srv.NewClient(t)
-	s, err := etcd.NewSession(context.Background(), c, etcd.WithTTL(ttl))
+	s, err := etcd.NewSession(context.Background(), c, etcd.WithTTL(d))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -225,7 +225,7 @@ func TestCancelledWaiterPassesTurnOn(t *testing.T) {
 
 func TestCrashedHolderReplacedWithinTTL(t *testing.T) {
 	srv := etcdtest.Start(t)
-	a, ca := newSession(t, srv)
+	a, ca := newDyingSession(t, srv)
 	b, cb := newSession(t, srv)
 	la, err := etcd.NewMutex(a, "/crash").Lock(context.Background())
 	if err != nil {
@@ -278,7 +278,7 @@ func TestCrashedHolderReplacedWithinTTL(t *testing.T) {
 // holder: it reports ErrLockLost.
 func TestStaleUnlockCannotReleaseNewHolder(t *testing.T) {
 	srv := etcdtest.Start(t)
-	a, _ := newSession(t, srv)
+	a, _ := newDyingSession(t, srv)
 	b, cb := newSession(t, srv)
 	ma, mb := etcd.NewMutex(a, "/stale"), etcd.NewMutex(b, "/stale")
 	ctx := context.Background()

@@ -2,12 +2,14 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/lockstep-go/lockstep/dist"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -250,10 +252,14 @@ func (s *Session) join(ctx context.Context, op, prefix, val string, n int) (e en
 
 // wrap returns err annotated with op, and an error that satisfies
 // errors.Is(err, ctx.Err()) when ctx ended: the etcd client reports a
-// cancelled call as a gRPC status, not as the ctx error.
+// cancelled call as a gRPC status, not as the ctx error. A write that etcd
+// refused because the session's lease is gone is [dist.ErrSessionClosed].
 func wrap(ctx context.Context, op string, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return fmt.Errorf("etcd: %s: %w", op, cerr)
+	}
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return fmt.Errorf("etcd: %s: %w (%w)", op, dist.ErrSessionClosed, err)
 	}
 	return fmt.Errorf("etcd: %s: %w", op, err)
 }

@@ -66,7 +66,11 @@ func TestSemaphoreFreedWhenHolderDies(t *testing.T) {
 	const n = 2
 	var kill func()
 	for i := range n {
-		s, c := newSession(t, srv)
+		newS := newSession
+		if i == 0 {
+			newS = newDyingSession // its process dies below
+		}
+		s, c := newS(t, srv)
 		if _, err := etcd.NewSemaphore(s, "/semdie", n).Acquire(context.Background()); err != nil {
 			t.Fatal(err)
 		}
