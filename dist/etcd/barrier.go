@@ -83,7 +83,6 @@ func (b *Barrier) Wait(ctx context.Context) error {
 }
 
 func isDelete(ev *clientv3.Event) bool { return ev.Type == mvccpb.DELETE }
-func isPut(ev *clientv3.Event) bool    { return ev.Type == mvccpb.PUT }
 
 // A DoubleBarrier lets n processes start a computation together and finish
 // it together: Curator's DistributedDoubleBarrier on etcd. Enter blocks until
@@ -105,7 +104,9 @@ type DoubleBarrier struct {
 }
 
 // NewDoubleBarrier returns a participant of the double barrier named name
-// for n members, on session s. It panics if n < 1.
+// for n members, on session s. It panics if n < 1. Opening the barrier is
+// one etcd transaction with n+1 comparisons, so n is limited by the server's
+// --max-txn-ops (128 by default).
 func NewDoubleBarrier(s *Session, name string, n int) *DoubleBarrier {
 	if s == nil {
 		panic("etcd: NewDoubleBarrier with nil Session")
@@ -151,8 +152,6 @@ func (d *DoubleBarrier) waitReady(ctx context.Context, e entry) error {
 	}
 	defer w.close()
 	for {
-		// Open the barrier if n members are here, in one transaction with
-		// the count (so that it is never opened for fewer than n).
 		resp, err := d.s.client.Txn(ctx).Then(
 			clientv3.OpGet(ready, clientv3.WithKeysOnly()),
 			clientv3.OpGet(members, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
@@ -163,10 +162,13 @@ func (d *DoubleBarrier) waitReady(ctx context.Context, e entry) error {
 		if len(resp.Responses[0].GetResponseRange().Kvs) > 0 {
 			return nil
 		}
-		if len(resp.Responses[1].GetResponseRange().Kvs) >= d.n {
-			cmp := []clientv3.Cmp{
-				clientv3.Compare(clientv3.CreateRevision(ready), "=", 0),
-				clientv3.Compare(clientv3.CreateRevision(e.key), "=", e.rev),
+		if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) >= d.n {
+			// Open the barrier only if n of the members counted are still
+			// there (none withdrew since the read) and it is not open yet,
+			// atomically with the open: never for fewer than n.
+			cmp := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(ready), "=", 0)}
+			for _, kv := range kvs[:d.n] {
+				cmp = append(cmp, clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", kv.CreateRevision))
 			}
 			put := clientv3.OpPut(ready, "", clientv3.WithLease(d.s.cs.Lease()))
 			tresp, err := d.s.client.Txn(ctx).If(cmp...).Then(put).Commit()
@@ -178,8 +180,20 @@ func (d *DoubleBarrier) waitReady(ctx context.Context, e entry) error {
 			}
 			continue // someone else opened it, or our key is gone: look again
 		}
-		if err := w.next(ctx, "enter", isPut); err != nil {
+		// A put of the ready key seen on the watch (opened after our member
+		// key) is the barrier opening with us inside: enter on the event
+		// itself, even if the key is gone again by the time we could read it.
+		// Any other put (a member arrived) means count again.
+		opened := false
+		arrived := func(ev *clientv3.Event) bool {
+			opened = ev.Type == mvccpb.PUT && string(ev.Kv.Key) == ready
+			return ev.Type == mvccpb.PUT
+		}
+		if err := w.next(ctx, "enter", arrived); err != nil {
 			return err
+		}
+		if opened {
+			return nil
 		}
 	}
 }
