@@ -22,10 +22,13 @@
 // holder's lock (etcd's own Mutex.Unlock deletes by key name,
 // etcd-io/etcd#22082).
 //
-// Waiters never poll: each watches the key ahead of it (the lock, the
-// election) or the deletions ahead of it (the semaphore), and reads the
-// state again in one transaction when woken. Waiting costs one watch on the
-// client's shared stream, and a release costs one etcd write.
+// Waiters never poll. Each opens a watch on the deletions under the name
+// before it reads the line (register, then re-check), and reads again, in
+// one transaction, only when the key directly ahead of it goes (the lock,
+// the election) or any key ahead of it goes (the semaphore): no thundering
+// herd of reads. Waiting costs one watch on the client's shared stream; a
+// release costs one etcd write, and its deletion event reaches every waiter
+// of that name. An uncontended acquisition is one round trip.
 //
 // Read the package dist documentation for why a distributed lock is a lease
 // and how the protected resource must use the fencing token.
