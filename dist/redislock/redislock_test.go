@@ -222,14 +222,14 @@ func TestRefreshAndLost(t *testing.T) {
 	srv := redistest.Start(t)
 	c := srv.Client(t)
 	ctx := context.Background()
-	m := redislock.New(c, "refresh", redislock.WithTTL(300*time.Millisecond))
+	m := redislock.New(c, "refresh", redislock.WithTTL(ttl))
 	l, err := m.Lock(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Hold for several TTLs: the key must still be ours (polling is the
 	// liveness bound here, not a synchronization).
-	end := time.Now().Add(1200 * time.Millisecond)
+	end := time.Now().Add(5 * ttl / 2)
 	for time.Now().Before(end) {
 		if _, err := m.TryLock(ctx); !errors.Is(err, dist.ErrLocked) {
 			t.Fatalf("lock expired while refreshed: %v", err)
