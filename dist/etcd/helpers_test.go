@@ -81,5 +81,3 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
-
-func clientv3OpPut(k, v string) clientv3.Op { return clientv3.OpPut(k, v) }

@@ -11,6 +11,7 @@ import (
 	"github.com/lockstep-go/lockstep/dist"
 	"github.com/lockstep-go/lockstep/dist/etcd"
 	"github.com/lockstep-go/lockstep/dist/etcd/etcdtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 func TestMutexExcludesAndTokensGrow(t *testing.T) {
@@ -395,7 +396,7 @@ func TestIsOwnerGuardsWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	put := func() bool {
-		resp, err := c.Txn(ctx).If(l.IsOwner()).Then(clientv3OpPut("/data", "x")).Commit()
+		resp, err := c.Txn(ctx).If(l.IsOwner()).Then(clientv3.OpPut("/data", "x")).Commit()
 		if err != nil {
 			t.Fatal(err)
 		}
