@@ -33,12 +33,24 @@ func (r *wgRound) reset(n int) { r.wg.Add(n) }
 func (r *wgRound) signal()     { r.wg.Done() }
 func (r *wgRound) wait()       { r.wg.Wait() }
 
+// wgNewRound makes a fresh WaitGroup every round, as a fan-out whose
+// goroutines capture a local WaitGroup does (it escapes to the heap): the
+// same one allocation per round that a Latch, being single-use, costs.
+type wgNewRound struct{ wg *sync.WaitGroup }
+
+func (r *wgNewRound) reset(n int) { r.wg = new(sync.WaitGroup); r.wg.Add(n) }
+func (r *wgNewRound) signal()     { r.wg.Done() }
+func (r *wgNewRound) wait()       { r.wg.Wait() }
+
+// impls: lockstep against a reused WaitGroup (the strictest baseline: no
+// allocation per round) and against one allocated per round.
 var impls = []struct {
 	name string
 	new  func() countdown
 }{
 	{"lockstep", func() countdown { return &latchRound{} }},
 	{"waitgroup", func() countdown { return &wgRound{} }},
+	{"waitgroup-new", func() countdown { return &wgNewRound{} }},
 }
 
 // BenchmarkSpawn: each round starts n goroutines that each signal once, and

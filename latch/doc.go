@@ -36,12 +36,13 @@
 //
 // # Cost
 //
-// New allocates the latch (32 bytes) and nothing else. CountDown is one
-// atomic add (a load only, once the latch is open). Wait on an open latch is
-// a load. A Wait whose ctx can never be done (context.Background) parks on
-// the runtime semaphore behind an internal sync.WaitGroup, as cheaply as
-// WaitGroup.Wait; a Wait with a cancellable ctx, and Done, use a channel
-// that the first of them allocates, and such a Wait parks in a select on it
-// and ctx.Done(), so testing/synctest sees it as durably blocked. The last
-// CountDown releases the WaitGroup and closes the channel, if one was made.
+// New allocates the latch (24 bytes) and nothing else. CountDown is one
+// atomic add (a load only, once the latch is open); the last one also does
+// two atomic swaps to release whoever is parked. Wait on an open latch is a
+// load. The first Wait that must block with a ctx that can never be done
+// (context.Background) makes a sync.WaitGroup, and such Waits park on its
+// runtime semaphore, as cheaply as WaitGroup.Wait. Done, and a Wait that
+// must block with a cancellable ctx, use a channel that the first of them
+// makes; such a Wait parks in a select on it and ctx.Done(), so
+// testing/synctest sees it as durably blocked (as it does WaitGroup.Wait).
 package latch

@@ -37,27 +37,31 @@ type Latch struct {
 	// zero for long: see CountDown.
 	count atomic.Int64
 
-	// wg holds 1 while the latch is closed (Add in New) and is released by
-	// the CountDown that takes count to zero. A Wait whose ctx can never be
-	// done parks in wg.Wait: the runtime semaphore behind sync.WaitGroup
-	// parks and wakes faster than a channel (measured in bench_test.go),
-	// and nothing needs to be allocated for it.
-	wg sync.WaitGroup
+	// park is the sync.WaitGroup that Waits whose ctx can never be done
+	// (context.Background) park on: the runtime semaphore behind WaitGroup
+	// parks and wakes faster than a channel, measured in bench_test.go. The
+	// first such Wait makes it (with Add(1)) and installs it; open swaps in
+	// &opened and releases it. A latch nobody blocks on never makes one.
+	park atomic.Pointer[sync.WaitGroup]
 
 	// done holds Done's channel, made on first use (by Done, or by a Wait
-	// whose ctx can be cancelled), so a latch that nobody selects on never
-	// allocates one. Once the latch is open it holds a closed channel.
+	// whose ctx can be cancelled); open swaps in &closed and closes it. A
+	// latch that nobody selects on never makes one.
 	done atomic.Pointer[chan struct{}]
 }
 
-// closed is the already-closed channel Done returns for a latch that was
-// open before anyone asked for its channel; done then points at this
-// variable itself, so installing it allocates nothing.
-var closed = func() chan struct{} {
-	c := make(chan struct{})
-	close(c)
-	return c
-}()
+// closed and opened are what done and park hold once the latch is open (or
+// what a caller installs that finds it open already): a closed channel and
+// a WaitGroup at zero, so that late callers find them ready and nothing is
+// allocated for them.
+var (
+	closed = func() chan struct{} {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}()
+	opened sync.WaitGroup
+)
 
 // New returns a latch that opens after count calls to CountDown; New(0)
 // returns an open latch. It panics if count is negative.
@@ -66,10 +70,7 @@ func New(count int) *Latch {
 		panic("latch: negative count")
 	}
 	l := &Latch{}
-	if count > 0 {
-		l.count.Store(int64(count))
-		l.wg.Add(1)
-	}
+	l.count.Store(int64(count))
 	return l
 }
 
@@ -98,21 +99,16 @@ func (l *Latch) CountDown() {
 }
 
 // open releases the waiters. It runs once, in the CountDown that took the
-// count to zero.
+// count to zero. Each Swap either finds nothing (no waiter made a WaitGroup
+// or a channel; any that tries later finds the ready one installed here) or
+// finds the one a waiter installed, which it releases. A caller that saw the
+// latch open may have installed &opened or &closed itself; those are
+// already released.
 func (l *Latch) open() {
-	l.wg.Done()
-	// Close Done's channel if someone made one, or install the closed
-	// channel so that later calls get it. Exactly one CompareAndSwap from
-	// nil succeeds: if makeDone's wins we close its channel; if ours wins,
-	// makeDone sees the closed channel.
-	p := l.done.Load()
-	if p == nil {
-		if l.done.CompareAndSwap(nil, &closed) {
-			return
-		}
-		p = l.done.Load()
+	if wg := l.park.Swap(&opened); wg != nil && wg != &opened {
+		wg.Done()
 	}
-	if p != &closed {
+	if p := l.done.Swap(&closed); p != nil && p != &closed {
 		close(*p)
 	}
 }
@@ -157,7 +153,7 @@ func (l *Latch) Wait(ctx context.Context) error {
 		return nil
 	}
 	if done == nil {
-		l.wg.Wait() // ctx can never end: park on the WaitGroup
+		l.parkWait() // ctx can never end: park on a WaitGroup
 		return nil
 	}
 	select {
@@ -175,6 +171,24 @@ func (l *Latch) Wait(ctx context.Context) error {
 	}
 }
 
+// parkWait waits on the latch's WaitGroup, making and installing it if
+// this is the first Wait to need it. Add(1) happens before the WaitGroup is
+// shared, as WaitGroup requires. If open has run, park holds &opened, at
+// zero.
+func (l *Latch) parkWait() {
+	wg := l.park.Load()
+	if wg == nil {
+		fresh := new(sync.WaitGroup)
+		fresh.Add(1)
+		if l.park.CompareAndSwap(nil, fresh) {
+			wg = fresh
+		} else {
+			wg = l.park.Load()
+		}
+	}
+	wg.Wait()
+}
+
 // Done returns a channel that is closed when the latch opens, for use in a
 // select. It returns the same channel on every call. The channel is made on
 // the first call; a latch whose Done is never called allocates none.
@@ -188,7 +202,8 @@ func (l *Latch) Done() <-chan struct{} {
 // makeDone makes Done's channel, racing open: see open.
 func (l *Latch) makeDone() <-chan struct{} {
 	if l.count.Load() <= 0 {
-		// Open already: share the closed channel, allocating nothing.
+		// Open already (or opening: open may not have swapped yet): share
+		// the closed channel, allocating nothing.
 		l.done.CompareAndSwap(nil, &closed)
 		return *l.done.Load()
 	}

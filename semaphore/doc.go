@@ -59,8 +59,8 @@
 //     allocation, under half of x/sync's mutex-based pair.
 //   - Contended, nobody waiting (capacity >= goroutines): the CAS word
 //     bounces between cores; no mutex.
-//   - Waiting: one mutex acquisition, one small allocation (the waiter and
-//     its channel) and a park and wake, about 100-150 ns of handoff, as in
-//     x/sync.
+//   - Waiting: one mutex acquisition, two small allocations (the waiter
+//     and its channel) and a park and wake, about 100-150 ns of handoff, as
+//     in x/sync.
 //   - Resize and Waiters always take the mutex.
 package semaphore

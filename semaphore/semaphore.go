@@ -19,8 +19,9 @@ var ErrTooLarge = errors.New("semaphore: weight exceeds the capacity")
 
 // MaxCapacity is the largest capacity a Weighted can have, 2^61-1. [New] and
 // [Weighted.Resize] treat a larger n (math.MaxInt64, say, for "as good as
-// unbounded") as MaxCapacity. The two low bits of the state word hold flags;
-// see the state table below.
+// unbounded") as MaxCapacity. The permits share one 64-bit word with two
+// flag bits (see the state table in semaphore.go), and a shrinking Resize
+// can make the available count as low as -MaxCapacity.
 const MaxCapacity = 1<<61 - 1
 
 // The state word.
