@@ -99,16 +99,30 @@ func (l *Latch) CountDown() {
 }
 
 // open releases the waiters. It runs once, in the CountDown that took the
-// count to zero. Each Swap either finds nothing (no waiter made a WaitGroup
-// or a channel; any that tries later finds the ready one installed here) or
-// finds the one a waiter installed, which it releases. A caller that saw the
-// latch open may have installed &opened or &closed itself; those are
-// already released.
+// count to zero.
+//
+// The WaitGroup is swapped out: the Swap finds nothing (and any Wait that
+// looks later finds &opened, at zero) or finds the one the first blocked
+// Wait installed, which it releases; or &opened, installed by nobody but
+// open, so never.
+//
+// The channel is not swapped out, because Done must return the same
+// channel before and after: exactly one CompareAndSwap from nil succeeds,
+// open's (later callers find &closed) or makeDone's (open then finds its
+// channel and closes it). makeDone installs &closed itself only once the
+// count is zero; that one is closed already.
 func (l *Latch) open() {
-	if wg := l.park.Swap(&opened); wg != nil && wg != &opened {
+	if wg := l.park.Swap(&opened); wg != nil {
 		wg.Done()
 	}
-	if p := l.done.Swap(&closed); p != nil && p != &closed {
+	p := l.done.Load()
+	if p == nil {
+		if l.done.CompareAndSwap(nil, &closed) {
+			return
+		}
+		p = l.done.Load()
+	}
+	if p != &closed {
 		close(*p)
 	}
 }

@@ -200,6 +200,9 @@ func TestDoneIsStable(t *testing.T) {
 	if !isClosed(ch) {
 		t.Fatal("the channel Done returned first was not closed")
 	}
+	if l.Done() != ch {
+		t.Fatal("Done returned a different channel once the latch opened")
+	}
 }
 
 // Many more CountDowns than the count, all at once: exactly one of them

@@ -37,6 +37,7 @@ func latchStateMachine(t *rapid.T) {
 	count := rapid.IntRange(0, 8).Draw(t, "count")
 	l := latch.New(count)
 	var waiting, all []*latchWaiter // waiting: the model's blocked waiters
+	var doneCh <-chan struct{}      // what Done returned first
 
 	defer func() {
 		for _, w := range all {
@@ -140,8 +141,14 @@ func latchStateMachine(t *rapid.T) {
 			if got := l.TryWait(); got != (count == 0) {
 				t.Fatalf("TryWait() = %v with model count %d", got, count)
 			}
-			if got := isClosed(l.Done()); got != (count == 0) {
+			ch := l.Done()
+			if got := isClosed(ch); got != (count == 0) {
 				t.Fatalf("Done closed = %v with model count %d", got, count)
+			}
+			if doneCh == nil {
+				doneCh = ch
+			} else if ch != doneCh {
+				t.Fatal("Done returned a different channel")
 			}
 		},
 	})
