@@ -279,8 +279,8 @@ func linRound(t *testing.T, seed uint64, capacity int64, goroutines, ops int) li
 // cancellations) and Available against the FIFO model, with testhook.Yield
 // widening the racy windows of the lock-free fast paths.
 //
-// Seeded bugs it caught while it was written (each then removed), all
-// within the first few rounds:
+// Seeded bugs it caught while it was written (each then removed), each
+// within the first twenty rounds:
 //   - TryAcquire's fast path ignoring waitersFlag (barging past a queued
 //     waiter): not linearizable.
 //   - settle waking the granted waiters before publishing the state (a
@@ -290,7 +290,8 @@ func linRound(t *testing.T, seed uint64, capacity int64, goroutines, ops int) li
 //     fast Release in between is overwritten): not linearizable, and a
 //     permit lost.
 //   - Release's fast path ignoring waitersFlag (permits added without
-//     waking the queued waiter): the round stuck, reported after linStuck.
+//     waking the queued waiter): not linearizable (and the round stuck
+//     until linStuck).
 func TestLinearizable(t *testing.T) {
 	testhook.Enable(t)
 	const capacity = 3

@@ -157,12 +157,13 @@ func (s *Weighted) Acquire(ctx context.Context, n int64) error {
 		}
 	}
 	// Fast path: nobody queued, nothing frozen, enough permits.
+	// (No testhook.Yield between the load and the CAS here, in TryAcquire
+	// or in Release: it cost 0.7 ns of the 8.7 ns uncontended pair. The
+	// retry loops of the slow paths run the same load-check-CAS with the
+	// hook, so tests still widen that window.)
 	st := s.state.Load()
-	if st&flagMask == 0 && n > 0 && st>>permitShift >= n {
-		testhook.Yield() // window: a waiter may queue, or a Resize freeze, here
-		if s.state.CompareAndSwap(st, st-n<<permitShift) {
-			return nil
-		}
+	if st&flagMask == 0 && n > 0 && st>>permitShift >= n && s.state.CompareAndSwap(st, st-n<<permitShift) {
+		return nil
 	}
 	return s.acquireSlow(ctx, n)
 }
@@ -245,11 +246,8 @@ func (s *Weighted) abandon(bool) {
 // queued waiter. TryAcquire(0) is always true. It panics if n is negative.
 func (s *Weighted) TryAcquire(n int64) bool {
 	st := s.state.Load()
-	if st&flagMask == 0 && n > 0 && st>>permitShift >= n {
-		testhook.Yield()
-		if s.state.CompareAndSwap(st, st-n<<permitShift) {
-			return true
-		}
+	if st&flagMask == 0 && n > 0 && st>>permitShift >= n && s.state.CompareAndSwap(st, st-n<<permitShift) {
+		return true
 	}
 	return s.tryAcquireSlow(n)
 }
@@ -302,11 +300,8 @@ func (s *Weighted) Release(n int64) {
 	// (Only a Resize followed by operations that restore the exact word
 	// between our load and our CAS could make a bad release slip past this
 	// check; no correct release is ever refused.)
-	if st&flagMask == 0 && n > 0 && n <= s.capacity.Load()-st>>permitShift {
-		testhook.Yield() // window: a waiter may queue here; the CAS must then fail
-		if s.state.CompareAndSwap(st, st+n<<permitShift) {
-			return
-		}
+	if st&flagMask == 0 && n > 0 && n <= s.capacity.Load()-st>>permitShift && s.state.CompareAndSwap(st, st+n<<permitShift) {
+		return
 	}
 	s.releaseSlow(n)
 }
