@@ -37,8 +37,8 @@
 // # Cost
 //
 // New allocates the latch (24 bytes) and nothing else. CountDown is one
-// atomic add (a load only, once the latch is open); the last one also does
-// two atomic swaps to release whoever is parked. Wait on an open latch is a
+// atomic add, inlined (at zero, an add and its undo); the last one also
+// does a swap and a compare-and-swap to release whoever is parked. Wait on an open latch is a
 // load. The first Wait that must block with a ctx that can never be done
 // (context.Background) makes a sync.WaitGroup, and such Waits park on its
 // runtime semaphore, as cheaply as WaitGroup.Wait. Done, and a Wait that

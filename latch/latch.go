@@ -77,25 +77,31 @@ func New(count int) *Latch {
 // CountDown lowers the count by one, opening the latch when it reaches
 // zero. At zero it has no effect.
 func (l *Latch) CountDown() {
-	if l.count.Load() <= 0 {
-		return // open already: no write to the shared line
-	}
 	// One atomic add, as sync.WaitGroup.Done, instead of a CAS loop that
-	// would retry under contention. Exactly one add takes the count from 1
-	// to 0, and that one opens the latch. An add that started from 0 or
-	// below (a CountDown racing the last one) took it negative and undoes
-	// itself; the count can then only return to 0, never to 1, because
-	// every negative step is paired with its own undo, so the latch cannot
-	// open twice. Count and TryWait read a negative count as zero.
-	c := l.count.Add(-1)
-	if c == 0 {
-		testhook.Yield() // window: count is 0, waiters not yet released
-		l.open()
-		return
+	// would retry under contention. (A load first, to skip the add on an
+	// open latch, would make CountDown too big to inline; a CountDown at
+	// zero is rare, and costs an add and its undo.)
+	if c := l.count.Add(-1); c <= 0 {
+		l.countedDown(c)
 	}
+}
+
+// countedDown handles a CountDown whose add left the count at c <= 0,
+// outlined so that CountDown can be inlined.
+//
+// Exactly one add takes the count from 1 to 0, and that one opens the
+// latch. An add that started from 0 or below (a CountDown racing the last
+// one) took it negative and undoes itself; the count can then only return
+// to 0, never to 1, because every negative step is paired with its own
+// undo, so the latch cannot open twice. Count and TryWait read a negative
+// count as zero.
+func (l *Latch) countedDown(c int64) {
 	if c < 0 {
 		l.count.Add(1)
+		return
 	}
+	testhook.Yield() // window: count is 0, waiters not yet released
+	l.open()
 }
 
 // open releases the waiters. It runs once, in the CountDown that took the
@@ -210,22 +216,23 @@ func (l *Latch) Done() <-chan struct{} {
 	if p := l.done.Load(); p != nil {
 		return *p
 	}
-	return l.makeDone()
+	return *l.makeDone()
 }
 
-// makeDone makes Done's channel, racing open: see open.
-func (l *Latch) makeDone() <-chan struct{} {
+// makeDone makes Done's channel, racing open (see open), and returns what
+// done then holds.
+func (l *Latch) makeDone() *chan struct{} {
 	if l.count.Load() <= 0 {
-		// Open already (or opening: open may not have swapped yet): share
-		// the closed channel, allocating nothing.
+		// Open already (or opening: open may not have run yet): share the
+		// closed channel, allocating nothing.
 		l.done.CompareAndSwap(nil, &closed)
-		return *l.done.Load()
+		return l.done.Load()
 	}
 	c := make(chan struct{})
-	if !l.done.CompareAndSwap(nil, &c) {
-		return *l.done.Load()
+	if l.done.CompareAndSwap(nil, &c) {
+		return &c
 	}
-	return c
+	return l.done.Load()
 }
 
 // noCopy may be added to structs which must not be copied after first use;

@@ -295,7 +295,7 @@ func linRound(t *testing.T, seed uint64, capacity int64, goroutines, ops int) li
 func TestLinearizable(t *testing.T) {
 	testhook.Enable(t)
 	const capacity = 3
-	rounds := testutil.Scale(1000)
+	rounds := testutil.Scale(2000)
 	for round := range rounds {
 		r := linRound(t, uint64(round), capacity, 4, 12)
 		model := semaphoreModel(capacity)

@@ -168,8 +168,7 @@ func (s *Weighted) Acquire(ctx context.Context, n int64) error {
 	return s.acquireSlow(ctx, n)
 }
 
-// acquireSlow is Acquire's slow path, outlined so that the fast path can be
-// inlined.
+// acquireSlow is Acquire's slow path, outlined to keep the fast path short.
 func (s *Weighted) acquireSlow(ctx context.Context, n int64) error {
 	if n <= 0 {
 		if n < 0 {
