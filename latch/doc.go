@@ -45,4 +45,10 @@
 // must block with a cancellable ctx, use a channel that the first of them
 // makes; such a Wait parks in a select on it and ctx.Done(), so
 // testing/synctest sees it as durably blocked (as it does WaitGroup.Wait).
+//
+// Against a reused sync.WaitGroup, a round of "N goroutines count down, one
+// waits" costs the same for N = 64, about 10% more for N = 8 and 20-35%
+// more for N = 2 (a few hundred ns: the latch is allocated per round, and
+// opening it does more than WaitGroup.Done); counting down 64 times in one
+// goroutine is faster than 64 WaitGroup.Done calls.
 package latch

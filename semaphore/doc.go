@@ -56,9 +56,15 @@
 // only within one run):
 //
 //   - Uncontended Acquire(1)+Release(1): two CAS on one word and no
-//     allocation, under half of x/sync's mutex-based pair.
+//     allocation, 8.7 ns against x/sync's 15 ns (two mutex round trips)
+//     when measured in alternating chunks; two bare CAS take 6.6 ns.
+//     TryAcquire(1)+Release(1): 7.4 ns against 11.4 ns.
 //   - Contended, nobody waiting (capacity >= goroutines): the CAS word
-//     bounces between cores; no mutex.
+//     bounces between cores, no mutex: about half of x/sync's time.
+//   - Contended with waiters (capacity 1, 4 or more goroutines): every
+//     acquisition parks, as in x/sync, and costs about the same; a
+//     buffered channel is faster here (about 2.5x), because the runtime
+//     hands a blocked send the slot directly, without allocating.
 //   - Waiting: one mutex acquisition, two small allocations (the waiter
 //     and its channel) and a park and wake, about 100-150 ns of handoff, as
 //     in x/sync.
