@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/lockstep-go/lockstep/barrier"
+	"github.com/lockstep-go/lockstep/latch"
 	"github.com/sourcegraph/conc"
 )
 
@@ -21,8 +22,20 @@ type waitGroup struct{ sync.WaitGroup }
 
 func (w *waitGroup) Start(n int) { w.Add(n) }
 
+// countdown adapts a latch, which takes its count at New.
+type countdown struct{ l *latch.Latch }
+
+func (c *countdown) Start(n int) { c.l = latch.New(n) }
+func (c *countdown) Done()       { c.l.CountDown() }
+func (c *countdown) Wait() {
+	if err := c.l.Wait(context.Background()); err != nil {
+		panic(err)
+	}
+}
+
 var latchImpls = []impl[func() waiter]{
 	{"sync.WaitGroup", func() func() waiter { return func() waiter { return new(waitGroup) } }},
+	{"lockstep.latch.Latch", func() func() waiter { return func() waiter { return new(countdown) } }},
 }
 
 // BenchmarkLatch: one round is N goroutines started, each counting down

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	lsema "github.com/lockstep-go/lockstep/semaphore"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -37,6 +38,7 @@ func semaImpls(capacity int64) []impl[sema] {
 	return []impl[sema]{
 		{"x-sync.Weighted", func() sema { return semaphore.NewWeighted(capacity) }},
 		{"chan", func() sema { return make(chanSema, capacity) }},
+		{"lockstep.semaphore.Weighted", func() sema { return lsema.New(capacity) }},
 	}
 }
 
