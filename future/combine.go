@@ -25,14 +25,16 @@ type fanIn[T any] interface {
 	finished() bool
 }
 
-type fanNode[T any] struct {
+// fanNode is one input's node. S is the concrete state type (a pointer),
+// not the fanIn interface, which keeps the node at 48 bytes.
+type fanNode[T any, S fanIn[T]] struct {
 	link node
-	st   fanIn[T]
+	st   S
 	in   *Future[T]
 	i    int
 }
 
-func (n *fanNode[T]) run() *node {
+func (n *fanNode[T, S]) run() *node {
 	in := n.in
 	n.in = nil
 	return n.st.arrive(n.i, in.val, in.err)
@@ -40,13 +42,13 @@ func (n *fanNode[T]) run() *node {
 
 // attachAll attaches one node per input, in order, and stops early once
 // the output is complete (a failed input of All, a successful one of Any).
-func attachAll[T any](name string, st fanIn[T], fs []*Future[T]) {
+func attachAll[T any, S fanIn[T]](name string, st S, fs []*Future[T]) {
 	for _, f := range fs {
 		if f == nil {
 			panic("future: " + name + " of a nil *Future")
 		}
 	}
-	nodes := make([]fanNode[T], len(fs))
+	nodes := make([]fanNode[T, S], len(fs))
 	for i, f := range fs {
 		if st.finished() {
 			return
@@ -213,7 +215,7 @@ func OrTimeout[T any](f *Future[T], d time.Duration) *Future[T] {
 	}
 	s := &timeoutStage[T]{in: f, d: d}
 	s.link.cb = s
-	if f.state.Load() != stateDone {
+	if !f.isDone() {
 		if d <= 0 {
 			s.expire()
 		} else {

@@ -9,28 +9,28 @@ import (
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
 
-// Completion states. A future leaves pending exactly once, through one
-// CompareAndSwap, and only the goroutine whose CompareAndSwap won writes val
-// and err.
+// Completion states. A future is claimed exactly once, through one
+// CompareAndSwap of state, and only the goroutine whose CompareAndSwap won
+// writes val and err. It is done, and its result readable, once its
+// callback stack is closed: the winner's Swap of head to the closed
+// sentinel publishes val and err, detaches the callbacks, and makes the
+// future complete for every reader, in one atomic operation.
 //
-//	state      | val, err                     | callback stack (head)
-//	-----------+------------------------------+--------------------------------
-//	pending    | unset                        | open: continuations push here
-//	completing | being written by the winner  | open
-//	done       | published, never written     | closed, or about to be: the
-//	           | again                        | winner swaps in the sentinel
+//	state   | head          | meaning
+//	--------+---------------+------------------------------------------------
+//	pending | open          | no result yet; the zero value
+//	claimed | open          | a completer won; it is writing val and err
+//	claimed | closed        | done: val and err are published and immutable
 //
-// A future is complete (TryGet, Get, Done see it) from the store of done
-// on. completing exists so that the result can be written with plain stores
-// after the winner is decided, without boxing it behind an atomic pointer
-// (one allocation per future saved). A completer that loses the race while
-// the state is completing waits for done before it reports false, so no one
-// can learn that the future is complete before its result is readable (see
-// Future.complete).
+// (pending with a closed stack never occurs.) A separate claim is what lets
+// the result be written with plain stores after the winner is decided,
+// without boxing it behind an atomic pointer (one allocation per future
+// saved). A completer that loses while the winner is still writing waits
+// for the close before it reports false, so that no one can learn the
+// future is complete before its result is readable (see Future.complete).
 const (
-	statePending    uint32 = iota // no result yet; the zero value
-	stateCompleting               // a completer won; it is writing val and err
-	stateDone                     // val and err are published and immutable
+	statePending uint32 = iota // nobody has completed the future
+	stateClaimed               // a completion won; see head for whether it is done
 )
 
 // Future is the result of a computation that may not have finished yet: a
@@ -53,17 +53,19 @@ const (
 type Future[T any] struct {
 	_ noCopy
 
-	// state is first: every read path loads it.
-	state atomic.Uint32
-
-	// head is the top of a Treiber stack of continuations (R. K. Treiber,
-	// "Systems Programming: Coping with Parallelism", IBM RJ 5118, 1986),
-	// the structure java.util.concurrent.CompletableFuture keeps in its
-	// "stack" field. The winning completer swaps in the closed sentinel
-	// after it publishes the result and runs what it took off; a push that
-	// meets the sentinel runs its node itself. Either way each node runs
-	// exactly once.
+	// head is first: every read path loads it. It is the top of a Treiber
+	// stack of continuations (R. K. Treiber, "Systems Programming: Coping
+	// with Parallelism", IBM RJ 5118, 1986), the structure
+	// java.util.concurrent.CompletableFuture keeps in its "stack" field
+	// (openjdk/jdk, src/java.base/share/classes/java/util/concurrent/
+	// CompletableFuture.java). The winning completer swaps in the closed
+	// sentinel after it writes the result and runs what it took off; a
+	// push that meets the sentinel runs its node itself. Either way each
+	// node runs exactly once.
 	head atomic.Pointer[node]
+
+	// state is the claim: pending until a completion wins.
+	state atomic.Uint32
 
 	// done holds the channel Done returns, created by the first Done call
 	// on a pending future and closed by a node on the stack.
@@ -130,20 +132,23 @@ func (f *Future[T]) attach(n *node) {
 	}
 }
 
+// isDone reports whether f is complete. When it returns true, f's val and
+// err are readable.
+func (f *Future[T]) isDone() bool { return f.head.Load() == closed }
+
 // settle tries to complete f with (v, err). If it wins, it publishes the
 // result and returns true and f's callbacks, detached and not yet run; the
 // caller must pass them to runAll (or return them from callback.run). If
 // another completion won, settle returns false at once.
 func (f *Future[T]) settle(v T, err error) (bool, *node) {
-	if !f.state.CompareAndSwap(statePending, stateCompleting) {
+	if !f.state.CompareAndSwap(statePending, stateClaimed) {
 		return false, nil
 	}
 	f.val, f.err = v, err
 	testhook.Yield() // window: the result is decided but not yet visible
-	// The store of done publishes val and err: every reader loads state
-	// first. It comes before the Swap below, so whoever finds the closed
-	// sentinel also finds the result.
-	f.state.Store(stateDone)
+	// The Swap publishes val and err (every reader loads head first and
+	// reads them only after it finds the sentinel) and takes the
+	// callbacks pushed so far; later pushes find the sentinel.
 	return true, f.head.Swap(closed)
 }
 
@@ -159,16 +164,19 @@ func (f *Future[T]) complete(v T, err error) bool {
 		f.waitCompleting()
 		return false
 	}
-	runAll(list)
+	if list != nil {
+		runAll(list)
+	}
 	return true
 }
 
-// waitCompleting returns once f's state is no longer completing. The
-// winner is between two stores, so it spins briefly; if the winner was
-// preempted there it parks on the Done channel instead of spinning on.
+// waitCompleting returns once f, which another completion has claimed, is
+// done. The winner is between its claim and its Swap, a few stores, so
+// this spins briefly; if the winner was preempted there it parks on the
+// Done channel instead of spinning on.
 func (f *Future[T]) waitCompleting() {
 	var bo backoff.Backoff
-	for f.state.Load() == stateCompleting {
+	for !f.isDone() {
 		if bo.Completed() {
 			<-f.Done()
 			return
@@ -183,6 +191,18 @@ func (f *Future[T]) waitCompleting() {
 // depth first: the callbacks of a future completed by a callback run before
 // the next sibling.
 func runAll(list *node) {
+	// Fast path: a single callback, the common case (one continuation, or
+	// the combinator node of a future in All). If it calls runtime.Goexit
+	// nothing else is pending here, so it needs no deferred call.
+	for list != nil && list.next == nil {
+		list = list.cb.run()
+	}
+	if list != nil {
+		runLoop(list)
+	}
+}
+
+func runLoop(list *node) {
 	var work *node
 	push := func(l *node) {
 		for l != nil {
@@ -239,7 +259,7 @@ func (f *Future[T]) Get(ctx context.Context) (T, error) {
 		var zero T
 		return zero, waitq.Err(ctx)
 	}
-	if f.state.Load() == stateDone {
+	if f.isDone() {
 		return f.val, f.err
 	}
 	return f.getSlow(ctx)
@@ -250,7 +270,7 @@ func (f *Future[T]) getSlow(ctx context.Context) (T, error) {
 	case <-f.Done():
 		return f.val, f.err
 	case <-ctx.Done():
-		if f.state.Load() == stateDone {
+		if f.isDone() {
 			return f.val, f.err
 		}
 		var zero T
@@ -261,7 +281,7 @@ func (f *Future[T]) getSlow(ctx context.Context) (T, error) {
 // TryGet returns f's value and error and true if f is complete, and the
 // zero value, nil and false if it is not. It never blocks.
 func (f *Future[T]) TryGet() (T, error, bool) {
-	if f.state.Load() == stateDone {
+	if f.isDone() {
 		return f.val, f.err, true
 	}
 	var zero T
@@ -279,7 +299,7 @@ func (f *Future[T]) Done() <-chan struct{} {
 	if d := f.done.Load(); d != nil {
 		return d.ch
 	}
-	if f.state.Load() == stateDone {
+	if f.isDone() {
 		return closedChan
 	}
 	return f.doneSlow()

@@ -1,0 +1,266 @@
+package future_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/lockstep-go/lockstep/future"
+	"golang.org/x/sync/errgroup"
+)
+
+// Benchmarks compare each future operation with the channel or x/sync
+// idiom a Go programmer would write instead, through a small interface, in
+// the same run. Run with
+//
+//	go test -run '^$' -bench . -benchmem -cpu 1,2,4,8 -count 6 ./future/
+//
+// and compare with benchstat.
+
+// oneShot is a single value handed from a producer to a consumer.
+type oneShot interface {
+	put(v int)
+	take(ctx context.Context) int
+}
+
+type promiseShot struct{ p *future.Promise[int] }
+
+func (s promiseShot) put(v int) { s.p.Resolve(v) }
+func (s promiseShot) take(ctx context.Context) int {
+	v, _ := s.p.Future().Get(ctx)
+	return v
+}
+
+// chanShot is the baseline: a buffered channel of one, received from
+// directly (no select on ctx, which would only slow it down).
+type chanShot chan int
+
+func (c chanShot) put(v int)                { c <- v }
+func (c chanShot) take(context.Context) int { return <-c }
+
+var oneShots = []struct {
+	name string
+	make func() oneShot
+}{
+	{"lockstep", func() oneShot { return promiseShot{future.NewPromise[int]()} }},
+	{"chan", func() oneShot { return make(chanShot, 1) }},
+}
+
+var sink int
+
+// BenchmarkResolveGet: a fresh promise resolved and then read, against a
+// fresh buffered channel of one sent on and then received from. mode=same
+// does both on one goroutine; mode=handoff has the consumer wait first and
+// another goroutine complete it (a park and a wake for both).
+func BenchmarkResolveGet(b *testing.B) {
+	ctx := context.Background()
+	for _, impl := range oneShots {
+		b.Run("mode=same/impl="+impl.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				s := impl.make()
+				s.put(i)
+				sink += s.take(ctx)
+			}
+		})
+	}
+	for _, impl := range oneShots {
+		b.Run("mode=handoff/impl="+impl.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cells := make(chan oneShot)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for s := range cells {
+					s.put(1)
+				}
+			}()
+			for b.Loop() {
+				s := impl.make()
+				cells <- s
+				sink += s.take(ctx)
+			}
+			close(cells)
+			<-done
+		})
+	}
+}
+
+// BenchmarkGetComplete reads a complete future: the fast path of Get and
+// TryGet, which allocate nothing.
+func BenchmarkGetComplete(b *testing.B) {
+	ctx := context.Background()
+	f := future.Resolved(1)
+	b.Run("op=Get", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			v, _ := f.Get(ctx)
+			sink += v
+		}
+	})
+	b.Run("op=TryGet", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			v, _, _ := f.TryGet()
+			sink += v
+		}
+	})
+}
+
+// pipeline is a chain of stages, each adding one to its input.
+type pipeline interface {
+	// build makes a chain of n stages waiting for its input and returns
+	// a function that feeds it 0 and returns the chain's output.
+	build(n int) (run func() int)
+}
+
+type thenPipeline struct{}
+
+func inc(v int) (int, error) { return v + 1, nil }
+
+func (thenPipeline) build(n int) func() int {
+	p := future.NewPromise[int]()
+	f := p.Future()
+	for range n {
+		f = future.Then(f, inc)
+	}
+	return func() int {
+		p.Resolve(0)
+		v, _ := f.Get(context.Background())
+		return v
+	}
+}
+
+// goroutinePipeline is the baseline, and what a future library that parks a
+// goroutine per continuation (chebyrash/promise) costs: a goroutine per
+// stage receiving from the previous stage's channel.
+type goroutinePipeline struct{}
+
+func (goroutinePipeline) build(n int) func() int {
+	first := make(chan int, 1)
+	in := first
+	for range n {
+		out := make(chan int, 1)
+		go func(in <-chan int) {
+			v, _ := inc(<-in)
+			out <- v
+		}(in)
+		in = out
+	}
+	return func() int {
+		first <- 0
+		return <-in
+	}
+}
+
+var pipelines = []struct {
+	name string
+	p    pipeline
+}{
+	{"lockstep", thenPipeline{}},
+	{"goroutine", goroutinePipeline{}},
+}
+
+// BenchmarkThenChain builds a chain of stages and pushes one value through
+// it. Besides ns/op and B/op (heap allocated per chain), it reports
+// live-B/stage: heap and goroutine stack memory held by a built chain that
+// is waiting for its input, per stage. B/op does not see goroutine stacks
+// (they are recycled from the runtime's free lists between iterations), so
+// live-B/stage is the figure that shows what a parked goroutine costs.
+func BenchmarkThenChain(b *testing.B) {
+	for _, stages := range []int{10, 1000} {
+		for _, impl := range pipelines {
+			b.Run(fmt.Sprintf("stages=%d/impl=%s", stages, impl.name), func(b *testing.B) {
+				b.ReportAllocs()
+				live := liveBytes(func() func() int { return impl.p.build(stages) })
+				for b.Loop() {
+					if v := impl.p.build(stages)(); v != stages {
+						b.Fatalf("chain returned %d", v)
+					}
+				}
+				b.ReportMetric(live/float64(stages), "live-B/stage")
+			})
+		}
+	}
+}
+
+// liveBytes returns the heap and stack bytes held by what build makes, until
+// it is run.
+func liveBytes(build func() func() int) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	run := build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	run()
+	used := int64(after.HeapAlloc+after.StackInuse) - int64(before.HeapAlloc+before.StackInuse)
+	return float64(max(used, 0))
+}
+
+// fanOut runs n tasks and collects their results in order, failing on the
+// first error.
+type fanOut interface {
+	run(ctx context.Context, n int, work func(int) (int, error)) ([]int, error)
+}
+
+type allFanOut struct{}
+
+func (allFanOut) run(ctx context.Context, n int, work func(int) (int, error)) ([]int, error) {
+	fs := make([]*future.Future[int], n)
+	for i := range fs {
+		fs[i] = future.Go(func() (int, error) { return work(i) })
+	}
+	return future.All(fs...).Get(ctx)
+}
+
+// errgroupFanOut is the baseline: an errgroup writing into a slice. (Its
+// Wait still waits for every goroutine after an error; All does not.)
+type errgroupFanOut struct{}
+
+func (errgroupFanOut) run(ctx context.Context, n int, work func(int) (int, error)) ([]int, error) {
+	results := make([]int, n)
+	g, _ := errgroup.WithContext(ctx) // fails fast like All: the first error cancels the group's ctx
+	for i := range results {
+		g.Go(func() error {
+			v, err := work(i)
+			results[i] = v
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+var fanOuts = []struct {
+	name string
+	f    fanOut
+}{
+	{"lockstep", allFanOut{}},
+	{"errgroup", errgroupFanOut{}},
+}
+
+func square(i int) (int, error) { return i * i, nil }
+
+// BenchmarkAll runs n tasks on their own goroutines and waits for all their
+// results: future.Go and future.All against an errgroup.Group writing into
+// a slice.
+func BenchmarkAll(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range []int{1000} {
+		for _, impl := range fanOuts {
+			b.Run(fmt.Sprintf("n=%d/impl=%s", n, impl.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					vs, err := impl.f.run(ctx, n, square)
+					if err != nil || len(vs) != n || vs[n-1] != (n-1)*(n-1) {
+						b.Fatalf("run = %d values, %v", len(vs), err)
+					}
+				}
+			})
+		}
+	}
+}
