@@ -140,7 +140,8 @@ func (s *thenOnStage[T, U]) run() *node {
 	// The executor publishes s to the task: Submit happens before the
 	// task runs, for any executor built on channels or locks.
 	if err := submitGuarded(exec, s.task); err != nil {
-		s.in, s.fn = nil, nil
+		// s.in and s.fn stay: an executor that panicked may have handed
+		// the task on, and the task reads them.
 		_, list := s.out.settle(zero, err)
 		return list
 	}
