@@ -200,28 +200,41 @@ func liveBytes(build func() func() int) float64 {
 }
 
 // fanOut runs n tasks and collects their results in order, failing on the
-// first error.
+// first error. limit > 0 bounds the tasks running at once.
 type fanOut interface {
 	run(ctx context.Context, n int, work func(int) (int, error)) ([]int, error)
 }
 
-type allFanOut struct{}
+// allFanOut starts each task with future.Go, or with future.Submit on exec
+// when it is set, and waits with future.All.
+type allFanOut struct{ exec future.Executor }
 
-func (allFanOut) run(ctx context.Context, n int, work func(int) (int, error)) ([]int, error) {
+func (a allFanOut) run(ctx context.Context, n int, work func(int) (int, error)) ([]int, error) {
 	fs := make([]*future.Future[int], n)
 	for i := range fs {
-		fs[i] = future.Go(func() (int, error) { return work(i) })
+		task := func() (int, error) { return work(i) }
+		if a.exec != nil {
+			fs[i] = future.Submit(a.exec, task)
+		} else {
+			fs[i] = future.Go(task)
+		}
 	}
 	return future.All(fs...).Get(ctx)
 }
 
-// errgroupFanOut is the baseline: an errgroup writing into a slice. (Its
-// Wait still waits for every goroutine after an error; All does not.)
-type errgroupFanOut struct{}
+// errgroupFanOut is the baseline: an errgroup writing into a slice, with
+// SetLimit(limit) when limit > 0 (errgroup's way to bound concurrency; it
+// still starts a goroutine per task). Like All it fails fast: the first
+// error cancels the group's context (its Wait still waits for every
+// goroutine; All does not).
+type errgroupFanOut struct{ limit int }
 
-func (errgroupFanOut) run(ctx context.Context, n int, work func(int) (int, error)) ([]int, error) {
+func (e errgroupFanOut) run(ctx context.Context, n int, work func(int) (int, error)) ([]int, error) {
 	results := make([]int, n)
-	g, _ := errgroup.WithContext(ctx) // fails fast like All: the first error cancels the group's ctx
+	g, _ := errgroup.WithContext(ctx)
+	if e.limit > 0 {
+		g.SetLimit(e.limit)
+	}
 	for i := range results {
 		g.Go(func() error {
 			v, err := work(i)
@@ -245,22 +258,48 @@ var fanOuts = []struct {
 
 func square(i int) (int, error) { return i * i, nil }
 
-// BenchmarkAll runs n tasks on their own goroutines and waits for all their
-// results: future.Go and future.All against an errgroup.Group writing into
-// a slice.
+// BenchmarkAll runs n tasks and waits for all their results in order.
+//
+// spawn=goroutine: future.Go per task and future.All, against an
+// errgroup.Group (goroutine per task) writing into a slice. This is the
+// comparison the futures themselves must win or lose.
+//
+// spawn=executor: at most GOMAXPROCS tasks at once. future.Submit on a
+// fixed set of GOMAXPROCS workers (the tests' channel-fed executor, a
+// stand-in for pool.Pool) and future.All, against errgroup with
+// SetLimit(GOMAXPROCS). This measures what running futures on an executor
+// buys over a goroutine per task; most of the difference is the executor's.
 func BenchmarkAll(b *testing.B) {
 	ctx := context.Background()
-	for _, n := range []int{1000} {
-		for _, impl := range fanOuts {
-			b.Run(fmt.Sprintf("n=%d/impl=%s", n, impl.name), func(b *testing.B) {
-				b.ReportAllocs()
-				for b.Loop() {
-					vs, err := impl.f.run(ctx, n, square)
-					if err != nil || len(vs) != n || vs[n-1] != (n-1)*(n-1) {
-						b.Fatalf("run = %d values, %v", len(vs), err)
-					}
-				}
-			})
+	const n = 1000
+	check := func(b *testing.B, vs []int, err error) {
+		if err != nil || len(vs) != n || vs[n-1] != (n-1)*(n-1) {
+			b.Fatalf("run = %d values, %v", len(vs), err)
 		}
+	}
+	for _, impl := range fanOuts {
+		b.Run(fmt.Sprintf("spawn=goroutine/n=%d/impl=%s", n, impl.name), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				vs, err := impl.f.run(ctx, n, square)
+				check(b, vs, err)
+			}
+		})
+	}
+	for _, name := range []string{"lockstep", "errgroup"} {
+		b.Run(fmt.Sprintf("spawn=executor/n=%d/impl=%s", n, name), func(b *testing.B) {
+			b.ReportAllocs()
+			procs := runtime.GOMAXPROCS(0)
+			var f fanOut = errgroupFanOut{limit: procs}
+			if name == "lockstep" {
+				w := newWorkers(procs)
+				defer w.Close()
+				f = allFanOut{exec: w}
+			}
+			for b.Loop() {
+				vs, err := f.run(ctx, n, square)
+				check(b, vs, err)
+			}
+		})
 	}
 }
