@@ -49,6 +49,18 @@ var oneShots = []struct {
 
 var sink int
 
+// loop runs body under b.Loop and reports, besides ns/op, the CPU time of
+// the whole process (all goroutines, the GC included) per operation as
+// cpu-ns/op; see cpuTime.
+func loop(b *testing.B, body func()) {
+	b.ReportAllocs()
+	start := cpuTime()
+	for b.Loop() {
+		body()
+	}
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
 // BenchmarkResolveGet: a fresh promise resolved and then read, against a
 // fresh buffered channel of one sent on and then received from. mode=same
 // does both on one goroutine; mode=handoff has the consumer wait first and
@@ -57,17 +69,17 @@ func BenchmarkResolveGet(b *testing.B) {
 	ctx := context.Background()
 	for _, impl := range oneShots {
 		b.Run("mode=same/impl="+impl.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
+			i := 0
+			loop(b, func() {
 				s := impl.make()
 				s.put(i)
 				sink += s.take(ctx)
-			}
+				i++
+			})
 		})
 	}
 	for _, impl := range oneShots {
 		b.Run("mode=handoff/impl="+impl.name, func(b *testing.B) {
-			b.ReportAllocs()
 			cells := make(chan oneShot)
 			done := make(chan struct{})
 			go func() {
@@ -76,11 +88,11 @@ func BenchmarkResolveGet(b *testing.B) {
 					s.put(1)
 				}
 			}()
-			for b.Loop() {
+			loop(b, func() {
 				s := impl.make()
 				cells <- s
 				sink += s.take(ctx)
-			}
+			})
 			close(cells)
 			<-done
 		})
@@ -172,13 +184,12 @@ func BenchmarkThenChain(b *testing.B) {
 	for _, stages := range []int{10, 1000} {
 		for _, impl := range pipelines {
 			b.Run(fmt.Sprintf("stages=%d/impl=%s", stages, impl.name), func(b *testing.B) {
-				b.ReportAllocs()
 				live := liveBytes(func() func() int { return impl.p.build(stages) })
-				for b.Loop() {
+				loop(b, func() {
 					if v := impl.p.build(stages)(); v != stages {
 						b.Fatalf("chain returned %d", v)
 					}
-				}
+				})
 				b.ReportMetric(live/float64(stages), "live-B/stage")
 			})
 		}
@@ -279,16 +290,14 @@ func BenchmarkAll(b *testing.B) {
 	}
 	for _, impl := range fanOuts {
 		b.Run(fmt.Sprintf("spawn=goroutine/n=%d/impl=%s", n, impl.name), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
+			loop(b, func() {
 				vs, err := impl.f.run(ctx, n, square)
 				check(b, vs, err)
-			}
+			})
 		})
 	}
 	for _, name := range []string{"lockstep", "errgroup"} {
 		b.Run(fmt.Sprintf("spawn=executor/n=%d/impl=%s", n, name), func(b *testing.B) {
-			b.ReportAllocs()
 			procs := runtime.GOMAXPROCS(0)
 			var f fanOut = errgroupFanOut{limit: procs}
 			if name == "lockstep" {
@@ -296,10 +305,10 @@ func BenchmarkAll(b *testing.B) {
 				defer w.Close()
 				f = allFanOut{exec: w}
 			}
-			for b.Loop() {
+			loop(b, func() {
 				vs, err := f.run(ctx, n, square)
 				check(b, vs, err)
-			}
+			})
 		})
 	}
 }

@@ -61,7 +61,8 @@ type Future[T any] struct {
 	// CompletableFuture.java). The winning completer swaps in the closed
 	// sentinel after it writes the result and runs what it took off; a
 	// push that meets the sentinel runs its node itself. Either way each
-	// node runs exactly once.
+	// node runs exactly once. Nodes are only pushed, never popped one by
+	// one (the Swap takes them all), so the stack has no ABA problem.
 	head atomic.Pointer[node]
 
 	// state is the claim: pending until a completion wins.
@@ -71,7 +72,7 @@ type Future[T any] struct {
 	// on a pending future and closed by a node on the stack.
 	done atomic.Pointer[doneNode]
 
-	val T     // written once by the winner, before state becomes done
+	val T     // written once by the winner, before head is closed
 	err error // likewise
 }
 

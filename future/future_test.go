@@ -109,6 +109,17 @@ func TestMisusePanics(t *testing.T) {
 	wantPanic(t, "future: ", func() { future.Then[int, int](future.Resolved(1), nil) })
 	wantPanic(t, "future: ", func() { future.All(future.Resolved(1), nil) })
 	wantPanic(t, "future: ", func() { future.Submit[int](nil, func() (int, error) { return 0, nil }) })
+	wantPanic(t, "future: ", func() {
+		future.SubmitContext[int](bg, nil, func(context.Context) (int, error) { return 0, nil })
+	})
+	wantPanic(t, "future: ", func() { future.ThenOn(future.Resolved(1), nil, func(int) (int, error) { return 0, nil }) })
+	wantPanic(t, "future: ", func() { future.Compose[int, int](future.Resolved(1), nil) })
+	wantPanic(t, "future: ", func() { future.Recover[int](nil, func(error) (int, error) { return 0, nil }) })
+	wantPanic(t, "future: ", func() { future.Handle[int, int](future.Resolved(1), nil) })
+	wantPanic(t, "future: ", func() { future.OrTimeout[int](nil, time.Second) })
+	wantPanic(t, "future: ", func() { future.Any(nil, future.Resolved(1)) })
+	wantPanic(t, "future: ", func() { future.Race[int](nil) })
+	wantPanic(t, "future: ", func() { future.AllSettled[int](nil) })
 }
 
 // Rule 2 of the cancellation contract: a done ctx fails Get even when the
@@ -842,7 +853,7 @@ func TestOrTimeout(t *testing.T) {
 		if v, err := g.Get(bg); v != 7 || err != nil || time.Since(start) != time.Second {
 			t.Fatalf("OrTimeout = %v, %v after %v", v, err, time.Since(start))
 		}
-		// The timer was stopped: nothing fires at 3s.
+		// The deadline passing later changes nothing.
 		time.Sleep(5 * time.Second)
 		if v, err := mustGet(t, g); v != 7 || err != nil {
 			t.Fatalf("after the deadline: %v, %v", v, err)
