@@ -98,7 +98,7 @@
 //     stage against 2.7 to 4 KB (mostly goroutine stack).
 //   - All, AllSettled, Any, Race over n futures: three allocations, 48
 //     bytes per input.
-//   - Go plus All over 1000 tiny tasks takes about 1.4x to 1.7x the CPU of
+//   - Go plus All over 1000 tiny tasks takes about 1.4x to 1.8x the CPU of
 //     an errgroup doing the same: each task allocates its future (and a
 //     node in All), which errgroup does not need. On an executor
 //     (Submit), the same fan-out takes 0.35x to 0.75x the CPU of errgroup
