@@ -1,8 +1,10 @@
 package suite
 
 import (
+	"context"
 	"testing"
 
+	"github.com/lockstep-go/lockstep/future"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -18,6 +20,31 @@ func BenchmarkFutures(b *testing.B) {
 			sink.Add(int64(<-ch))
 		}
 	})
+	b.Run(kv("workload", "resolve-get")+"impl=lockstep.future", func(b *testing.B) {
+		b.ReportAllocs()
+		ctx := context.Background()
+		for b.Loop() {
+			p := future.NewPromise[int]()
+			p.Resolve(1)
+			v, _ := p.Future().Get(ctx)
+			sink.Add(int64(v))
+		}
+	})
+	b.Run(kv("workload", "chain")+kv("stages", 1000)+"impl=lockstep.future.Then", func(b *testing.B) {
+		b.ReportAllocs()
+		ctx := context.Background()
+		for b.Loop() {
+			p := future.NewPromise[int]()
+			f := p.Future()
+			for range 1000 {
+				f = future.Then(f, func(v int) (int, error) { return v + 1, nil })
+			}
+			p.Resolve(0)
+			if got, err := f.Get(ctx); err != nil || got != 1000 {
+				b.Fatalf("chain = %d, %v", got, err)
+			}
+		}
+	})
 	b.Run(kv("workload", "chain")+kv("stages", 1000)+"impl=goroutine-per-stage", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -31,6 +58,19 @@ func BenchmarkFutures(b *testing.B) {
 			first <- 0
 			if got := <-in; got != 1000 {
 				b.Fatalf("chain = %d", got)
+			}
+		}
+	})
+	b.Run(kv("workload", "all")+kv("n", 1000)+"impl=lockstep.future.All", func(b *testing.B) {
+		b.ReportAllocs()
+		ctx := context.Background()
+		fs := make([]*future.Future[int], 1000)
+		for b.Loop() {
+			for i := range fs {
+				fs[i] = future.Go(func() (int, error) { return work(10), nil })
+			}
+			if _, err := future.All(fs...).Get(ctx); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})
