@@ -271,11 +271,13 @@ func (q *MPMC[T]) popWait(head, stamp uint64, b *backoff.Backoff) result {
 	return resultOK
 }
 
-// TryPushN appends a prefix of vs to the queue, as much as there is room
-// for, and returns its length: len(vs) if there was room for all, 0 if the
-// queue was full or closed. The items are claimed with one compare-and-swap
-// and become visible to poppers one by one, in order. They stay contiguous
-// in the queue, not interleaved with other pushes.
+// TryPushN appends a prefix of vs to the queue and returns its length. It
+// claims, with one compare-and-swap, as many consecutive slots as are free
+// when it looks: at least one unless the queue was full (or closed) at some
+// instant during the call, and all of vs if there is room and no pop is
+// releasing a slot at that moment. The items stay contiguous in the queue,
+// not interleaved with other pushes, and become visible to poppers one by
+// one, in order.
 func (q *MPMC[T]) TryPushN(vs []T) int {
 	if len(vs) == 0 {
 		return 0
@@ -319,9 +321,12 @@ func (q *MPMC[T]) TryPushN(vs []T) int {
 	}
 }
 
-// TryPopN removes up to len(dst) items from the front of the queue into
-// dst, claiming them with one compare-and-swap, and returns how many: 0
-// only when the queue was empty at some instant during the call.
+// TryPopN removes items from the front of the queue into dst, claiming
+// with one compare-and-swap as many consecutive published items as it
+// finds (up to len(dst)), and returns how many: at least one unless the
+// queue was empty (or closed and drained) at some instant during the call.
+// It may stop short at an item whose push has claimed its slot but not yet
+// stored the item.
 func (q *MPMC[T]) TryPopN(dst []T) int {
 	if len(dst) == 0 {
 		return 0

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/lockstep-go/lockstep/internal/cacheline"
+	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
 
@@ -89,6 +90,7 @@ func (w *waiters) park(ctx context.Context, wq *waitq.Queue, ready func() bool) 
 	w.mu.Lock()
 	me := wq.Enqueue(0)
 	w.parked.Add(1) // register before the re-check
+	testhook.Yield()
 	if ready() {
 		wq.Cancel(me)
 		w.parked.Add(-1)
