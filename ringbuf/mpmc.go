@@ -99,7 +99,8 @@ type MPMC[T any] struct {
 	// Read-only after NewMPMC, and read on every operation.
 	slots     []slot[T]
 	cap       uint64 // len(slots)
-	closedBit uint64 // smallest power of two > cap; index mask is closedBit-1
+	mask      uint64 // closedBit-1: position & mask is the index
+	closedBit uint64 // smallest power of two > cap
 	oneLap    uint64 // 2*closedBit: the distance between laps
 	lapShift  uint   // log2(oneLap)
 
@@ -125,6 +126,7 @@ func NewMPMC[T any](capacity int) *MPMC[T] {
 	q := &MPMC[T]{
 		slots:     make([]slot[T], c),
 		cap:       c,
+		mask:      closedBit - 1,
 		closedBit: closedBit,
 		oneLap:    closedBit << 1,
 		lapShift:  uint(bits.Len64(closedBit)),
@@ -146,7 +148,7 @@ const (
 
 // next returns the position after p (p carries no closed bit).
 func (q *MPMC[T]) next(p uint64) uint64 {
-	if p&(q.closedBit-1)+1 < q.cap {
+	if p&q.mask+1 < q.cap {
 		return p + 1
 	}
 	// Set to {lap: lap+1, index: 0}.
@@ -157,9 +159,23 @@ func (q *MPMC[T]) next(p uint64) uint64 {
 // closed, and reports whether it did. It fails only when the queue was
 // full, or closed, at some instant during the call.
 func (q *MPMC[T]) TryPush(v T) bool {
+	// Fast path, small enough to inline: the slot is empty for this lap
+	// and the claim succeeds at the first attempt. A closed tail never
+	// equals a stamp, so Close sends every push to the slow path.
+	tail := q.tail.Load()
+	s := &q.slots[tail&q.mask]
+	if s.stamp.Load() == tail && q.tail.CompareAndSwap(tail, q.next(tail)) {
+		testhook.Yield() // claimed, not yet published
+		s.val = v
+		s.stamp.Store(tail + 1) // publish: synchronizes with the pop's Load
+		q.notify()
+		return true
+	}
 	return q.push(v) == resultOK
 }
 
+// push is the whole push loop: claim, or wait for a goroutine in the
+// middle of its own operation on the slot, or report full or closed.
 func (q *MPMC[T]) push(v T) result {
 	var b backoff.Backoff
 	tail := q.tail.Load()
@@ -167,7 +183,7 @@ func (q *MPMC[T]) push(v T) result {
 		if tail&q.closedBit != 0 {
 			return resultClosed
 		}
-		s := &q.slots[tail&(q.closedBit-1)]
+		s := &q.slots[tail&q.mask]
 		stamp := s.stamp.Load()
 		if stamp == tail {
 			// The slot is empty for this lap: claim the position.
@@ -214,15 +230,29 @@ func (q *MPMC[T]) pushWait(tail, stamp uint64, b *backoff.Backoff) bool {
 // call; if the front item's push has claimed its slot but not yet stored the
 // item, TryPop waits for it (see Progress on MPMC).
 func (q *MPMC[T]) TryPop() (T, bool) {
+	// Fast path, small enough to inline: the slot holds the item pushed at
+	// head and the claim succeeds at the first attempt.
+	head := q.head.Load()
+	s := &q.slots[head&q.mask]
+	if s.stamp.Load() == head+1 && q.head.CompareAndSwap(head, q.next(head)) {
+		testhook.Yield() // claimed, not yet released
+		v := s.val
+		var zero T
+		s.val = zero                   // let the GC free what v references
+		s.stamp.Store(head + q.oneLap) // release the slot to the next lap's push
+		q.notify()
+		return v, true
+	}
 	v, r := q.pop()
 	return v, r == resultOK
 }
 
+// pop is the whole pop loop, like push.
 func (q *MPMC[T]) pop() (T, result) {
 	var b backoff.Backoff
 	head := q.head.Load()
 	for {
-		s := &q.slots[head&(q.closedBit-1)]
+		s := &q.slots[head&q.mask]
 		stamp := s.stamp.Load()
 		if stamp == head+1 {
 			// The slot holds the item pushed at head: claim it.
@@ -293,12 +323,12 @@ func (q *MPMC[T]) TryPushN(vs []T) int {
 		// of them can be taken by anyone else without moving tail, so the
 		// compare-and-swap below claims exactly these.
 		end, n := tail, uint64(0)
-		for n < want && q.slots[end&(q.closedBit-1)].stamp.Load() == end {
+		for n < want && q.slots[end&q.mask].stamp.Load() == end {
 			end = q.next(end)
 			n++
 		}
 		if n == 0 {
-			if !q.pushWait(tail, q.slots[tail&(q.closedBit-1)].stamp.Load(), &b) {
+			if !q.pushWait(tail, q.slots[tail&q.mask].stamp.Load(), &b) {
 				return 0
 			}
 			tail = q.tail.Load()
@@ -308,7 +338,7 @@ func (q *MPMC[T]) TryPushN(vs []T) int {
 			testhook.Yield()
 			p := tail
 			for i := range n {
-				s := &q.slots[p&(q.closedBit-1)]
+				s := &q.slots[p&q.mask]
 				s.val = vs[i]
 				s.stamp.Store(p + 1)
 				p = q.next(p)
@@ -336,12 +366,12 @@ func (q *MPMC[T]) TryPopN(dst []T) int {
 	head := q.head.Load()
 	for {
 		end, n := head, uint64(0)
-		for n < want && q.slots[end&(q.closedBit-1)].stamp.Load() == end+1 {
+		for n < want && q.slots[end&q.mask].stamp.Load() == end+1 {
 			end = q.next(end)
 			n++
 		}
 		if n == 0 {
-			if q.popWait(head, q.slots[head&(q.closedBit-1)].stamp.Load(), &b) != resultOK {
+			if q.popWait(head, q.slots[head&q.mask].stamp.Load(), &b) != resultOK {
 				return 0
 			}
 			head = q.head.Load()
@@ -352,7 +382,7 @@ func (q *MPMC[T]) TryPopN(dst []T) int {
 			var zero T
 			p := head
 			for i := range n {
-				s := &q.slots[p&(q.closedBit-1)]
+				s := &q.slots[p&q.mask]
 				dst[i] = s.val
 				s.val = zero
 				s.stamp.Store(p + q.oneLap)
@@ -417,7 +447,7 @@ func (q *MPMC[T]) Push(ctx context.Context, v T) error {
 	if ctx.Err() != nil {
 		return waitq.Err(ctx)
 	}
-	var b backoff.Backoff
+	var b pause
 	for {
 		switch q.push(v) {
 		case resultOK:
@@ -425,8 +455,7 @@ func (q *MPMC[T]) Push(ctx context.Context, v T) error {
 		case resultClosed:
 			return ErrClosed
 		}
-		if !b.Completed() {
-			b.Snooze()
+		if b.wait() {
 			continue
 		}
 		if err := q.w.park(ctx, &q.w.pushq, q.canPush); err != nil {
@@ -448,7 +477,7 @@ func (q *MPMC[T]) Pop(ctx context.Context) (T, error) {
 	if ctx.Err() != nil {
 		return zero, waitq.Err(ctx)
 	}
-	var b backoff.Backoff
+	var b pause
 	for {
 		v, r := q.pop()
 		switch r {
@@ -457,8 +486,7 @@ func (q *MPMC[T]) Pop(ctx context.Context) (T, error) {
 		case resultClosed:
 			return zero, ErrClosed
 		}
-		if !b.Completed() {
-			b.Snooze()
+		if b.wait() {
 			continue
 		}
 		if err := q.w.park(ctx, &q.w.popq, q.canPop); err != nil {
@@ -490,7 +518,7 @@ func (q *MPMC[T]) Len() int {
 
 // linear maps a position to the count of positions before it.
 func (q *MPMC[T]) linear(p uint64) uint64 {
-	return p>>q.lapShift*q.cap + p&(q.closedBit-1)
+	return p>>q.lapShift*q.cap + p&q.mask
 }
 
 // Cap returns the capacity given to NewMPMC.

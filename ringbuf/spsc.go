@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync/atomic"
 
-	"github.com/lockstep-go/lockstep/internal/backoff"
 	"github.com/lockstep-go/lockstep/internal/cacheline"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
@@ -265,7 +264,7 @@ func (q *SPSC[T]) Push(ctx context.Context, v T) error {
 	if ctx.Err() != nil {
 		return waitq.Err(ctx)
 	}
-	var b backoff.Backoff
+	var b pause
 	for {
 		switch q.push(v) {
 		case resultOK:
@@ -273,8 +272,7 @@ func (q *SPSC[T]) Push(ctx context.Context, v T) error {
 		case resultClosed:
 			return ErrClosed
 		}
-		if !b.Completed() {
-			b.Snooze()
+		if b.wait() {
 			continue
 		}
 		if err := q.w.park(ctx, &q.w.pushq, q.canPush); err != nil {
@@ -294,7 +292,7 @@ func (q *SPSC[T]) Pop(ctx context.Context) (T, error) {
 	if ctx.Err() != nil {
 		return zero, waitq.Err(ctx)
 	}
-	var b backoff.Backoff
+	var b pause
 	for {
 		v, r := q.pop()
 		switch r {
@@ -303,8 +301,7 @@ func (q *SPSC[T]) Pop(ctx context.Context) (T, error) {
 		case resultClosed:
 			return zero, ErrClosed
 		}
-		if !b.Completed() {
-			b.Snooze()
+		if b.wait() {
 			continue
 		}
 		if err := q.w.park(ctx, &q.w.popq, q.canPop); err != nil {
