@@ -25,7 +25,8 @@ const maxCapacity = 1 << 40
 // the queue is closed, or ctx ends. TryPushN and TryPopN move a batch with
 // one compare-and-swap.
 //
-// An MPMC must be created with NewMPMC; the zero value is not usable. An
+// An MPMC must be created with NewMPMC: the zero value has no slots, and
+// operations on it panic. An
 // MPMC must not be copied after first use.
 //
 // In the terminology of the Go memory model, the push (Push, TryPush or
@@ -137,6 +138,13 @@ func NewMPMC[T any](capacity int) *MPMC[T] {
 	return q
 }
 
+// checkInit panics if q is a zero MPMC, on the slow paths only.
+func (q *MPMC[T]) checkInit() {
+	if q.cap == 0 {
+		panic("ringbuf: MPMC not created by NewMPMC")
+	}
+}
+
 // result is the outcome of a try operation.
 type result uint8
 
@@ -163,13 +171,15 @@ func (q *MPMC[T]) TryPush(v T) bool {
 	// and the claim succeeds at the first attempt. A closed tail never
 	// equals a stamp, so Close sends every push to the slow path.
 	tail := q.tail.Load()
-	s := &q.slots[tail&q.mask]
-	if s.stamp.Load() == tail && q.tail.CompareAndSwap(tail, q.next(tail)) {
-		testhook.Yield() // claimed, not yet published
-		s.val = v
-		s.stamp.Store(tail + 1) // publish: synchronizes with the pop's Load
-		q.notify()
-		return true
+	if i := tail & q.mask; i < uint64(len(q.slots)) { // false only for a zero MPMC
+		s := &q.slots[i]
+		if s.stamp.Load() == tail && q.tail.CompareAndSwap(tail, q.next(tail)) {
+			testhook.Yield() // claimed, not yet published
+			s.val = v
+			s.stamp.Store(tail + 1) // publish: synchronizes with the pop's Load
+			q.notify()
+			return true
+		}
 	}
 	return q.push(v) == resultOK
 }
@@ -177,6 +187,7 @@ func (q *MPMC[T]) TryPush(v T) bool {
 // push is the whole push loop: claim, or wait for a goroutine in the
 // middle of its own operation on the slot, or report full or closed.
 func (q *MPMC[T]) push(v T) result {
+	q.checkInit()
 	var b backoff.Backoff
 	tail := q.tail.Load()
 	for {
@@ -233,15 +244,17 @@ func (q *MPMC[T]) TryPop() (T, bool) {
 	// Fast path, small enough to inline: the slot holds the item pushed at
 	// head and the claim succeeds at the first attempt.
 	head := q.head.Load()
-	s := &q.slots[head&q.mask]
-	if s.stamp.Load() == head+1 && q.head.CompareAndSwap(head, q.next(head)) {
-		testhook.Yield() // claimed, not yet released
-		v := s.val
-		var zero T
-		s.val = zero                   // let the GC free what v references
-		s.stamp.Store(head + q.oneLap) // release the slot to the next lap's push
-		q.notify()
-		return v, true
+	if i := head & q.mask; i < uint64(len(q.slots)) { // false only for a zero MPMC
+		s := &q.slots[i]
+		if s.stamp.Load() == head+1 && q.head.CompareAndSwap(head, q.next(head)) {
+			testhook.Yield() // claimed, not yet released
+			v := s.val
+			var zero T
+			s.val = zero                   // let the GC free what v references
+			s.stamp.Store(head + q.oneLap) // release the slot to the next lap's push
+			q.notify()
+			return v, true
+		}
 	}
 	v, r := q.pop()
 	return v, r == resultOK
@@ -249,6 +262,7 @@ func (q *MPMC[T]) TryPop() (T, bool) {
 
 // pop is the whole pop loop, like push.
 func (q *MPMC[T]) pop() (T, result) {
+	q.checkInit()
 	var b backoff.Backoff
 	head := q.head.Load()
 	for {
@@ -312,6 +326,7 @@ func (q *MPMC[T]) TryPushN(vs []T) int {
 	if len(vs) == 0 {
 		return 0
 	}
+	q.checkInit()
 	want := min(uint64(len(vs)), q.cap)
 	var b backoff.Backoff
 	tail := q.tail.Load()
@@ -361,6 +376,7 @@ func (q *MPMC[T]) TryPopN(dst []T) int {
 	if len(dst) == 0 {
 		return 0
 	}
+	q.checkInit()
 	want := min(uint64(len(dst)), q.cap)
 	var b backoff.Backoff
 	head := q.head.Load()

@@ -243,6 +243,14 @@ func TestMisusePanics(t *testing.T) {
 		{"NewSPSC(0)", func() { ringbuf.NewSPSC[int](0) }},
 		{"NewMPMC(huge)", func() { ringbuf.NewMPMC[int](1 << 41) }},
 		{"NewSPSC(huge)", func() { ringbuf.NewSPSC[int](1 << 41) }},
+		{"zero MPMC TryPush", func() { new(ringbuf.MPMC[int]).TryPush(1) }},
+		{"zero MPMC TryPop", func() { new(ringbuf.MPMC[int]).TryPop() }},
+		{"zero MPMC TryPushN", func() { new(ringbuf.MPMC[int]).TryPushN([]int{1}) }},
+		{"zero MPMC Pop", func() { new(ringbuf.MPMC[int]).Pop(context.Background()) }},
+		{"zero SPSC TryPush", func() { new(ringbuf.SPSC[int]).TryPush(1) }},
+		{"zero SPSC TryPop", func() { new(ringbuf.SPSC[int]).TryPop() }},
+		{"zero SPSC TryPopN", func() { new(ringbuf.SPSC[int]).TryPopN(make([]int, 1)) }},
+		{"zero SPSC Push", func() { new(ringbuf.SPSC[int]).Push(context.Background(), 1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func() {

@@ -26,7 +26,8 @@ const spscClosed = 1 << 63
 // Len and Cap may be called from any goroutine. Use MPMC when there are
 // several producers or consumers.
 //
-// An SPSC must be created with NewSPSC; the zero value is not usable. An
+// An SPSC must be created with NewSPSC: the zero value has no slots, and
+// operations on it panic. An
 // SPSC must not be copied after first use.
 //
 // In the terminology of the Go memory model, the push that stores an item
@@ -91,6 +92,14 @@ func NewSPSC[T any](capacity int) *SPSC[T] {
 	return &SPSC[T]{slots: make([]T, capacity), cap: uint64(capacity)}
 }
 
+// checkInit panics if q is a zero SPSC; called where a zero SPSC would
+// look full or empty forever.
+func (q *SPSC[T]) checkInit() {
+	if q.cap == 0 {
+		panic("ringbuf: SPSC not created by NewSPSC")
+	}
+}
+
 // TryPush appends v to the queue if there is room and the queue is not
 // closed, and reports whether it did. Only the producer may call it.
 func (q *SPSC[T]) TryPush(v T) bool {
@@ -105,6 +114,7 @@ func (q *SPSC[T]) push(v T) result {
 	if tail-q.headCache == q.cap {
 		q.headCache = q.head.Load()
 		if tail-q.headCache == q.cap {
+			q.checkInit()
 			return resultFailed
 		}
 	}
@@ -141,6 +151,7 @@ func (q *SPSC[T]) pop() (T, result) {
 			if tail&spscClosed != 0 {
 				return zero, resultClosed
 			}
+			q.checkInit()
 			return zero, resultFailed
 		}
 	}
@@ -170,6 +181,7 @@ func (q *SPSC[T]) TryPushN(vs []T) int {
 	}
 	n := min(want, q.cap-(tail-q.headCache))
 	if n == 0 {
+		q.checkInit()
 		return 0
 	}
 	i := q.tailIdx
@@ -202,6 +214,7 @@ func (q *SPSC[T]) TryPopN(dst []T) int {
 	}
 	n := min(want, q.tailCache-head)
 	if n == 0 {
+		q.checkInit()
 		return 0
 	}
 	i := q.headIdx
