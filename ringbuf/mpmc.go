@@ -26,8 +26,7 @@ const maxCapacity = 1 << 40
 // one compare-and-swap.
 //
 // An MPMC must be created with NewMPMC: the zero value has no slots, and
-// operations on it panic. An
-// MPMC must not be copied after first use.
+// operations on it panic. An MPMC must not be copied after first use.
 //
 // In the terminology of the Go memory model, the push (Push, TryPush or
 // TryPushN) that stores an item synchronizes before the pop (Pop, TryPop or

@@ -27,8 +27,7 @@ const spscClosed = 1 << 63
 // several producers or consumers.
 //
 // An SPSC must be created with NewSPSC: the zero value has no slots, and
-// operations on it panic. An
-// SPSC must not be copied after first use.
+// operations on it panic. An SPSC must not be copied after first use.
 //
 // In the terminology of the Go memory model, the push that stores an item
 // synchronizes before the pop that returns it, and Close synchronizes before
