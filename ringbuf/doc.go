@@ -32,9 +32,10 @@
 // # Blocking and closing
 //
 // Push waits while the queue is full, Pop while it is empty. Each first
-// retries with a short bounded backoff (spin, then yield the processor),
-// then parks on a wait queue, so a goroutine waiting on an idle queue uses
-// no CPU. The lock-free fast paths pay one extra atomic load to learn
+// yields the processor a few times, retrying after each (which hands the
+// processor straight to the goroutine it is waiting for when that one is
+// runnable), and then parks on a wait queue, so a goroutine waiting on an
+// idle queue uses no CPU. It never busy-spins. The lock-free fast paths pay one extra atomic load to learn
 // whether anybody is parked; only then do they take the wait-queue lock to
 // wake one. Both follow the module's cancellation contract: a ctx that is
 // already done fails the call, a failed call leaves the queue as if it had

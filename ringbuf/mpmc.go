@@ -456,8 +456,8 @@ func (q *MPMC[T]) canPop() bool {
 // not pushed. A ctx that is already done fails the call even if there is
 // room; use TryPush not to wait.
 //
-// A waiting Push spins briefly and then parks: it uses no CPU while the
-// queue stays full.
+// A waiting Push yields a few times and then parks: it uses no CPU while
+// the queue stays full.
 func (q *MPMC[T]) Push(ctx context.Context, v T) error {
 	if ctx.Err() != nil {
 		return waitq.Err(ctx)
@@ -485,8 +485,8 @@ func (q *MPMC[T]) Push(ctx context.Context, v T) error {
 // (errors.Is(err, ctx.Err())) and removes nothing. A ctx that is already done
 // fails the call even if an item is waiting; use TryPop not to wait.
 //
-// A waiting Pop spins briefly and then parks: it uses no CPU while the
-// queue stays empty.
+// A waiting Pop yields a few times and then parks: it uses no CPU while
+// the queue stays empty.
 func (q *MPMC[T]) Pop(ctx context.Context) (T, error) {
 	var zero T
 	if ctx.Err() != nil {

@@ -270,8 +270,8 @@ func (q *SPSC[T]) canPop() bool {
 // v is in the queue, ErrClosed if the queue is closed first, and the ctx
 // error (errors.Is(err, ctx.Err())) if ctx ends first, in which case v was
 // not pushed. A ctx that is already done fails the call even if there is
-// room. Only the producer may call it. A waiting Push spins briefly and
-// then parks.
+// room. Only the producer may call it. A waiting Push yields a few times
+// and then parks.
 func (q *SPSC[T]) Push(ctx context.Context, v T) error {
 	if ctx.Err() != nil {
 		return waitq.Err(ctx)
@@ -298,7 +298,7 @@ func (q *SPSC[T]) Push(ctx context.Context, v T) error {
 // then ErrClosed. If ctx ends first it returns the ctx error
 // (errors.Is(err, ctx.Err())) and removes nothing. A ctx that is already done
 // fails the call even if an item is waiting. Only the consumer may call it.
-// A waiting Pop spins briefly and then parks.
+// A waiting Pop yields a few times and then parks.
 func (q *SPSC[T]) Pop(ctx context.Context) (T, error) {
 	var zero T
 	if ctx.Err() != nil {

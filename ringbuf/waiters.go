@@ -122,40 +122,35 @@ func (w *waiters) wakeAll() {
 	w.mu.Unlock()
 }
 
-// maxYields bounds the yields of a blocking call on a single P.
+// maxYields bounds how often a blocking call yields before it parks: the
+// yield steps of backoff's schedule.
 const maxYields = backoff.YieldLimit - backoff.SpinLimit
 
 // pause is the bounded wait of a blocking Push or Pop between a failed try
-// and parking. The zero value is ready; it lives on the caller's stack.
+// and parking: it yields the processor up to maxYields times, the caller
+// retrying after each, and then tells the caller to park. The zero value is
+// ready; it lives on the caller's stack.
 //
-// With several Ps it follows backoff.Snooze: spin (the other side may be
-// running on another P, a cache-line transfer away from making progress),
-// then yield, then park. With GOMAXPROCS=1 spinning cannot help, because
-// the goroutine that would make progress cannot run while this one spins
-// (the runtime's own mutex spins under the same rule, runtime_canSpin), so
-// it only yields, which hands the processor to the other side at once.
-// In paired runs of the ping-pong benchmark at -cpu 1 this took about 40%
-// off a round trip (1.97 µs against 3.24 µs, medians of 30, on the loaded
-// 2-core machine), without parking more often.
+// It never busy-spins. A spin only pays when the goroutine that will make
+// progress is running on another core at that moment; when it is not (one
+// P, more goroutines than cores, or a loaded machine), every cycle spent
+// spinning delays it, and a goroutine this one just woke sits in this P's
+// run-next slot until this one yields. A yield lets it run here at once
+// and costs about what a failed spin round does when nobody else is
+// runnable. Measured on the loaded 2-core CI machine, in paired runs of the
+// ping-pong benchmark (medians of 25): a round trip took 350-470 ns with
+// yields only, 1.0-3.5 µs when the wait first spun through backoff.Snooze's
+// spin steps, 4.7-6.0 µs when it parked at once (every park allocates a
+// waitq record), and 500-760 ns through a pair of channels; 2, 4 or 8
+// yields made no clear difference, 16 was slower. In the streaming
+// benchmarks, where parks are rare, the choice made no difference.
 type pause struct {
-	b      backoff.Backoff
-	procs  int // GOMAXPROCS, read once: the call takes the scheduler lock
 	yields int
 }
 
-// wait waits a little before the caller retries its try; false means park
-// now.
+// wait yields once and reports true, or reports false when the caller
+// should park.
 func (p *pause) wait() bool {
-	if p.procs == 0 {
-		p.procs = runtime.GOMAXPROCS(0)
-	}
-	if p.procs > 1 {
-		if p.b.Completed() {
-			return false
-		}
-		p.b.Snooze()
-		return true
-	}
 	if p.yields == maxYields {
 		return false
 	}
