@@ -336,11 +336,7 @@ func (q *MPMC[T]) TryPushN(vs []T) int {
 		// Count the slots from tail on that are empty for their lap. None
 		// of them can be taken by anyone else without moving tail, so the
 		// compare-and-swap below claims exactly these.
-		end, n := tail, uint64(0)
-		for n < want && q.slots[end&q.mask].stamp.Load() == end {
-			end = q.next(end)
-			n++
-		}
+		n := q.countStamps(tail, want, 0)
 		if n == 0 {
 			if !q.pushWait(tail, q.slots[tail&q.mask].stamp.Load(), &b) {
 				return 0
@@ -348,14 +344,23 @@ func (q *MPMC[T]) TryPushN(vs []T) int {
 			tail = q.tail.Load()
 			continue
 		}
-		if q.tail.CompareAndSwap(tail, end) {
+		if q.tail.CompareAndSwap(tail, q.advance(tail, n)) {
 			testhook.Yield()
-			p := tail
-			for i := range n {
-				s := &q.slots[p&q.mask]
-				s.val = vs[i]
-				s.stamp.Store(p + 1)
-				p = q.next(p)
+			// Write and publish each slot, in at most two runs: up to
+			// the end of the array, and from its start one lap later.
+			idx := tail & q.mask
+			first := min(n, q.cap-idx)
+			pos := tail + 1 // the stamp that publishes the first slot
+			run := q.slots[idx : idx+first]
+			for i := range run {
+				run[i].val = vs[i]
+				run[i].stamp.Store(pos + uint64(i))
+			}
+			pos = tail&^q.mask + q.oneLap + 1
+			run = q.slots[:n-first]
+			for i, v := range vs[first:n] {
+				run[i].val = v
+				run[i].stamp.Store(pos + uint64(i))
 			}
 			q.notify()
 			return int(n)
@@ -363,6 +368,37 @@ func (q *MPMC[T]) TryPushN(vs []T) int {
 		b.Spin()
 		tail = q.tail.Load()
 	}
+}
+
+// countStamps returns how many slots, up to want, from position p on hold
+// the stamp of their own position plus delta (0: empty for that lap, 1:
+// holding that lap's item).
+func (q *MPMC[T]) countStamps(p, want, delta uint64) uint64 {
+	idx := p & q.mask
+	first := min(want, q.cap-idx)
+	run := q.slots[idx : idx+first]
+	for i := range run {
+		if run[i].stamp.Load() != p+delta+uint64(i) {
+			return uint64(i)
+		}
+	}
+	p = p&^q.mask + q.oneLap
+	run = q.slots[:want-first]
+	for i := range run {
+		if run[i].stamp.Load() != p+delta+uint64(i) {
+			return first + uint64(i)
+		}
+	}
+	return want
+}
+
+// advance returns the position n after p, for 0 < n <= cap.
+func (q *MPMC[T]) advance(p, n uint64) uint64 {
+	idx := p&q.mask + n
+	if idx < q.cap {
+		return p + n
+	}
+	return p&^q.mask + q.oneLap + (idx - q.cap) // into the next lap
 }
 
 // TryPopN removes items from the front of the queue into dst, claiming
@@ -380,11 +416,7 @@ func (q *MPMC[T]) TryPopN(dst []T) int {
 	var b backoff.Backoff
 	head := q.head.Load()
 	for {
-		end, n := head, uint64(0)
-		for n < want && q.slots[end&q.mask].stamp.Load() == end+1 {
-			end = q.next(end)
-			n++
-		}
+		n := q.countStamps(head, want, 1)
 		if n == 0 {
 			if q.popWait(head, q.slots[head&q.mask].stamp.Load(), &b) != resultOK {
 				return 0
@@ -392,16 +424,24 @@ func (q *MPMC[T]) TryPopN(dst []T) int {
 			head = q.head.Load()
 			continue
 		}
-		if q.head.CompareAndSwap(head, end) {
+		if q.head.CompareAndSwap(head, q.advance(head, n)) {
 			testhook.Yield()
 			var zero T
-			p := head
-			for i := range n {
-				s := &q.slots[p&q.mask]
-				dst[i] = s.val
-				s.val = zero
-				s.stamp.Store(p + q.oneLap)
-				p = q.next(p)
+			idx := head & q.mask
+			first := min(n, q.cap-idx)
+			pos := head + q.oneLap // the stamp that releases the first slot
+			run := q.slots[idx : idx+first]
+			for i := range run {
+				dst[i] = run[i].val
+				run[i].val = zero
+				run[i].stamp.Store(pos + uint64(i))
+			}
+			pos = head&^q.mask + 2*q.oneLap
+			run = q.slots[:n-first]
+			for i := range run {
+				dst[first+uint64(i)] = run[i].val
+				run[i].val = zero
+				run[i].stamp.Store(pos + uint64(i))
 			}
 			q.notify()
 			return int(n)
