@@ -166,50 +166,56 @@ func (q *MPMC[T]) next(p uint64) uint64 {
 // closed, and reports whether it did. It fails only when the queue was
 // full, or closed, at some instant during the call.
 func (q *MPMC[T]) TryPush(v T) bool {
-	// Fast path, small enough to inline: the slot is empty for this lap
-	// and the claim succeeds at the first attempt. A closed tail never
-	// equals a stamp, so Close sends every push to the slow path.
-	tail := q.tail.Load()
-	if i := tail & q.mask; i < uint64(len(q.slots)) { // false only for a zero MPMC
-		s := &q.slots[i]
-		if s.stamp.Load() == tail && q.tail.CompareAndSwap(tail, q.next(tail)) {
-			testhook.Yield() // claimed, not yet published
-			s.val = v
-			s.stamp.Store(tail + 1) // publish: synchronizes with the pop's Load
-			q.notify()
-			return true
-		}
-	}
 	return q.push(v) == resultOK
 }
 
-// push is the whole push loop: claim, or wait for a goroutine in the
-// middle of its own operation on the slot, or report full or closed.
+// push claims a slot for v, stores v and publishes it.
 func (q *MPMC[T]) push(v T) result {
+	// Fast path: the slot is empty for this lap and the claim succeeds at
+	// the first attempt. A closed tail never equals a stamp, so after
+	// Close every push takes the slow path.
+	tail := q.tail.Load()
+	var s *slot[T]
+	if i := tail & q.mask; i < uint64(len(q.slots)) && // false only for a zero MPMC
+		q.slots[i].stamp.Load() == tail && q.tail.CompareAndSwap(tail, q.next(tail)) {
+		s = &q.slots[i]
+	} else {
+		var r result
+		if s, tail, r = q.claimPush(); r != resultOK {
+			return r
+		}
+	}
+	testhook.Yield() // claimed, not yet published
+	s.val = v
+	s.stamp.Store(tail + 1) // publish: synchronizes with the pop's Load
+	q.notify()
+	return resultOK
+}
+
+// claimPush is push's slow path: it claims the slot at tail, waiting for a
+// goroutine in the middle of its own operation on that slot, or reports
+// full or closed.
+func (q *MPMC[T]) claimPush() (*slot[T], uint64, result) {
 	q.checkInit()
 	var b backoff.Backoff
 	tail := q.tail.Load()
 	for {
 		if tail&q.closedBit != 0 {
-			return resultClosed
+			return nil, 0, resultClosed
 		}
 		s := &q.slots[tail&q.mask]
 		stamp := s.stamp.Load()
 		if stamp == tail {
 			// The slot is empty for this lap: claim the position.
 			if q.tail.CompareAndSwap(tail, q.next(tail)) {
-				testhook.Yield() // claimed, not yet published
-				s.val = v
-				s.stamp.Store(tail + 1) // publish: synchronizes with the pop's Load
-				q.notify()
-				return resultOK
+				return s, tail, resultOK
 			}
 			b.Spin() // another push (or Close) moved tail first
 			tail = q.tail.Load()
 			continue
 		}
 		if !q.pushWait(tail, stamp, &b) {
-			return resultFailed
+			return nil, 0, resultFailed
 		}
 		tail = q.tail.Load()
 	}
@@ -240,27 +246,37 @@ func (q *MPMC[T]) pushWait(tail, stamp uint64, b *backoff.Backoff) bool {
 // call; if the front item's push has claimed its slot but not yet stored the
 // item, TryPop waits for it (see Progress on MPMC).
 func (q *MPMC[T]) TryPop() (T, bool) {
-	// Fast path, small enough to inline: the slot holds the item pushed at
-	// head and the claim succeeds at the first attempt.
-	head := q.head.Load()
-	if i := head & q.mask; i < uint64(len(q.slots)) { // false only for a zero MPMC
-		s := &q.slots[i]
-		if s.stamp.Load() == head+1 && q.head.CompareAndSwap(head, q.next(head)) {
-			testhook.Yield() // claimed, not yet released
-			v := s.val
-			var zero T
-			s.val = zero                   // let the GC free what v references
-			s.stamp.Store(head + q.oneLap) // release the slot to the next lap's push
-			q.notify()
-			return v, true
-		}
-	}
 	v, r := q.pop()
 	return v, r == resultOK
 }
 
-// pop is the whole pop loop, like push.
+// pop claims the slot at head, takes its item and releases the slot.
 func (q *MPMC[T]) pop() (T, result) {
+	// Fast path: the slot holds the item pushed at head and the claim
+	// succeeds at the first attempt.
+	head := q.head.Load()
+	var s *slot[T]
+	if i := head & q.mask; i < uint64(len(q.slots)) && // false only for a zero MPMC
+		q.slots[i].stamp.Load() == head+1 && q.head.CompareAndSwap(head, q.next(head)) {
+		s = &q.slots[i]
+	} else {
+		var r result
+		if s, head, r = q.claimPop(); r != resultOK {
+			var zero T
+			return zero, r
+		}
+	}
+	testhook.Yield() // claimed, not yet released
+	v := s.val
+	var zero T
+	s.val = zero                   // let the GC free what v references
+	s.stamp.Store(head + q.oneLap) // release the slot to the next lap's push
+	q.notify()
+	return v, resultOK
+}
+
+// claimPop is pop's slow path, like claimPush.
+func (q *MPMC[T]) claimPop() (*slot[T], uint64, result) {
 	q.checkInit()
 	var b backoff.Backoff
 	head := q.head.Load()
@@ -270,21 +286,14 @@ func (q *MPMC[T]) pop() (T, result) {
 		if stamp == head+1 {
 			// The slot holds the item pushed at head: claim it.
 			if q.head.CompareAndSwap(head, q.next(head)) {
-				testhook.Yield() // claimed, not yet released
-				v := s.val
-				var zero T
-				s.val = zero                   // let the GC free what v references
-				s.stamp.Store(head + q.oneLap) // release the slot to the next lap's push
-				q.notify()
-				return v, resultOK
+				return s, head, resultOK
 			}
 			b.Spin() // another pop took it first
 			head = q.head.Load()
 			continue
 		}
 		if r := q.popWait(head, stamp, &b); r != resultOK {
-			var zero T
-			return zero, r
+			return nil, 0, r
 		}
 		head = q.head.Load()
 	}
