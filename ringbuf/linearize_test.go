@@ -138,11 +138,14 @@ func recordHistory(t *testing.T, q ring[int], clients, ops int, seed uint64) []p
 // MPMC histories are linearizable with respect to the bounded FIFO queue.
 // The test hooks yield inside the windows between a claim and its publish
 // (or release), so the interleavings that would expose an atomicity bug
-// there are the common case rather than a rarity. Two seeded bugs, a pop
-// that released its slot before reading the item and a push that claimed
-// its slot by load-compare-store instead of compare-and-swap, each failed
-// this test in its first round (without -race, which reports them as data
-// races too).
+// there are the common case rather than a rarity. Two seeded bugs were
+// caught, each in every one of three runs without -race (which reports
+// both as data races too): a pop that released its slot before reading the
+// item produced a non-linearizable history within the first rounds, and a
+// push that claimed its slot by load-compare-store instead of
+// compare-and-swap corrupted the stamps so that a pop waited forever for a
+// publish that never came (testutil.Run's watchdog fails such a run with
+// every goroutine's stack).
 func TestMPMCLinearizable(t *testing.T) {
 	testhook.Enable(t)
 	rounds := testutil.Scale(100)
