@@ -107,10 +107,10 @@ func (q *SPSC[T]) TryPush(v T) bool {
 
 func (q *SPSC[T]) push(v T) result {
 	tail := q.tail.Load()
-	if tail&spscClosed != 0 {
-		return resultClosed
-	}
-	if tail-q.headCache == q.cap {
+	if tail-q.headCache >= q.cap { // full by the cached head, or closed (bit 63)
+		if tail&spscClosed != 0 {
+			return resultClosed
+		}
 		q.headCache = q.head.Load()
 		if tail-q.headCache == q.cap {
 			q.checkInit()
