@@ -1,10 +1,12 @@
 package suite
 
 import (
+	"context"
 	"runtime"
 	"sync"
 	"testing"
 
+	"github.com/lockstep-go/lockstep/ringbuf"
 	"github.com/puzpuzpuz/xsync/v4"
 )
 
@@ -42,16 +44,41 @@ func (t tryQueue[Q]) Pop() int {
 	}
 }
 
+// blockingQueue adapts lockstep's ring buffers through their blocking
+// layer (Push and Pop park when the queue is full or empty).
+type blockingQueue interface {
+	Push(ctx context.Context, v int) error
+	Pop(ctx context.Context) (int, error)
+}
+
+type lockstepQueue struct{ q blockingQueue }
+
+func (l lockstepQueue) Push(v int) {
+	if err := l.q.Push(context.Background(), v); err != nil {
+		panic(err)
+	}
+}
+
+func (l lockstepQueue) Pop() int {
+	v, err := l.q.Pop(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
 const queueCap = 1024
 
 var spscImpls = []impl[queue]{
 	{"chan", func() queue { return make(chanQueue, queueCap) }},
 	{"xsync.SPSCQueue", func() queue { return tryQueue[*xsync.SPSCQueue[int]]{xsync.NewSPSCQueue[int](queueCap)} }},
+	{"lockstep.ringbuf.SPSC", func() queue { return lockstepQueue{ringbuf.NewSPSC[int](queueCap)} }},
 }
 
 var mpmcImpls = []impl[queue]{
 	{"chan", func() queue { return make(chanQueue, queueCap) }},
 	{"xsync.MPMCQueue", func() queue { return tryQueue[*xsync.MPMCQueue[int]]{xsync.NewMPMCQueue[int](queueCap)} }},
+	{"lockstep.ringbuf.MPMC", func() queue { return lockstepQueue{ringbuf.NewMPMC[int](queueCap)} }},
 }
 
 // BenchmarkQueues: time per item moved. uncontended is one goroutine
@@ -66,6 +93,30 @@ func BenchmarkQueues(b *testing.B) {
 	})
 	run(b, kv("workload", "spsc"), spscImpls, func(b *testing.B, q queue) {
 		moveItems(b, q, 1)
+	})
+	// batch: one goroutine pushes 16 items and pops them again; time per
+	// item. Peers without batch calls move the items one by one.
+	run(b, kv("workload", "batch16"), mpmcImpls[:2], func(b *testing.B, q queue) {
+		for b.Loop() {
+			for i := range 16 {
+				q.Push(i)
+			}
+			for range 16 {
+				q.Pop()
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(16*b.N), "ns/item")
+	})
+	b.Run(kv("workload", "batch16")+"impl=lockstep.ringbuf.MPMC.TryPushN", func(b *testing.B) {
+		b.ReportAllocs()
+		q := ringbuf.NewMPMC[int](queueCap)
+		in, out := make([]int, 16), make([]int, 16)
+		for b.Loop() {
+			if q.TryPushN(in) != 16 || q.TryPopN(out) != 16 {
+				b.Fatal("batch of 16 did not move whole")
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(16*b.N), "ns/item")
 	})
 	for _, pairs := range []int{1, 4} {
 		run(b, kv("workload", "mpmc")+kv("pairs", pairs), mpmcImpls, func(b *testing.B, q queue) {
