@@ -42,11 +42,11 @@ func (a rwAdapter) RLCtx(ctx context.Context) (rwlock.RToken, error) {
 
 type rmAdapter struct{ *rwlock.ReadMostly }
 
-func (a rmAdapter) RL() rwlock.RToken              { return a.RLock() }
-func (a rmAdapter) RU(t rwlock.RToken)             { a.RUnlock(t) }
-func (a rmAdapter) TryRL() (rwlock.RToken, bool)   { return a.TryRLock() }
-func (a rmAdapter) Down() rwlock.RToken            { return a.Downgrade() }
-func (a rmAdapter) Under() *rwlock.RWMutex         { return rwlock.Underlying(a.ReadMostly) }
+func (a rmAdapter) RL() rwlock.RToken            { return a.RLock() }
+func (a rmAdapter) RU(t rwlock.RToken)           { a.RUnlock(t) }
+func (a rmAdapter) TryRL() (rwlock.RToken, bool) { return a.TryRLock() }
+func (a rmAdapter) Down() rwlock.RToken          { return a.Downgrade() }
+func (a rmAdapter) Under() *rwlock.RWMutex       { return rwlock.Underlying(a.ReadMostly) }
 func (a rmAdapter) RLCtx(ctx context.Context) (rwlock.RToken, error) {
 	return a.RLockContext(ctx)
 }

@@ -46,10 +46,10 @@ import (
 // while a writer is pending); a CAS loop here would cost read-heavy
 // workloads a retry per collision, which is the contention the add avoids.
 const (
-	stateWriter     uint64 = 1 << iota // a writer holds the lock
-	stateWriterWait                    // the front waiter is a writer waiting for readers to drain
-	stateQueued                        // the wait queue is not empty
-	stateReaderShift = iota            // the reader count starts at this bit
+	stateWriter      uint64 = 1 << iota // a writer holds the lock
+	stateWriterWait                     // the front waiter is a writer waiting for readers to drain
+	stateQueued                         // the wait queue is not empty
+	stateReaderShift        = iota      // the reader count starts at this bit
 
 	readerUnit = 1 << stateReaderShift
 
