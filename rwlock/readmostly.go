@@ -153,11 +153,21 @@ func (t *slotTable) pick() *slot {
 // RLock locks m for reading and returns the token to pass to RUnlock. It
 // waits while a writer holds the lock or is waiting for it.
 func (m *ReadMostly) RLock() RToken {
+	// BRAVO's reader fast path, written out here so that it inlines; see
+	// rlockBiased for the argument.
 	if t := m.bias.Load(); t != nil && t != &revoked {
-		if s, ok := m.rlockBiased(t); ok {
+		s := t.pick()
+		s.n.Add(1)
+		testhook.Yield()
+		if m.bias.Load() == t {
 			return RToken{s}
 		}
+		m.backOut(s)
 	}
+	return m.rlockSlow()
+}
+
+func (m *ReadMostly) rlockSlow() RToken {
 	m.rw.RLock()
 	m.restoreBias()
 	return RToken{}
@@ -212,12 +222,16 @@ func (m *ReadMostly) rlockBiased(t *slotTable) (*slot, bool) {
 	if m.bias.Load() == t {
 		return s, true
 	}
-	// Revoked in between: back out. The writer may be waiting for this
-	// very counter to drain.
+	m.backOut(s)
+	return nil, false
+}
+
+// backOut undoes a reader's increment after the bias turned off under it.
+// The writer that turned it off may be waiting for this very counter.
+func (m *ReadMostly) backOut(s *slot) {
 	if s.n.Add(-1) == 0 {
 		m.drained()
 	}
-	return nil, false
 }
 
 // restoreBias turns the bias back on once the inhibit period is over,
@@ -251,13 +265,24 @@ func (m *ReadMostly) restoreBias() {
 // stands for is not held.
 func (m *ReadMostly) RUnlock(tok RToken) {
 	if tok.s == nil {
-		if s := m.rw.state.Add(minusReader); s&(stateWriterWait|countNegative) != 0 {
-			m.rw.runlockSlow(s, "ReadMostly")
-		}
+		m.runlockUnderlying()
 		return
 	}
+	// A counter that drains while the bias is off (nil or &revoked) may be
+	// what a revoking writer waits for: its swap of nil into bias precedes
+	// its scan, so either its scan sees our decrement or we see the bias
+	// off here and wake it. (A writer that queues while another drains
+	// stores &revoked over the drainer's nil, hence both values.)
 	if n := tok.s.n.Add(-1); n <= 0 {
-		m.runlockSlow(tok.s, n)
+		if b := m.bias.Load(); n < 0 || b == nil || b == &revoked {
+			m.runlockSlow(tok.s, n)
+		}
+	}
+}
+
+func (m *ReadMostly) runlockUnderlying() {
+	if s := m.rw.state.Add(minusReader); s&(stateWriterWait|countNegative) != 0 {
+		m.rw.runlockSlow(s, "ReadMostly")
 	}
 }
 
@@ -266,14 +291,7 @@ func (m *ReadMostly) runlockSlow(s *slot, n int64) {
 		s.n.Add(1)
 		panic("rwlock: RUnlock of unlocked ReadMostly")
 	}
-	// Our counter drained. If the bias is off, a writer may be waiting for
-	// exactly this: its swap of nil into bias precedes its scan, so either
-	// its scan sees our decrement or we see the bias off here and wake it.
-	// Off is nil or &revoked: a writer that queues while another drains
-	// stores &revoked over the drainer's nil.
-	if b := m.bias.Load(); b == nil || b == &revoked {
-		m.drained()
-	}
+	m.drained()
 }
 
 // drained wakes the writer parked in drain, if any.
