@@ -217,6 +217,7 @@ func (m *ReadMostly) TryRLock() (RToken, bool) {
 // equal to t is a bias that is on.
 func (m *ReadMostly) rlockBiased(t *slotTable) (*slot, bool) {
 	s := t.pick()
+	testhook.Yield() // a writer may revoke after our first look at the bias
 	s.n.Add(1)
 	testhook.Yield() // the window a writer's revocation must not miss
 	if m.bias.Load() == t {
