@@ -1,6 +1,9 @@
 package rwlock
 
-import "time"
+import (
+	"time"
+	"unsafe"
+)
 
 // Snapshot is an RWMutex's state word and queue, read under the queue lock.
 type Snapshot struct {
@@ -43,7 +46,10 @@ func SetOnAbandon(fn func()) (restore func()) {
 func Underlying(m *ReadMostly) *RWMutex { return &m.rw }
 
 // Biased reports whether m's readers currently take the counter path.
-func Biased(m *ReadMostly) bool { return m.bias.Load() != nil }
+func Biased(m *ReadMostly) bool {
+	b := m.bias.Load()
+	return b != nil && b != &revoked
+}
 
 // Inhibit returns the time until which m's bias stays off.
 func Inhibit(m *ReadMostly) time.Time { return m.inhibit }
@@ -71,3 +77,9 @@ func DrainWaiters(m *ReadMostly) int {
 func (tok RToken) Biased() bool { return tok.s != nil }
 
 const InhibitFactor = inhibitFactor
+
+var (
+	SlotSize        = unsafe.Sizeof(slot{})
+	BiasOffset      = unsafe.Offsetof(ReadMostly{}.bias)
+	AfterBiasOffset = unsafe.Offsetof(ReadMostly{}.rw)
+)
