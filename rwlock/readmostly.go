@@ -368,9 +368,7 @@ func (m *ReadMostly) TryLock() bool {
 // they do on an RWMutex. Readers already counted are drained by whichever
 // writer next gets the lock (&revoked tells it to).
 func (m *ReadMostly) writerQueued() {
-	if m.table.Load() != nil {
-		m.bias.Store(&revoked)
-	}
+	m.bias.Store(&revoked)
 }
 
 // writerLeft runs under the underlying queue lock when a queued writer gave
@@ -382,9 +380,8 @@ func (m *ReadMostly) writerLeft() {
 	if m.rw.writerWaiting() {
 		return
 	}
-	if t := m.table.Load(); t != nil {
-		m.bias.CompareAndSwap(&revoked, t)
-	}
+	// With no table yet, no reader was ever counted: off and drained (nil).
+	m.bias.CompareAndSwap(&revoked, m.table.Load())
 }
 
 // revoke is BRAVO's revocation, run by every writer once it holds rw: turn
