@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/lockstep-go/lockstep/internal/testutil"
 	"github.com/lockstep-go/lockstep/rwlock"
@@ -587,4 +588,52 @@ func TestMisusePanics(t *testing.T) {
 			})
 		}
 	}
+}
+
+// Deadlines on fake time: a writer queued behind a long reader gives up
+// exactly at its deadline, and the readers that queued behind it get in at
+// that moment.
+func TestDeadline(t *testing.T) {
+	forEach(t, func(t *testing.T, newLock func() rwl) {
+		synctest.Test(t, func(t *testing.T) {
+			l := newLock()
+			long := l.RL()
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			werr := make(chan error, 1)
+			var gaveUp time.Time
+			go func() {
+				err := l.LockContext(ctx)
+				gaveUp = time.Now()
+				werr <- err
+			}()
+			synctest.Wait()
+			readerIn := make(chan rwlock.RToken, 1)
+			var readerAt time.Time
+			go func() {
+				tok := l.RL()
+				readerAt = time.Now()
+				readerIn <- tok
+			}()
+			synctest.Wait()
+			if len(readerIn) != 0 {
+				t.Fatal("a reader passed the queued writer")
+			}
+			time.Sleep(2 * time.Second)
+			if err := <-werr; !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("LockContext: %v, want context.DeadlineExceeded", err)
+			}
+			if d := gaveUp.Sub(start); d != time.Second {
+				t.Fatalf("writer gave up after %v, want 1s", d)
+			}
+			tok := <-readerIn
+			if d := readerAt.Sub(start); d != time.Second {
+				t.Fatalf("queued reader got in after %v, want 1s (when the writer gave up)", d)
+			}
+			l.RU(tok)
+			l.RU(long)
+			mustBeFree(t, l)
+		})
+	})
 }
