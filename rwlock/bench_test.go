@@ -55,17 +55,21 @@ func BenchmarkUncontended(b *testing.B) {
 			l := im.new()
 			l.RUnlock(l.RLock()) // the first read turns ReadMostly's bias on
 			b.ReportAllocs()
+			stop := startCPU(b)
 			for b.Loop() {
 				l.RUnlock(l.RLock())
 			}
+			stop()
 		})
 		b.Run("op=write/impl="+im.name, func(b *testing.B) {
 			l := im.new()
 			b.ReportAllocs()
+			stop := startCPU(b)
 			for b.Loop() {
 				l.Lock()
 				l.Unlock()
 			}
+			stop()
 		})
 	}
 }
@@ -78,27 +82,32 @@ func BenchmarkUncontendedContext(b *testing.B) {
 	b.Run("op=read/impl=lockstep", func(b *testing.B) {
 		var l rwlock.RWMutex
 		b.ReportAllocs()
+		stop := startCPU(b)
 		for b.Loop() {
 			if l.RLockContext(ctx) != nil {
 				b.Fatal("RLockContext failed")
 			}
 			l.RUnlock()
 		}
+		stop()
 	})
 	b.Run("op=write/impl=lockstep", func(b *testing.B) {
 		var l rwlock.RWMutex
 		b.ReportAllocs()
+		stop := startCPU(b)
 		for b.Loop() {
 			if l.LockContext(ctx) != nil {
 				b.Fatal("LockContext failed")
 			}
 			l.Unlock()
 		}
+		stop()
 	})
 	b.Run("op=read/impl=readmostly", func(b *testing.B) {
 		var l rwlock.ReadMostly
 		l.RUnlock(l.RLock())
 		b.ReportAllocs()
+		stop := startCPU(b)
 		for b.Loop() {
 			tok, err := l.RLockContext(ctx)
 			if err != nil {
@@ -106,6 +115,7 @@ func BenchmarkUncontendedContext(b *testing.B) {
 			}
 			l.RUnlock(tok)
 		}
+		stop()
 	})
 }
 
@@ -124,6 +134,7 @@ func BenchmarkParallel(b *testing.B) {
 				l.RUnlock(l.RLock())
 				var data [8]int
 				b.ReportAllocs()
+				defer startCPU(b)()
 				b.RunParallel(func(pb *testing.PB) {
 					local, i := 0, 0
 					for pb.Next() {
