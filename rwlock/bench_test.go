@@ -127,9 +127,12 @@ var sink int
 // store) and a little local work between operations, in the style of the
 // sync package's BenchmarkRWMutexWork.
 func BenchmarkParallel(b *testing.B) {
-	for _, reads := range []int{100, 99, 90} {
+	for _, mix := range []struct {
+		name    string
+		permill int // reads per 1000 operations
+	}{{"100", 1000}, {"99.9", 999}, {"99", 990}, {"90", 900}} {
 		for _, im := range benchImpls {
-			b.Run(fmt.Sprintf("reads=%d/impl=%s", reads, im.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("reads=%s/impl=%s", mix.name, im.name), func(b *testing.B) {
 				l := im.new()
 				l.RUnlock(l.RLock())
 				var data [8]int
@@ -139,7 +142,7 @@ func BenchmarkParallel(b *testing.B) {
 					local, i := 0, 0
 					for pb.Next() {
 						i++
-						if reads == 100 || i%100 < reads {
+						if i%1000 < mix.permill {
 							tok := l.RLock()
 							for j := range data {
 								local += data[j]
