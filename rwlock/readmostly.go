@@ -467,6 +467,17 @@ func (m *ReadMostly) Unlock() {
 	}
 }
 
+// RLocker returns a sync.Locker whose Lock and Unlock take and release a
+// read lock of m. A sync.Locker has no token to carry, so these read locks
+// always use the underlying RWMutex, never the counters: they are correct
+// next to any other reader or writer, but do not scale like RLock.
+func (m *ReadMostly) RLocker() sync.Locker { return (*rmLocker)(m) }
+
+type rmLocker ReadMostly
+
+func (r *rmLocker) Lock()   { (*ReadMostly)(r).rw.RLock() }
+func (r *rmLocker) Unlock() { (*ReadMostly)(r).runlockUnderlying() }
+
 // Downgrade atomically turns m's write lock into a read lock and returns its
 // token: no writer can take the lock in between. It panics if m is not
 // locked for writing. The bias stays off until a later reader restores it.

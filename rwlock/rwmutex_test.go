@@ -55,8 +55,8 @@ func TestHammerOneProc(t *testing.T) {
 	})
 }
 
-// The RLocker hammers through sync.Locker (no writers, so add a writer
-// goroutine through the lock itself).
+// RLocker's read locks exclude writers and share with readers, for both
+// locks (ReadMostly's go through the underlying RWMutex).
 func TestRLocker(t *testing.T) {
 	var rw rwlock.RWMutex
 	rl := rw.RLocker()
@@ -70,7 +70,36 @@ func TestRLocker(t *testing.T) {
 	rw.RUnlock()
 	rl.Unlock()
 	mustBeFree(t, rwAdapter{&rw})
+
+	var rm rwlock.ReadMostly
+	rm.RUnlock(rm.RLock()) // bias on: RLocker must still exclude writers
+	rml := rm.RLocker()
+	rml.Lock()
+	if rm.TryLock() {
+		t.Fatal("TryLock succeeded while ReadMostly's RLocker holds a read lock")
+	}
+	tok, ok := rm.TryRLock()
+	if !ok {
+		t.Fatal("TryRLock failed next to an RLocker read lock")
+	}
+	rm.RUnlock(tok)
+	rml.Unlock()
+	mustBeFree(t, rmAdapter{&rm})
+	testutil.HammerRW(t, rlockerRW{rml, &rm}, 4, testutil.Scale(10_000), 10)
+	mustBeFree(t, rmAdapter{&rm})
 }
+
+// rlockerRW reads through a ReadMostly's RLocker and writes through the
+// lock itself, for HammerRW.
+type rlockerRW struct {
+	rl sync.Locker
+	rm *rwlock.ReadMostly
+}
+
+func (a rlockerRW) Lock()    { a.rm.Lock() }
+func (a rlockerRW) Unlock()  { a.rm.Unlock() }
+func (a rlockerRW) RLock()   { a.rl.Lock() }
+func (a rlockerRW) RUnlock() { a.rl.Unlock() }
 
 // holders builds one combination of lock holders and waiters, and returns
 // a function that releases them all.
