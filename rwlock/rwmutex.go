@@ -31,6 +31,9 @@ import (
 //	  0      0     1       *     transient only: the queue lock's holder is
 //	                             about to dispatch
 //
+// A writer that dispatch woke to contend (waitRecheck) is out of the queue
+// and has no bit: until it runs, the state is whatever the readers make it.
+//
 // stateWriterWait and stateQueued change only under the queue lock (mu).
 // stateWriter is set by Lock's CAS from 0 (the queue is then empty) or, for
 // a queued writer, by dispatch under mu, and cleared by the holder. The
@@ -85,6 +88,9 @@ func readers(s uint64) uint64 { return s >> stateReaderShift }
 // to new readers, so continuous overlapping readers cannot starve it, and
 // when a writer unlocks, every reader queued before the next queued writer
 // is admitted as one batch, so continuous writers cannot starve readers.
+// (One relaxation: a writer that is the last waiter behind such a batch is
+// woken to take the lock when it runs rather than having the lock held for
+// it while it wakes up, so one newcomer may get in first; see dispatch.)
 // Because a waiting writer blocks new readers, a goroutine that already
 // holds a read lock must not call RLock again: if a writer queues between
 // the two calls, the second RLock waits for the writer, which waits for the
