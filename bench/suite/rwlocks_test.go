@@ -4,6 +4,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/lockstep-go/lockstep/rwlock"
 	"github.com/puzpuzpuz/xsync/v4"
 )
 
@@ -27,9 +28,21 @@ type xsyncRB struct{ *xsync.RBMutex }
 func (l xsyncRB) RLock() any    { return l.RBMutex.RLock() }
 func (l xsyncRB) RUnlock(t any) { l.RBMutex.RUnlock(t.(*xsync.RToken)) }
 
+type lockstepRW struct{ rwlock.RWMutex }
+
+func (l *lockstepRW) RLock() any    { l.RWMutex.RLock(); return nil }
+func (l *lockstepRW) RUnlock(_ any) { l.RWMutex.RUnlock() }
+
+type readMostly struct{ rwlock.ReadMostly }
+
+func (l *readMostly) RLock() any    { return l.ReadMostly.RLock() }
+func (l *readMostly) RUnlock(t any) { l.ReadMostly.RUnlock(t.(rwlock.RToken)) }
+
 var rwImpls = []impl[rwLocker]{
 	{"sync.RWMutex", func() rwLocker { return new(stdRW) }},
 	{"xsync.RBMutex", func() rwLocker { return xsyncRB{xsync.NewRBMutex()} }},
+	{"lockstep.rwlock.RWMutex", func() rwLocker { return new(lockstepRW) }},
+	{"lockstep.rwlock.ReadMostly", func() rwLocker { return new(readMostly) }},
 }
 
 // BenchmarkRWLocks: every P reads (and sometimes writes) one lock guarding
