@@ -482,6 +482,74 @@ func TestMutexStarvationMode(t *testing.T) {
 	}
 }
 
+// A handoff in starvation mode racing the cancellation of the waiter it goes
+// to: the waiter keeps the lock (nil), or it is gone and the lock goes to
+// the waiter behind it. Nobody is stranded, and the mutex ends idle.
+func TestMutexHandoffVersusCancel(t *testing.T) {
+	races := testutil.Scale(1000)
+	var kept, passed, missed int
+	for i := range races {
+		synctest.Test(t, func(t *testing.T) {
+			var m mutex.Mutex
+			m.Lock()
+			ctx, cancel := context.WithCancel(context.Background())
+			front := make(chan error, 1)
+			go func() {
+				err := m.LockContext(ctx)
+				if err == nil {
+					m.Unlock()
+				}
+				front <- err
+			}()
+			synctest.Wait()
+			behind := make(chan struct{})
+			go func() {
+				m.Lock()
+				m.Unlock()
+				close(behind)
+			}()
+			synctest.Wait()
+			time.Sleep(2 * time.Millisecond)
+			// Wake the front waiter and barge ahead of it, so that it
+			// requeues at the front in starvation mode.
+			m.Unlock()
+			m.Lock()
+			synctest.Wait()
+			if !m.Snapshot().Starving {
+				missed++ // the woken waiter won the barging race
+				m.Unlock()
+				<-front
+				<-behind
+				return
+			}
+			switch i % 3 {
+			case 0:
+				go cancel()
+				m.Unlock()
+			case 1:
+				go m.Unlock()
+				cancel()
+			case 2:
+				cancel()
+				m.Unlock()
+			}
+			if err := <-front; err == nil {
+				kept++
+			} else if errors.Is(err, context.Canceled) {
+				passed++
+			} else {
+				t.Fatal(err)
+			}
+			<-behind
+			idle(t, &m)
+		})
+	}
+	t.Logf("%d races: the handoff was kept %d times, passed on %d times; no starvation mode in %d", races, kept, passed, missed)
+	if kept == 0 || passed == 0 {
+		t.Fatalf("the race never went both ways (kept %d, passed %d)", kept, passed)
+	}
+}
+
 // A waiter that has waited less than 1 ms gets no handoff: the mutex stays
 // in normal mode and barges.
 func TestMutexNoStarvationUnderThreshold(t *testing.T) {
