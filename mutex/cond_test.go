@@ -168,6 +168,7 @@ func TestCondSignalVersusCancel(t *testing.T) {
 		c := mutex.NewCond(&m)
 		for i := range races {
 			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
 			w1 := make(chan error, 1)
 			w2 := make(chan struct{})
 			go func() {

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/lockstep-go/lockstep/internal/backoff"
 	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
@@ -122,26 +121,13 @@ func (f *Fair) Unlock() {
 }
 
 func (f *Fair) lockSlow(ctx context.Context) error {
-	// While the lock is held and nobody is queued, spin briefly: taking
-	// a lock that nobody waits for is FIFO too, and cheaper than a park.
-	if spinPays() {
-		for spins := 0; spins < maxSpins; spins++ {
-			old := f.state.Load()
-			if old == 0 {
-				testhook.Yield()
-				if f.state.CompareAndSwap(0, fairLocked) {
-					return nil
-				}
-				continue
-			}
-			if old != fairLocked {
-				break // a queue formed: join it
-			}
-			backoff.Relax(spinRelax << spins)
-		}
-	}
-
-	f.qmu.Lock()
+	// No spinning before queueing, unlike Mutex. In a convoy the owner is
+	// usually a goroutine that an Unlock has just handed the lock to and
+	// readied onto the unlocker's own P, where it cannot run until the
+	// unlocker (about to lock again) parks; spinning here would only delay
+	// it. Strict FIFO leaves nothing to gain by spinning once a queue
+	// exists.
+	lockQueue(&f.qmu)
 	for {
 		old := f.state.Load()
 		if old == 0 {
@@ -162,12 +148,12 @@ func (f *Fair) lockSlow(ctx context.Context) error {
 		}
 	}
 	w := f.q.Enqueue(0)
-	wctx := ctx
-	if wctx == nil {
-		wctx = context.Background()
+	// Woken means Unlock handed us the lock; it stayed locked.
+	if ctx == nil || ctx.Done() == nil {
+		f.q.WaitNoCtx(&f.qmu, w)
+		return nil
 	}
-	// A nil error means Unlock handed us the lock; it stayed locked.
-	return f.q.Wait(wctx, &f.qmu, w, f.abandon)
+	return f.q.Wait(ctx, &f.qmu, w, f.abandon)
 }
 
 // abandon runs under qmu when a waiter whose ctx ended has left the queue.
@@ -182,7 +168,7 @@ func (f *Fair) abandon(bool) {
 }
 
 func (f *Fair) unlockSlow() {
-	f.qmu.Lock()
+	lockQueue(&f.qmu)
 	defer f.qmu.Unlock()
 	switch old := f.state.Load(); old {
 	case fairLocked:

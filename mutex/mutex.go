@@ -218,7 +218,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			return waitq.Err(ctx)
 		}
 		starving := waitStart != 0 && nanotime()-waitStart > starvationThreshold
-		m.qmu.Lock()
+		lockQueue(&m.qmu)
 		if !m.register(awoke, starving) {
 			// Unlocked meanwhile: compete again, still owning
 			// mutexWoken if we did.
@@ -236,11 +236,9 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			w = m.q.EnqueueFront(waitStart)
 		}
 		refreshSpin(waitStart)
-		wctx := ctx
-		if wctx == nil {
-			wctx = context.Background()
-		}
-		if err := m.q.Wait(wctx, &m.qmu, w, m.abandon); err != nil {
+		if ctx == nil || ctx.Done() == nil {
+			m.q.WaitNoCtx(&m.qmu, w)
+		} else if err := m.q.Wait(ctx, &m.qmu, w, m.abandon); err != nil {
 			return err
 		}
 		// Woken. Wait reads and writes Value under qmu, and the waker
@@ -327,7 +325,7 @@ func (m *Mutex) passWoken() {
 // given up meanwhile, it clears mutexWoken instead: with no waiter under
 // qmu, nobody can be stranded.
 func (m *Mutex) wakeOne() {
-	m.qmu.Lock()
+	lockQueue(&m.qmu)
 	if w := m.q.Front(); w != nil {
 		m.state.Add(-mutexWaiter)
 		m.q.Wake(w)
@@ -379,7 +377,7 @@ func (m *Mutex) unlockSlow() {
 // mode is so slow that two goroutines could otherwise stay in it in lock
 // step). It reports false if starvation mode ended before it got qmu.
 func (m *Mutex) handoff() bool {
-	m.qmu.Lock()
+	lockQueue(&m.qmu)
 	defer m.qmu.Unlock()
 	now := nanotime()
 	for {
@@ -456,3 +454,22 @@ type noCopy struct{}
 
 func (*noCopy) Lock()   {}
 func (*noCopy) Unlock() {}
+
+// lockQueue takes a queue lock. Its critical sections are a few pointer
+// writes, so a short spin on TryLock nearly always gets it; sync.Mutex's own
+// spin gives up whenever the caller's run queue is not empty, which in a
+// handoff convoy it rarely is (the goroutine just handed the lock sits
+// there), and would park instead, which costs a goroutine switch.
+func lockQueue(mu *sync.Mutex) {
+	if spinPays() {
+		for i := range qspins {
+			if mu.TryLock() {
+				return
+			}
+			backoff.Relax(8 << i)
+		}
+	}
+	mu.Lock()
+}
+
+const qspins = 5

@@ -494,6 +494,7 @@ func TestMutexHandoffVersusCancel(t *testing.T) {
 			m.Lock()
 			ctx, cancel := context.WithCancel(context.Background())
 			front := make(chan error, 1)
+			defer cancel()
 			go func() {
 				err := m.LockContext(ctx)
 				if err == nil {
