@@ -142,9 +142,11 @@ func BenchmarkMutex(b *testing.B) {
 // BenchmarkFair compares mutex.Fair under contention with the usual Go ways
 // to get FIFO-like handoff (a channel of one, x/sync's Weighted(1)), and
 // with the barging locks for reference. Besides ns/op it reports the spread
-// of the time each Lock waited (every 4th is sampled): p50-ns, p99-ns and
-// p99/p50. A FIFO lock keeps p99/p50 near 1; a barging lock lets some
-// waiters wait far longer than the median.
+// of the time each Lock waited (every 4th is sampled): p50-ns, p99-ns,
+// p99.9-ns and p99/p50, and how unevenly the goroutines shared the lock
+// (ops-max/min). A barging lock lets the running goroutines re-take the lock
+// while parked ones wait far longer: few, very long waits, and an uneven
+// share. Strict FIFO makes every goroutine wait its turn.
 func BenchmarkFair(b *testing.B) {
 	for _, c := range []struct {
 		name         string
@@ -160,10 +162,12 @@ func BenchmarkFair(b *testing.B) {
 					l := impls[impl]()
 					var mu sync.Mutex
 					var waits []time.Duration
+					var opsPer []int
 					b.SetParallelism(c.parallelism)
 					b.RunParallel(func(pb *testing.PB) {
 						local := make([]time.Duration, 0, 1024)
-						for i := 0; pb.Next(); i++ {
+						i := 0
+						for ; pb.Next(); i++ {
 							if i%4 == 0 {
 								t0 := time.Now()
 								l.Lock()
@@ -177,25 +181,34 @@ func BenchmarkFair(b *testing.B) {
 						}
 						mu.Lock()
 						waits = append(waits, local...)
+						opsPer = append(opsPer, i)
 						mu.Unlock()
 					})
-					reportSpread(b, waits)
+					reportSpread(b, waits, opsPer)
 				})
 			}
 		})
 	}
 }
 
-func reportSpread(b *testing.B, waits []time.Duration) {
+// reportSpread reports the spread of the sampled waits, and how unevenly
+// the goroutines shared the lock: ops-max/min is the most operations one
+// goroutine completed over the fewest (1 for perfect turn-taking).
+func reportSpread(b *testing.B, waits []time.Duration, opsPer []int) {
 	if len(waits) < 100 {
 		return
 	}
 	slices.Sort(waits)
 	p50 := waits[len(waits)/2]
 	p99 := waits[len(waits)*99/100]
+	p999 := waits[len(waits)*999/1000]
 	b.ReportMetric(float64(p50), "p50-ns")
 	b.ReportMetric(float64(p99), "p99-ns")
+	b.ReportMetric(float64(p999), "p99.9-ns")
 	b.ReportMetric(float64(p99)/float64(max(p50, 1)), "p99/p50")
+	if len(opsPer) > 1 {
+		b.ReportMetric(float64(slices.Max(opsPer))/float64(max(slices.Min(opsPer), 1)), "ops-max/min")
+	}
 }
 
 // BenchmarkCond compares mutex.Cond with sync.Cond: Signal with nobody

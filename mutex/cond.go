@@ -93,11 +93,25 @@ func (c *Cond) Wait(ctx context.Context) error {
 	c.n.Add(1)
 	c.mu.Unlock()
 	c.unlockL(w)
-	c.mu.Lock()
-	err := c.q.Wait(ctx, &c.mu, w, c.abandon)
+	var err error
+	if ctx.Done() == nil {
+		// Cannot be cancelled: block on the waiter's channel alone, with
+		// nothing to re-check under mu.
+		c.q.WaitNoCtx(nopLocker{}, w)
+	} else {
+		// Wait resolves a wake racing the cancellation under mu.
+		c.mu.Lock()
+		err = c.q.Wait(ctx, &c.mu, w, c.abandon)
+	}
 	c.L.Lock()
 	return err
 }
+
+// nopLocker stands for a queue lock that is not held.
+type nopLocker struct{}
+
+func (nopLocker) Lock()   {}
+func (nopLocker) Unlock() {}
 
 // unlockL unlocks c.L. If that panics (Wait called without holding L),
 // the registered waiter is removed first, so that it cannot swallow a

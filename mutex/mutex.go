@@ -18,11 +18,12 @@ import (
 // It barges for throughput: an unlocked Mutex goes to whichever goroutine
 // asks first, even when others are parked, because handing the lock to a
 // parked goroutine costs a wake-up (about 100-150 ns) that a running
-// goroutine does not. It is eventually fair: a waiter that has waited more
-// than about 1 ms switches the Mutex to starvation mode, in which Unlock
-// hands ownership directly to the longest waiter and newcomers queue behind
-// it, so no waiter starves. Use [Fair] when every acquisition must be first
-// come, first served.
+// goroutine does not. It is eventually fair: once the longest waiter has
+// waited more than about 1 ms, Unlock hands ownership directly to it, and
+// while others have waited that long too the Mutex stays in starvation mode,
+// in which every Unlock hands off and newcomers queue behind the waiters, so
+// no waiter starves. Use [Fair] when every acquisition must be first come,
+// first served.
 //
 // The zero value for a Mutex is an unlocked mutex.
 //
@@ -48,6 +49,11 @@ type Mutex struct {
 	// under qmu the waiter count equals q.Len().
 	qmu sync.Mutex
 	q   waitq.Queue // parked waiters, oldest first
+
+	// oldest is when the front waiter of q first parked (0: q is empty),
+	// written under qmu after every change of the front. Unlock reads it
+	// without qmu to see whether a parked waiter has waited too long.
+	oldest atomic.Int64
 }
 
 // The state word, after Go's internal/sync/mutex.go (the "Mutex fairness"
@@ -65,18 +71,25 @@ type Mutex struct {
 //	                               woken waiter or a spinner): Unlock wakes nobody
 //	   0       1     0      n      unlocked; the awake goroutine, or a barging newcomer,
 //	                               will take it
-//	   1       0     1     n>0     starvation mode: Unlock hands ownership to the front
+//	   1       x     1     n>0     starvation mode: Unlock hands ownership to the front
 //	                               waiter without unlocking; newcomers queue at the back
 //
-// Invariants (the tests check them through export_test.go):
+// Invariants:
 //   - unlocked with waiters implies woken: whoever unlocks with waiters and
 //     no woken goroutine sets woken and wakes one (wakeOne), so a parked
 //     waiter is never stranded behind a free lock;
 //   - mutexWoken has exactly one owner while set, the goroutine that set
 //     it; the owner clears it when it takes the lock or parks, and passes it
 //     on (passWoken) when it gives up;
-//   - starving implies locked, not woken, and at least one waiter; it is set
-//     and cleared only under qmu.
+//   - starving implies locked and at least one waiter; it is set and
+//     cleared only under qmu. (A spinner may still own woken when
+//     starvation mode begins; it stops spinning and parks.)
+//
+// The mutex enters starvation mode in two ways: a woken waiter that has
+// waited more than starvationThreshold loses the lock to a barger and
+// requeues (sync.Mutex's way), or an Unlock finds that the front waiter has
+// been parked that long (parking_lot's fair unlock; without it, spinners
+// owning woken could keep every Unlock from waking anyone).
 const (
 	// mutexLocked: the mutex is held.
 	mutexLocked int32 = 1 << iota
@@ -217,7 +230,11 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			}
 			return waitq.Err(ctx)
 		}
-		starving := waitStart != 0 && nanotime()-waitStart > starvationThreshold
+		// Read the clock and, now and then, GOMAXPROCS before taking the
+		// queue lock, not under it.
+		now := nanotime()
+		starving := waitStart != 0 && now-waitStart > starvationThreshold
+		refreshSpin(now)
 		lockQueue(&m.qmu)
 		if !m.register(awoke, starving) {
 			// Unlocked meanwhile: compete again, still owning
@@ -228,14 +245,16 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		awoke = false
 		var w *waitq.Waiter
 		if waitStart == 0 {
-			waitStart = nanotime()
+			waitStart = now
 			w = m.q.Enqueue(waitStart)
 		} else {
 			// A woken waiter that lost the race keeps its place at the
 			// front, as sync.Mutex's queueLifo does.
 			w = m.q.EnqueueFront(waitStart)
 		}
-		refreshSpin(waitStart)
+		if m.q.Front() == w {
+			m.noteFront()
+		}
 		if ctx == nil || ctx.Done() == nil {
 			m.q.WaitNoCtx(&m.qmu, w)
 		} else if err := m.q.Wait(ctx, &m.qmu, w, m.abandon); err != nil {
@@ -287,7 +306,10 @@ func (m *Mutex) register(awoke, starving bool) bool {
 // competing for it, and in starvation mode the holder's Unlock hands the
 // lock to the new front. Only the count and, with the last waiter gone,
 // starvation mode (which needs a waiter to hand to) must go.
-func (m *Mutex) abandon(bool) {
+func (m *Mutex) abandon(wasFront bool) {
+	if wasFront {
+		m.noteFront()
+	}
 	for {
 		old := m.state.Load()
 		new := old - mutexWaiter
@@ -323,12 +345,18 @@ func (m *Mutex) passWoken() {
 // wakeOne wakes the front waiter on behalf of the caller, who owns
 // mutexWoken; the woken waiter owns it from then on. If every waiter has
 // given up meanwhile, it clears mutexWoken instead: with no waiter under
-// qmu, nobody can be stranded.
+// qmu, nobody can be stranded. It also clears it, waking nobody, if the
+// mutex entered starvation mode since the caller decided to wake (an Unlock
+// handed the lock to a starving waiter): the holder's Unlock hands the lock
+// to the front waiter, and a plain wake now would take a waiter out of the
+// queue that starvation mode counts on.
 func (m *Mutex) wakeOne() {
 	lockQueue(&m.qmu)
-	if w := m.q.Front(); w != nil {
+	// mutexStarving changes only under qmu, so it is stable here.
+	if w := m.q.Front(); w != nil && m.state.Load()&mutexStarving == 0 {
 		m.state.Add(-mutexWaiter)
 		m.q.Wake(w)
+		m.noteFront()
 	} else {
 		for {
 			old := m.state.Load()
@@ -347,10 +375,26 @@ func (m *Mutex) unlockSlow() {
 			panic("mutex: unlock of unlocked mutex")
 		}
 		if old&mutexStarving != 0 {
-			if m.handoff() {
+			if m.handoff(nanotime()) {
 				return
 			}
 			continue // the last waiter left meanwhile: normal mode
+		}
+		if old>>mutexWaiterShift != 0 {
+			// Eventual fairness, as parking_lot's fair unlock
+			// (src/raw_mutex.rs, unlock_slow; "be_fair"): if the front
+			// waiter has been parked longer than the threshold, hand the
+			// lock to it now. Without this check, goroutines that spin
+			// and claim mutexWoken could keep every Unlock from waking
+			// anyone, and a parked waiter would never get the chance to
+			// notice it starves (sync.Mutex avoids that by spinning only
+			// when the runtime sees an idle run queue, which is not
+			// visible outside the runtime).
+			if since := m.oldest.Load(); since != 0 {
+				if now := nanotime(); now-since > starvationThreshold && m.handoff(now) {
+					return
+				}
+			}
 		}
 		// Normal mode: release, and if waiters are parked and nobody is
 		// awake to take the lock, claim mutexWoken in the same CAS and
@@ -370,32 +414,56 @@ func (m *Mutex) unlockSlow() {
 	}
 }
 
-// handoff passes ownership to the front waiter in starvation mode: the
-// mutex stays locked, the waiter count drops by one, and the waiter wakes
-// holding the lock. It leaves starvation mode when that waiter is the last
-// one or waited less than starvationThreshold (sync.Mutex's rule: starvation
-// mode is so slow that two goroutines could otherwise stay in it in lock
-// step). It reports false if starvation mode ended before it got qmu.
-func (m *Mutex) handoff() bool {
+// handoff passes ownership to the front waiter: the mutex stays locked, the
+// waiter count drops by one, and the waiter wakes holding the lock. It does
+// so in starvation mode, and in normal mode when the front waiter has waited
+// longer than starvationThreshold, which enters starvation mode. Starvation
+// mode ends when the waiter handed the lock is the last one or waited less
+// than the threshold (sync.Mutex's rule: starvation mode is so slow that two
+// goroutines could otherwise stay in it in lock step). It reports false,
+// changing nothing, when there is nothing to hand off: the caller then
+// unlocks normally.
+func (m *Mutex) handoff(now int64) bool {
 	lockQueue(&m.qmu)
 	defer m.qmu.Unlock()
-	now := nanotime()
 	for {
 		old := m.state.Load()
-		if old&mutexStarving == 0 {
+		w := m.q.Front()
+		if w == nil {
+			// Every waiter left meanwhile (abandon cleared
+			// mutexStarving with the last one).
+			if old&mutexStarving != 0 {
+				panic("mutex: inconsistent mutex state")
+			}
 			return false
 		}
-		w := m.q.Front() // starving implies a waiter, under qmu
-		new := old - mutexWaiter
-		if m.q.Len() == 1 || now-w.Value < starvationThreshold {
+		waited := now - w.Value
+		if old&mutexStarving == 0 && waited <= starvationThreshold {
+			return false
+		}
+		new := old - mutexWaiter // stays locked: ownership passes
+		if m.q.Len() == 1 || waited < starvationThreshold {
 			new &^= mutexStarving
+		} else {
+			new |= mutexStarving
 		}
 		if m.state.CompareAndSwap(old, new) {
 			w.Value = handoff
 			m.q.Wake(w)
+			m.noteFront()
 			return true
 		}
 	}
+}
+
+// noteFront records the park time of the front waiter in m.oldest. Called
+// under qmu after every change of the front of q.
+func (m *Mutex) noteFront() {
+	var since int64
+	if w := m.q.Front(); w != nil {
+		since = w.Value
+	}
+	m.oldest.Store(since)
 }
 
 // Spinning.
