@@ -19,10 +19,12 @@ import (
 // asks first, even when others are parked, because handing the lock to a
 // parked goroutine costs a wake-up (about 100-150 ns) that a running
 // goroutine does not. It is eventually fair: once the longest waiter has
-// waited more than about 1 ms, Unlock hands ownership directly to it, and
-// while others have waited that long too the Mutex stays in starvation mode,
-// in which every Unlock hands off and newcomers queue behind the waiters, so
-// no waiter starves. Use [Fair] when every acquisition must be first come,
+// waited more than about 1 ms, an Unlock hands ownership directly to it
+// (further such handoffs follow at most every 0.5 ms, so that fairness does
+// not cost the throughput of a convoy), and a woken waiter that has waited
+// that long and still loses the race switches the Mutex to starvation mode,
+// in which every Unlock hands off and newcomers queue behind the waiters.
+// No waiter starves. Use [Fair] when every acquisition must be first come,
 // first served.
 //
 // The zero value for a Mutex is an unlocked mutex.
@@ -50,10 +52,11 @@ type Mutex struct {
 	qmu sync.Mutex
 	q   waitq.Queue // parked waiters, oldest first
 
-	// oldest is when the front waiter of q first parked (0: q is empty),
-	// written under qmu after every change of the front. Unlock reads it
-	// without qmu to see whether a parked waiter has waited too long.
-	oldest atomic.Int64
+	// fairAt is when the next fair unlock is due (0: q is empty): the
+	// front waiter's park time plus starvationThreshold, but no sooner
+	// than fairInterval after the last fair unlock. Written under qmu
+	// after every change of the front; Unlock reads it without qmu.
+	fairAt atomic.Int64
 }
 
 // The state word, after Go's internal/sync/mutex.go (the "Mutex fairness"
@@ -85,11 +88,13 @@ type Mutex struct {
 //     cleared only under qmu. (A spinner may still own woken when
 //     starvation mode begins; it stops spinning and parks.)
 //
-// The mutex enters starvation mode in two ways: a woken waiter that has
-// waited more than starvationThreshold loses the lock to a barger and
-// requeues (sync.Mutex's way), or an Unlock finds that the front waiter has
-// been parked that long (parking_lot's fair unlock; without it, spinners
-// owning woken could keep every Unlock from waking anyone).
+// Two mechanisms keep waiters from starving. Starvation mode is entered
+// when a woken waiter that has waited more than starvationThreshold loses
+// the lock to a barger and requeues (sync.Mutex's way). And an Unlock that
+// finds the front waiter parked that long hands the lock to it (a fair
+// unlock, parking_lot's way), at most once per fairInterval; without it,
+// spinners owning woken could keep every Unlock from waking anyone, so that
+// no parked waiter would ever find out it starves.
 const (
 	// mutexLocked: the mutex is held.
 	mutexLocked int32 = 1 << iota
@@ -382,16 +387,17 @@ func (m *Mutex) unlockSlow() {
 		}
 		if old>>mutexWaiterShift != 0 {
 			// Eventual fairness, as parking_lot's fair unlock
-			// (src/raw_mutex.rs, unlock_slow; "be_fair"): if the front
-			// waiter has been parked longer than the threshold, hand the
-			// lock to it now. Without this check, goroutines that spin
+			// (src/raw_mutex.rs, unlock_slow; "be_fair", with its
+			// FairTimeout): if the front waiter has been parked longer
+			// than the threshold, hand the lock to it now, at most once
+			// per fairInterval. Without this check, goroutines that spin
 			// and claim mutexWoken could keep every Unlock from waking
 			// anyone, and a parked waiter would never get the chance to
 			// notice it starves (sync.Mutex avoids that by spinning only
 			// when the runtime sees an idle run queue, which is not
 			// visible outside the runtime).
-			if since := m.oldest.Load(); since != 0 {
-				if now := nanotime(); now-since > starvationThreshold && m.handoff(now) {
+			if at := m.fairAt.Load(); at != 0 {
+				if now := nanotime(); now > at && m.handoff(now) {
 					return
 				}
 			}
@@ -415,14 +421,20 @@ func (m *Mutex) unlockSlow() {
 }
 
 // handoff passes ownership to the front waiter: the mutex stays locked, the
-// waiter count drops by one, and the waiter wakes holding the lock. It does
-// so in starvation mode, and in normal mode when the front waiter has waited
-// longer than starvationThreshold, which enters starvation mode. Starvation
-// mode ends when the waiter handed the lock is the last one or waited less
-// than the threshold (sync.Mutex's rule: starvation mode is so slow that two
-// goroutines could otherwise stay in it in lock step). It reports false,
-// changing nothing, when there is nothing to hand off: the caller then
-// unlocks normally.
+// waiter count drops by one, and the waiter wakes holding the lock.
+//
+// In starvation mode it always does so, and leaves starvation mode when the
+// waiter handed the lock is the last one or waited less than
+// starvationThreshold (sync.Mutex's rule: starvation mode is so slow that
+// two goroutines could otherwise stay in it in lock step). In normal mode it
+// does so only when a fair unlock is due (fairAt has passed), and stays in
+// normal mode: one fair unlock hands the lock to one starving waiter, and
+// the next is due no sooner than fairInterval later, which bounds what
+// fairness costs in throughput when many goroutines wait long (parking_lot
+// bounds it the same way, with a fair unlock every 0.5 ms on average).
+//
+// It reports false, changing nothing, when there is nothing to hand off:
+// the caller then unlocks normally.
 func (m *Mutex) handoff(now int64) bool {
 	lockQueue(&m.qmu)
 	defer m.qmu.Unlock()
@@ -437,33 +449,42 @@ func (m *Mutex) handoff(now int64) bool {
 			}
 			return false
 		}
-		waited := now - w.Value
-		if old&mutexStarving == 0 && waited <= starvationThreshold {
+		starving := old&mutexStarving != 0
+		if !starving && now <= m.fairAt.Load() {
 			return false
 		}
 		new := old - mutexWaiter // stays locked: ownership passes
-		if m.q.Len() == 1 || waited < starvationThreshold {
+		if starving && (m.q.Len() == 1 || now-w.Value < starvationThreshold) {
 			new &^= mutexStarving
-		} else {
-			new |= mutexStarving
 		}
 		if m.state.CompareAndSwap(old, new) {
 			w.Value = handoff
 			m.q.Wake(w)
 			m.noteFront()
+			if !starving {
+				if at := m.fairAt.Load(); at != 0 && at < now+fairInterval {
+					m.fairAt.Store(now + fairInterval)
+				}
+			}
 			return true
 		}
 	}
 }
 
-// noteFront records the park time of the front waiter in m.oldest. Called
-// under qmu after every change of the front of q.
+// noteFront recomputes m.fairAt after a change of the front of q. Called
+// under qmu. While q stays non-empty fairAt never moves earlier, so that a
+// waiter requeued at the front cannot undo the spacing of fair unlocks.
 func (m *Mutex) noteFront() {
-	var since int64
-	if w := m.q.Front(); w != nil {
-		since = w.Value
+	w := m.q.Front()
+	if w == nil {
+		m.fairAt.Store(0)
+		return
 	}
-	m.oldest.Store(since)
+	at := w.Value + starvationThreshold
+	if cur := m.fairAt.Load(); cur > at {
+		at = cur
+	}
+	m.fairAt.Store(at)
 }
 
 // Spinning.
@@ -478,6 +499,9 @@ const (
 	maxSpins  = 4
 	spinRelax = 32
 )
+
+// fairInterval is the least time between two fair unlocks in normal mode.
+const fairInterval = int64(500 * time.Microsecond)
 
 // spinMulti caches whether spinning can pay: more than one CPU and
 // GOMAXPROCS > 1. runtime.GOMAXPROCS takes the scheduler lock, so it is
@@ -501,17 +525,15 @@ func refreshSpin(now int64) {
 	spinMulti.Store(runtime.NumCPU() > 1 && runtime.GOMAXPROCS(0) > 1)
 }
 
-// epoch anchors nanotime. time.Since uses the monotonic clock (inside a
-// testing/synctest bubble, the bubble's fake clock).
+// epoch anchors nanotime. time.Since uses the monotonic clock; inside a
+// testing/synctest bubble, which has no monotonic clock, it uses the
+// bubble's fake wall clock, which starts years before epoch.
 var epoch = time.Now()
 
-// nanotime returns a nonzero time in nanoseconds.
+// nanotime returns a positive time in nanoseconds (0 stays free to mean
+// "none"). The offset keeps bubble times positive too.
 func nanotime() int64 {
-	t := int64(time.Since(epoch))
-	if t == 0 {
-		t = 1
-	}
-	return t
+	return int64(time.Since(epoch)) + 1<<62
 }
 
 // noCopy may be added to structs which must not be copied after first use.

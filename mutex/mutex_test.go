@@ -422,77 +422,78 @@ func TestFairCancelledFrontWakesBehind(t *testing.T) {
 }
 
 // Eventual fairness: once the front waiter has been parked for more than
-// 1 ms, Unlock hands the lock to it directly (the unlocker's immediate
-// re-Lock cannot barge), and with more waiters behind it the mutex switches
-// to starvation mode, in which newcomers queue at the back. Afterwards the
-// mutex is back in normal mode.
-func TestMutexStarvationMode(t *testing.T) {
+// 1 ms, Unlock hands the lock to it directly, so the unlocker's immediate
+// re-Lock cannot barge ahead of it.
+func TestMutexFairUnlock(t *testing.T) {
 	for range testutil.Scale(20) {
 		synctest.Test(t, func(t *testing.T) {
 			var m mutex.Mutex
 			var order []string // written under m
 			m.Lock()
-			var wg sync.WaitGroup
-			for _, name := range []string{"w1", "w2"} {
-				wg.Go(func() {
-					m.Lock()
-					order = append(order, name)
-					m.Unlock()
-				})
-				synctest.Wait() // parked, in this order
-			}
+			done := make(chan struct{})
+			go func() {
+				m.Lock()
+				order = append(order, "waiter")
+				m.Unlock()
+				close(done)
+			}()
+			synctest.Wait() // parked
 			time.Sleep(2 * time.Millisecond)
-			m.Unlock() // hands off to w1, which waited 2 ms
-			m.Lock()   // must queue behind w1 and w2
+			m.Unlock() // hands off: the waiter waited 2 ms
+			m.Lock()
 			order = append(order, "unlocker")
-			if got := fmt.Sprint(order); got != "[w1 w2 unlocker]" {
-				t.Fatalf("acquisition order %s, want [w1 w2 unlocker]: a starving waiter was barged", got)
+			if got := fmt.Sprint(order); got != "[waiter unlocker]" {
+				t.Fatalf("acquisition order %s, want [waiter unlocker]: a starving waiter was barged", got)
 			}
 			if s := m.Snapshot(); s != (mutex.State{Locked: true}) {
-				t.Fatalf("after the starving waiters were served: %+v, want plain locked", s)
+				t.Fatalf("after the fair unlock: %+v, want plain locked", s)
 			}
 			m.Unlock()
-			wg.Wait()
+			<-done
 			idle(t, &m)
 		})
 	}
 }
 
-// While the mutex is in starvation mode (set by a handoff to a waiter that
-// waited more than 1 ms, with a second waiter still parked), the state says
-// so and TryLock fails.
-func TestMutexStarvationState(t *testing.T) {
+// Fair unlocks serve the parked waiters in order, each one handed the lock
+// once it has waited its millisecond and the last fair unlock is 0.5 ms
+// past; a goroutine that arrives meanwhile queues behind them.
+func TestMutexFairUnlockChain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var m mutex.Mutex
+		var order []string // written under m
 		m.Lock()
 		hold := make(chan struct{})
-		got1 := make(chan struct{})
-		go func() {
-			m.Lock()
-			close(got1)
-			<-hold // keep the lock while the test looks
-			m.Unlock()
-		}()
-		synctest.Wait()
-		done2 := make(chan struct{})
-		go func() {
-			m.Lock()
-			m.Unlock()
-			close(done2)
-		}()
-		synctest.Wait()
+		var wg sync.WaitGroup
+		for _, name := range []string{"w1", "w2"} {
+			wg.Go(func() {
+				m.Lock()
+				order = append(order, name)
+				if name == "w1" {
+					<-hold // keep the lock while the test looks
+				}
+				m.Unlock()
+			})
+			synctest.Wait() // parked, in this order
+		}
 		time.Sleep(2 * time.Millisecond)
-		m.Unlock()
-		<-got1
+		m.Unlock() // fair unlock to w1
 		synctest.Wait()
-		if s := m.Snapshot(); !s.Starving || !s.Locked || s.Waiters != 1 || s.Queued != 1 {
-			t.Fatalf("handoff with a waiter left: %+v, want starvation mode", s)
+		if s := m.Snapshot(); !s.Locked || s.Starving || s.Waiters != 1 || s.Queued != 1 {
+			t.Fatalf("after the fair unlock to w1: %+v, want locked, w2 parked, normal mode", s)
 		}
-		if m.TryLock() {
-			t.Fatal("TryLock succeeded in starvation mode")
+		wg.Go(func() {
+			m.Lock()
+			order = append(order, "late")
+			m.Unlock()
+		})
+		synctest.Wait() // parked behind w2
+		time.Sleep(time.Millisecond)
+		close(hold) // w1's Unlock is a fair unlock to w2
+		wg.Wait()
+		if got := fmt.Sprint(order); got != "[w1 w2 late]" {
+			t.Fatalf("acquisition order %s, want [w1 w2 late]", got)
 		}
-		close(hold)
-		<-done2
 		idle(t, &m)
 	})
 }
