@@ -45,6 +45,12 @@ type Mutex struct {
 	// state is first because it is the only field the fast paths touch.
 	state atomic.Int32
 
+	// ticks counts slow-path Unlocks, to sample the fair-unlock check. It
+	// is written only by the goroutine holding the mutex, before it lets
+	// go, so the mutex itself orders the writes. It fills the hole before
+	// q's 8-byte alignment.
+	ticks uint32
+
 	// qmu, the queue lock, guards q and every change of the waiter count
 	// and of mutexStarving in state (see the state table). Waiters register
 	// (count up, enqueue) and wakers pick (count down, wake) under it, so
@@ -163,15 +169,27 @@ func (m *Mutex) LockContext(ctx context.Context) error {
 // of TryLock is often a sign of a deeper problem in a particular use of
 // mutexes.
 func (m *Mutex) TryLock() bool {
+	old := m.state.Load()
+	if old&mutexLocked != 0 { // includes mutexStarving
+		return false
+	}
+	testhook.Yield() // racy window: between the load and the CAS
+	if m.state.CompareAndSwap(old, old|mutexLocked) {
+		return true
+	}
+	return m.tryLockSlow()
+}
+
+// tryLockSlow retries TryLock's CAS. A failure means another bit moved (a
+// waiter registered, a woken goroutine came or went) or the lock was taken;
+// the next load tells which. Outlined so that TryLock can be inlined.
+func (m *Mutex) tryLockSlow() bool {
 	for {
 		old := m.state.Load()
-		if old&mutexLocked != 0 { // includes mutexStarving
+		if old&mutexLocked != 0 {
 			return false
 		}
-		testhook.Yield() // racy window: between the load and the CAS
-		// A failure means another bit moved (a waiter registered, a
-		// woken goroutine came or went) or the lock was taken; the next
-		// load tells which.
+		testhook.Yield()
 		if m.state.CompareAndSwap(old, old|mutexLocked) {
 			return true
 		}
@@ -396,7 +414,15 @@ func (m *Mutex) unlockSlow() {
 			// notice it starves (sync.Mutex avoids that by spinning only
 			// when the runtime sees an idle run queue, which is not
 			// visible outside the runtime).
-			if at := m.fairAt.Load(); at != 0 {
+			//
+			// Reading the clock costs about as much as the rest of a
+			// contended Unlock, so it is read whenever this Unlock is
+			// about to wake a waiter anyway (mutexWoken clear), and
+			// otherwise on one slow Unlock in fairSample: enough to
+			// notice a 1 ms deadline among Unlocks that come
+			// microseconds apart.
+			m.ticks++
+			if at := m.fairAt.Load(); at != 0 && (old&mutexWoken == 0 || m.ticks%fairSample == 0) {
 				if now := nanotime(); now > at && m.handoff(now) {
 					return
 				}
@@ -501,7 +527,12 @@ const (
 )
 
 // fairInterval is the least time between two fair unlocks in normal mode.
-const fairInterval = int64(500 * time.Microsecond)
+// fairSample: an Unlock that will wake nobody reads the clock to look for a
+// due fair unlock once in fairSample times.
+const (
+	fairInterval = int64(500 * time.Microsecond)
+	fairSample   = 16
+)
 
 // spinMulti caches whether spinning can pay: more than one CPU and
 // GOMAXPROCS > 1. runtime.GOMAXPROCS takes the scheduler lock, so it is
