@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 	"github.com/lockstep-go/lockstep/internal/testhook"
@@ -102,6 +103,9 @@ var lockModel = porcupine.Model{
 			}
 			return locked, locked // fails only while held
 		case "Lock":
+			if !ok {
+				return true, locked // timed out: changed nothing
+			}
 			return !locked, true
 		case "Unlock":
 			return ok == locked, false
@@ -115,14 +119,18 @@ var lockModel = porcupine.Model{
 
 // tryLocker is the lock shape the history recorder drives.
 type tryLocker interface {
-	Lock()
+	LockContext(context.Context) error
 	Unlock()
 	TryLock() bool
 }
 
-// recordHistory runs goroutines that TryLock (now and then Lock) and,
-// when they hold the lock, Unlock, and returns the history.
-func recordHistory(l tryLocker, goroutines, ops int) []porcupine.Operation {
+// recordHistory runs goroutines that TryLock (now and then LockContext)
+// and, when they hold the lock, Unlock, and returns the history and the
+// number of LockContext calls that timed out. Blocking locks time out after
+// a generous bound, so that a broken lock (as the seeded bug below) yields a
+// history to check instead of a hang; a correct lock never times out.
+func recordHistory(l tryLocker, goroutines, ops int) (_ []porcupine.Operation, timeouts int64) {
+	var stuck atomic.Int64
 	var clock atomic.Int64
 	hist := make([][]porcupine.Operation, goroutines)
 	var wg sync.WaitGroup
@@ -138,7 +146,12 @@ func recordHistory(l tryLocker, goroutines, ops int) []porcupine.Operation {
 				if op.op == "TryLock" {
 					ok = l.TryLock()
 				} else {
-					l.Lock()
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					ok = l.LockContext(ctx) == nil
+					cancel()
+					if !ok {
+						stuck.Add(1)
+					}
 				}
 				hist[g] = append(hist[g], porcupine.Operation{ClientId: g, Input: op, Call: call, Output: ok, Return: clock.Add(1)})
 				if !ok {
@@ -157,7 +170,7 @@ func recordHistory(l tryLocker, goroutines, ops int) []porcupine.Operation {
 	for _, h := range hist {
 		all = append(all, h...)
 	}
-	return all
+	return all, stuck.Load()
 }
 
 func TestLinearizable(t *testing.T) {
@@ -172,9 +185,12 @@ func TestLinearizable(t *testing.T) {
 		t.Run(lt.name, func(t *testing.T) {
 			testutil.Procs(t, []int{2, 4}, func(t *testing.T) {
 				for range testutil.Scale(30) {
-					hist := recordHistory(lt.new(), 4, 100)
+					hist, timeouts := recordHistory(lt.new(), 4, 100)
 					if !porcupine.CheckOperations(lockModel, hist) {
 						t.Fatal("history is not linearizable")
+					}
+					if timeouts != 0 {
+						t.Fatalf("%d LockContext calls timed out: a waiter was stranded", timeouts)
 					}
 				}
 			})
@@ -197,10 +213,14 @@ func (l *racyLock) TryLock() bool {
 	return true
 }
 
-func (l *racyLock) Lock() {
+func (l *racyLock) LockContext(ctx context.Context) error {
 	for !l.TryLock() {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		runtime.Gosched()
 	}
+	return nil
 }
 
 func (l *racyLock) Unlock() {
@@ -215,7 +235,7 @@ func TestLinearizableCatchesSeededBug(t *testing.T) {
 	const histories = 20
 	caught := 0
 	for range histories {
-		if !porcupine.CheckOperations(lockModel, recordHistory(new(racyLock), 4, 100)) {
+		if hist, _ := recordHistory(new(racyLock), 4, 100); !porcupine.CheckOperations(lockModel, hist) {
 			caught++
 		}
 	}
