@@ -4,6 +4,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/lockstep-go/lockstep/mutex"
 	"github.com/lockstep-go/lockstep/spin"
 )
 
@@ -23,6 +24,8 @@ func (c chanLock) Unlock() { <-c }
 var lockImpls = []impl[locker]{
 	{"sync.Mutex", func() locker { return new(sync.Mutex) }},
 	{"chan", func() locker { return make(chanLock, 1) }},
+	{"lockstep.mutex.Mutex", func() locker { return new(mutex.Mutex) }},
+	{"lockstep.mutex.Fair", func() locker { return new(mutex.Fair) }},
 	{"lockstep.spin.Lock", func() locker { return new(spin.Lock) }},
 	{"lockstep.spin.TicketLock", func() locker { return new(spin.TicketLock) }},
 }
