@@ -1,0 +1,13 @@
+// Package suite is lockstep's comparison suite: the same workloads run
+// against lockstep, the standard library, golang.org/x/sync and the popular
+// Go libraries (xsync, ants, pond, conc), each family through a small
+// interface. It holds only benchmarks; run it through cmd/report, or
+// directly:
+//
+//	go test -run '^$' -bench . -cpu 1,2,4 ./suite
+//
+// Names follow BenchmarkFamily/key=value/.../impl=NAME; implementations
+// whose name starts with "lockstep" are this module's. A family has a
+// lockstep implementation only where the package exists: the suite never
+// stands a peer in for a missing one.
+package suite

@@ -1,0 +1,229 @@
+package suite
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/alitto/pond/v2"
+	"github.com/panjf2000/ants/v2"
+	"github.com/sourcegraph/conc/pool"
+	"golang.org/x/sync/errgroup"
+)
+
+// executor is the pool family's interface: run task, eventually; Wait for
+// every task submitted so far; Close to release the workers.
+type executor interface {
+	Go(task func())
+	Wait()
+	Close()
+}
+
+// goroutines is a goroutine per task and a WaitGroup.
+type goroutines struct{ wg sync.WaitGroup }
+
+func (g *goroutines) Go(task func()) { g.wg.Go(task) }
+func (g *goroutines) Wait()          { g.wg.Wait() }
+func (g *goroutines) Close()         {}
+
+// chanWorkers is the simplest pool: GOMAXPROCS goroutines reading a shared
+// buffered channel of tasks. A task that submits when the channel is full
+// runs the child itself, so recursion cannot deadlock it.
+type chanWorkers struct {
+	tasks chan func()
+	wg    sync.WaitGroup // tasks
+	quit  sync.WaitGroup // workers
+}
+
+func newChanWorkers() *chanWorkers {
+	c := &chanWorkers{tasks: make(chan func(), 4096)}
+	for range procs() {
+		c.quit.Go(func() {
+			for t := range c.tasks {
+				t()
+				c.wg.Done()
+			}
+		})
+	}
+	return c
+}
+
+func (c *chanWorkers) Go(task func()) {
+	c.wg.Add(1)
+	select {
+	case c.tasks <- task:
+	default:
+		task()
+		c.wg.Done()
+	}
+}
+func (c *chanWorkers) Wait()  { c.wg.Wait() }
+func (c *chanWorkers) Close() { close(c.tasks); c.quit.Wait() }
+
+type antsPool struct {
+	p  *ants.Pool
+	wg sync.WaitGroup
+}
+
+func newAnts() *antsPool {
+	p, err := ants.NewPool(procs())
+	if err != nil {
+		panic(err)
+	}
+	return &antsPool{p: p}
+}
+
+func (a *antsPool) Go(task func()) {
+	a.wg.Add(1)
+	if err := a.p.Submit(func() { defer a.wg.Done(); task() }); err != nil {
+		panic(err)
+	}
+}
+func (a *antsPool) Wait()  { a.wg.Wait() }
+func (a *antsPool) Close() { a.p.Release() }
+
+type pondPool struct {
+	p  pond.Pool
+	wg sync.WaitGroup
+}
+
+func (p *pondPool) Go(task func()) {
+	p.wg.Add(1)
+	p.p.Submit(func() { defer p.wg.Done(); task() })
+}
+func (p *pondPool) Wait()  { p.wg.Wait() }
+func (p *pondPool) Close() { p.p.StopAndWait() }
+
+type concPool struct{ p *pool.Pool }
+
+func (c *concPool) Go(task func()) { c.p.Go(task) }
+func (c *concPool) Wait()          { c.p.Wait(); c.p = pool.New().WithMaxGoroutines(procs()) }
+func (c *concPool) Close()         {}
+
+type errGroup struct{ g *errgroup.Group }
+
+func (e *errGroup) Go(task func()) { e.g.Go(func() error { task(); return nil }) }
+func (e *errGroup) Wait()          { _ = e.g.Wait() }
+func (e *errGroup) Close()         {}
+
+func newErrGroup() *errGroup {
+	g := new(errgroup.Group)
+	g.SetLimit(procs())
+	return &errGroup{g}
+}
+
+var poolImpls = []impl[executor]{
+	{"goroutines", func() executor { return new(goroutines) }},
+	{"chanworkers", func() executor { return newChanWorkers() }},
+	{"ants", func() executor { return newAnts() }},
+	{"pond", func() executor { return &pondPool{p: pond.NewPool(procs())} }},
+	{"conc", func() executor { return &concPool{p: pool.New().WithMaxGoroutines(procs())} }},
+	{"errgroup", func() executor { return newErrGroup() }},
+}
+
+// forkJoinImpls can run tasks that submit subtasks to the same executor
+// and wait for them. Bounded pools (ants, pond, conc, errgroup with a
+// limit) deadlock on that pattern once every worker waits for a child that
+// no worker is free to run (ants#197), so they are not in this list.
+var forkJoinImpls = []impl[executor]{
+	{"goroutines", func() executor { return new(goroutines) }},
+}
+
+// BenchmarkPools: tiny tasks (an atomic add each; time per task), fork-join
+// fib(24) with a cutoff of 12 (time per fib), and an unbalanced tree of
+// about 4,000 nodes of uneven work (time per tree).
+func BenchmarkPools(b *testing.B) {
+	run(b, kv("workload", "tiny"), poolImpls, func(b *testing.B, e executor) {
+		defer e.Close()
+		var n atomic.Int64
+		for b.Loop() {
+			e.Go(func() { n.Add(1) })
+		}
+		e.Wait()
+		if got := n.Load(); got != int64(b.N) {
+			b.Fatalf("%d tasks ran, want %d", got, b.N)
+		}
+	})
+	b.Run(kv("workload", "fib")+"impl=serial", func(b *testing.B) {
+		for b.Loop() {
+			sink.Add(int64(fibSerial(fibN) & 1))
+		}
+	})
+	run(b, kv("workload", "fib"), forkJoinImpls, func(b *testing.B, e executor) {
+		defer e.Close()
+		for b.Loop() {
+			if got := fibSpawn(e, fibN); got != fibWant {
+				b.Fatalf("fib = %d, want %d", got, fibWant)
+			}
+		}
+	})
+	b.Run(kv("workload", "tree")+"impl=serial", func(b *testing.B) {
+		for b.Loop() {
+			sink.Add(int64(treeSerial(0, 0) & 1))
+		}
+	})
+	run(b, kv("workload", "tree"), append(forkJoinImpls, impl[executor]{"chanworkers", func() executor { return newChanWorkers() }}),
+		func(b *testing.B, e executor) {
+			defer e.Close()
+			for b.Loop() {
+				var sum atomic.Int64
+				treeSpawn(e, 0, 0, &sum)
+				e.Wait()
+				sink.Add(sum.Load() & 1)
+			}
+		})
+}
+
+const (
+	fibN      = 24
+	fibCutoff = 12
+	fibWant   = 46368
+)
+
+func fibSerial(n int) int {
+	if n < 2 {
+		return n
+	}
+	return fibSerial(n-1) + fibSerial(n-2)
+}
+
+// fibSpawn runs fib(n-1) as a subtask above the cutoff and waits for it on
+// a channel.
+func fibSpawn(e executor, n int) int {
+	if n < fibCutoff {
+		return fibSerial(n)
+	}
+	ch := make(chan int, 1)
+	e.Go(func() { ch <- fibSpawn(e, n-1) })
+	y := fibSpawn(e, n-2)
+	return <-ch + y
+}
+
+// The tree: node (depth, id) has treeKids children, a number that depends
+// on id so that some subtrees are far larger than others; each node does
+// work proportional to its id's low bits.
+func treeKids(depth, id int) int {
+	if depth >= 7 {
+		return 0
+	}
+	return (id*7 + depth*3) % 5
+}
+
+func treeWork(id int) int { return work(200 + (id%8)*100) }
+
+func treeSerial(depth, id int) int {
+	s := treeWork(id)
+	for k := range treeKids(depth, id) {
+		s += treeSerial(depth+1, id*5+k+1)
+	}
+	return s
+}
+
+func treeSpawn(e executor, depth, id int, sum *atomic.Int64) {
+	e.Go(func() {
+		sum.Add(int64(treeWork(id)))
+		for k := range treeKids(depth, id) {
+			treeSpawn(e, depth+1, id*5+k+1, sum)
+		}
+	})
+}
