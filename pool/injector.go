@@ -1,0 +1,182 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lockstep-go/lockstep/internal/waitq"
+)
+
+// injector is the pool's one global FIFO queue for tasks submitted from
+// outside the pool (Submit, SubmitContext, Go). Workers take from it in
+// batches, so its lock is taken about once per batch on the consumer side
+// and once per task on the producer side.
+//
+// It is a mutex over a growable ring buffer rather than a lock-free queue:
+// an uncontended push is then one CAS, one atomic add and one unlock, no
+// more than a lock-free segmented queue (crossbeam-deque's Injector: a CAS
+// on the tail, a slot store and a ready-bit store), the ring stays in cache
+// as it is reused, and the bounded policies need a lock anyway to park
+// submitters FIFO through waitq. (A linked list of 128-slot chunks, tried
+// first, allocated a chunk per 128 tasks whenever the queue was longer than
+// one chunk.) The length is mirrored in an atomic so that searching workers
+// can look at an empty injector without taking the lock.
+type injector struct {
+	mu     sync.Mutex // guards everything below except n
+	ring   []task     // len is a power of two; slot i%len holds task i
+	head   uint64     // index of the oldest task
+	tail   uint64     // index of the next push
+	peak   uint64     // most tasks queued since the queue was last empty
+	pushed uint64     // tasks ever pushed, for Stats
+
+	// Bounded mode (limit > 0): at most limit tasks wait here. A task leaves
+	// when a worker takes it to run, one at a time, so the bound is exact.
+	limit    int
+	reserved int         // room promised to woken submitters that have not pushed yet
+	blocked  waitq.Queue // Block-policy submitters waiting for room, FIFO
+
+	n atomic.Int64 // tasks queued; changed under mu, read anywhere
+}
+
+// minInjector is the ring's initial size: 2 KiB. When the queue empties,
+// a ring more than four times the size the busy period just ended needed
+// is dropped (and regrown on demand), so that a burst does not pin memory
+// while a steady load does not reallocate it every time.
+const minInjector = 256
+
+// maxBatch caps how many tasks a worker takes from the injector at once
+// (tokio moves up to half its local queue's capacity; rayon takes one at a
+// time). Batched tasks stay stealable (see batch).
+const maxBatch = 32
+
+func (q *injector) pushLocked(t task) {
+	if q.tail-q.head == uint64(len(q.ring)) {
+		q.grow()
+	}
+	q.ring[q.tail&uint64(len(q.ring)-1)] = t
+	q.tail++
+	q.peak = max(q.peak, q.tail-q.head)
+	q.pushed++
+	q.n.Add(1)
+}
+
+func (q *injector) grow() {
+	size := max(2*len(q.ring), minInjector)
+	r := make([]task, size)
+	for i := q.head; i < q.tail; i++ {
+		r[i&uint64(size-1)] = q.ring[i&uint64(len(q.ring)-1)]
+	}
+	q.ring = r
+}
+
+// popLocked removes the oldest task; the injector must not be empty.
+func (q *injector) popLocked() task {
+	i := q.head & uint64(len(q.ring)-1)
+	t := q.ring[i]
+	q.ring[i] = nil // do not keep the closure alive
+	q.head++
+	if q.head == q.tail {
+		if uint64(len(q.ring)) > 4*max(q.peak, minInjector) {
+			q.ring = nil
+		}
+		q.peak = 0
+	}
+	return t
+}
+
+// push queues t in an unbounded injector and returns the queue length.
+func (q *injector) push(t task) int {
+	q.mu.Lock()
+	q.pushLocked(t)
+	n := q.tail - q.head
+	q.mu.Unlock()
+	return int(n)
+}
+
+// errRunHere tells the caller of pushBounded to run the task itself.
+var errRunHere = errors.New("pool: caller runs")
+
+// pushBounded queues t in a bounded injector, applying policy when it is
+// full. Submitters never jump past blocked ones (a FailFast or CallerRuns
+// submitter fails, or runs, while anyone is blocked), so the Block policy is
+// FIFO.
+func (q *injector) pushBounded(ctx context.Context, t task, policy Policy) error {
+	q.mu.Lock()
+	if q.blocked.Len() == 0 && int(q.n.Load())+q.reserved < q.limit {
+		q.pushLocked(t)
+		q.mu.Unlock()
+		return nil
+	}
+	switch policy {
+	case FailFast:
+		q.mu.Unlock()
+		return ErrQueueFull
+	case CallerRuns:
+		q.mu.Unlock()
+		return errRunHere
+	}
+	w := q.blocked.Enqueue(0)
+	if err := q.blocked.Wait(ctx, &q.mu, w, func(wasFront bool) {
+		if wasFront {
+			q.admitLocked()
+		}
+	}); err != nil {
+		return err
+	}
+	// Woken: admitLocked reserved room for us. A wake that raced with our
+	// cancellation wins (waitq), so the reservation is never lost.
+	q.mu.Lock()
+	q.reserved--
+	q.pushLocked(t)
+	q.mu.Unlock()
+	return nil
+}
+
+// admitLocked wakes blocked submitters, front first, while there is room,
+// reserving a place for each.
+func (q *injector) admitLocked() {
+	for w := q.blocked.Front(); w != nil && int(q.n.Load())+q.reserved < q.limit; w = q.blocked.Front() {
+		q.reserved++
+		q.blocked.Wake(w)
+	}
+}
+
+// pop takes the oldest task for worker w. If wantBatch is set and there are at
+// least minBatch tasks for w's fair share (len/workers + 1, at most
+// maxBatch), it also takes the next ones of that share and installs them as
+// w's batch, where they stay stealable. Returns nil if the injector is
+// empty. A bounded injector always hands out one task at a time, so that
+// its limit counts exactly the tasks not yet started.
+func (q *injector) pop(w *Worker, workers int, wantBatch bool) task {
+	if q.n.Load() == 0 {
+		return nil
+	}
+	var buf [maxBatch - 1]task
+	q.mu.Lock()
+	n := int(q.n.Load())
+	if n == 0 {
+		q.mu.Unlock()
+		return nil
+	}
+	k := 1
+	if wantBatch && q.limit == 0 {
+		if k = min(n/max(workers, 1)+1, n, maxBatch); k < minBatch {
+			k = 1
+		}
+	}
+	t := q.popLocked()
+	for i := range k - 1 {
+		buf[i] = q.popLocked()
+	}
+	q.n.Add(int64(-k))
+	if q.blocked.Len() > 0 {
+		q.admitLocked()
+	}
+	q.mu.Unlock()
+	if k > 1 {
+		w.batch.fill(buf[:k-1])
+	}
+	return t
+}
