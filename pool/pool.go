@@ -236,7 +236,7 @@ func (p *Pool) submit(ctx context.Context, t task) error {
 	if p.inj.limit == 0 {
 		n := p.inj.push(t)
 		p.notify()
-		if n > yieldPerWorker*len(*p.workers.Load()) {
+		if n&63 == 0 && n > yieldPerWorker*len(*p.workers.Load()) {
 			// The workers are far behind: lend them this processor rather
 			// than grow the queue further (see yieldPerWorker).
 			runtime.Gosched()

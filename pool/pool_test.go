@@ -878,13 +878,30 @@ func TestSize(t *testing.T) {
 		want          int
 	}{
 		{90 * time.Millisecond, 10 * time.Millisecond, 20}, // the notes' example
-		{0, time.Millisecond, 2},                            // CPU-bound: the cores
-		{time.Nanosecond, 3 * time.Nanosecond, 3},           // 2 x 4/3 = 2.67: rounded up
+		{0, time.Millisecond, 2},                           // CPU-bound: the cores
+		{time.Nanosecond, 3 * time.Nanosecond, 3},          // 2 x 4/3 = 2.67: rounded up
 		{time.Second, time.Second, 4},
 		{1<<63 - 1, 1, 1<<63 - 1}, // saturates
 	} {
 		if got := pool.Size(c.wait, c.compute); got != c.want {
 			t.Errorf("Size(%v, %v) = %d, want %d", c.wait, c.compute, got, c.want)
 		}
+	}
+}
+
+// Queued tasks are cheap: a million waiting tasks (a hundred thousand
+// under -short), each with its own closure, take at most a tenth of the
+// memory of a million goroutines parked holding the same closures. The
+// goroutines' cost is measured on a tenth as many and scaled (a goroutine's
+// cost does not depend on how many there are), which keeps the test within
+// CI's memory under -race, where a goroutine is several times bigger.
+func TestQueuedTasksTakeATenthOfGoroutines(t *testing.T) {
+	n := testutil.Scale(1_000_000)
+	perTask := queuedMemory(n, true)
+	perGoroutine := queuedMemory(n/10, false)
+	t.Logf("%d queued tasks: %.0f B each; parked goroutines: %.0f B each (ratio %.3f)",
+		n, perTask, perGoroutine, perTask/perGoroutine)
+	if perTask > perGoroutine/10 {
+		t.Fatalf("a queued task takes %.0f B, more than a tenth of a parked goroutine's %.0f B", perTask, perGoroutine)
 	}
 }

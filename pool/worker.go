@@ -156,8 +156,16 @@ func (w *Worker) loop(searching bool) {
 			if !searching && !w.retiring.Load() {
 				searching = p.tryStartSearching(len(*p.workers.Load()))
 			}
-			if searching && !w.retiring.Load() {
+			switch {
+			case w.retiring.Load():
+			case searching:
 				t = w.search()
+			default:
+				// Too many searchers to join them (see tryStartSearching),
+				// but one look costs little next to parking and being woken.
+				if t = w.fromInjector(); t == nil {
+					t = w.steal()
+				}
 			}
 			if t == nil {
 				if !w.park(searching) {
