@@ -11,36 +11,38 @@
 // work-stealing deque; tasks submitted from outside the pool go through one
 // shared queue, the injector:
 //
-//		Submit ─► [injector: FIFO] ──batches──► worker 0 [deque] ◄─steal─┐
-//		                                        worker 1 [deque] ─steal──┘
-//		task ──Spawn/Group.Go──► own deque: owner pops LIFO, thieves steal FIFO
+//	Submit ─► [injector: FIFO] ──batches──► worker 0 [deque] ◄─steal─┐
+//	                                        worker 1 [deque] ─steal──┘
+//	task ──Spawn/Group.Go──► own deque: owner pops LIFO, thieves steal FIFO
 //
-//	  - A task started with [Pool.Go] receives its [Worker] and can fork
-//	    children onto that worker's own deque ([Worker.Spawn], [Group.Go],
-//	    [Worker.Join]). The owner runs its newest child next (depth first,
-//	    cache-hot), while idle workers steal the oldest (the biggest piece of
-//	    a recursive split) from the other end, starting at a random victim.
-//	    This is the Chase-Lev deque (SPAA 2005, in the corrected form of Lê
-//	    et al., PPoPP 2013) and the scheduler of Go's runtime, Java's
-//	    ForkJoinPool, rayon and tokio.
-//	  - A worker takes outside submissions from the injector in batches (a
-//	    fair share, at most 32), which stay stealable while it works through
-//	    them, and still checks the injector every 61 tasks when its own
-//	    deque keeps it busy.
-//	  - Joining never deadlocks the pool: a task that waits in [Group.Wait]
-//	    or [Worker.Join] runs other queued tasks, its own children first,
-//	    until its children are done.
-//	  - A task that blocks on anything else (a channel, a lock, I/O) while
-//	    tasks wait, with every worker so blocked, is detected within about
-//	    10ms, and the pool starts a temporary worker, as .NET's thread pool
-//	    injects threads on starvation. So even a task that waits on a plain
-//	    channel for a child it submitted completes, in a pool of one worker.
-//	    See [WithStarvationCheck].
-//	  - Idle workers park: an idle pool uses no CPU and runs no timer. A
-//	    submission wakes at most one parked worker, and only when no worker
-//	    is already looking for work; a woken worker that finds work wakes the
-//	    next, so wakeups follow the work without a thundering herd. No
-//	    wakeup is lost (the protocol is tokio's; see idle.go).
+// In more detail:
+//
+//   - A task started with [Pool.Go] receives its [Worker] and can fork
+//     children onto that worker's own deque ([Worker.Spawn], [Group.Go],
+//     [Worker.Join]). The owner runs its newest child next (depth first,
+//     cache-hot), while idle workers steal the oldest (the biggest piece of
+//     a recursive split) from the other end, starting at a random victim.
+//     This is the Chase-Lev deque (SPAA 2005, in the corrected form of Lê
+//     et al., PPoPP 2013) and the scheduler of Go's runtime, Java's
+//     ForkJoinPool, rayon and tokio.
+//   - A worker takes outside submissions from the injector in batches (a
+//     fair share, at most 32), which stay stealable while it works through
+//     them, and still checks the injector every 61 tasks when its own
+//     deque keeps it busy.
+//   - Joining never deadlocks the pool: a task that waits in [Group.Wait]
+//     or [Worker.Join] runs other queued tasks, its own children first,
+//     until its children are done.
+//   - A task that blocks on anything else (a channel, a lock, I/O) while
+//     tasks wait, with every worker so blocked, is detected within about
+//     10ms, and the pool starts a temporary worker, as .NET's thread pool
+//     injects threads on starvation. So even a task that waits on a plain
+//     channel for a child it submitted completes, in a pool of one worker.
+//     See [WithStarvationCheck].
+//   - Idle workers park: an idle pool uses no CPU and runs no timer. A
+//     submission wakes at most one parked worker, and only when no worker
+//     is already looking for work; a woken worker that finds work wakes the
+//     next, so wakeups follow the work without a thundering herd. No
+//     wakeup is lost (the protocol is tokio's; see idle.go).
 //
 // # Submission, errors and shutdown
 //
