@@ -86,13 +86,32 @@ func (q *injector) popLocked() task {
 	return t
 }
 
-// push queues t in an unbounded injector and returns the queue length.
-func (q *injector) push(t task) int {
+// push queues t in an unbounded injector and returns the queue length, or
+// reports false if the pool is closed. closed is set under q.mu (close), so
+// that no task gets in after Shutdown has seen the queue.
+func (q *injector) push(t task, closed *atomic.Bool) (int, bool) {
 	q.mu.Lock()
+	if closed.Load() {
+		q.mu.Unlock()
+		return 0, false
+	}
 	q.pushLocked(t)
 	n := q.tail - q.head
 	q.mu.Unlock()
-	return int(n)
+	return int(n), true
+}
+
+// close sets closed under q.mu and wakes the blocked submitters, which then
+// fail with ErrClosed. It reports whether it was the one to close.
+func (q *injector) close(closed *atomic.Bool) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if closed.Load() {
+		return false
+	}
+	closed.Store(true)
+	q.blocked.WakeAll()
+	return true
 }
 
 // errRunHere tells the caller of pushBounded to run the task itself.
@@ -102,8 +121,12 @@ var errRunHere = errors.New("pool: caller runs")
 // full. Submitters never jump past blocked ones (a FailFast or CallerRuns
 // submitter fails, or runs, while anyone is blocked), so the Block policy is
 // FIFO.
-func (q *injector) pushBounded(ctx context.Context, t task, policy Policy) error {
+func (q *injector) pushBounded(ctx context.Context, t task, policy Policy, closed *atomic.Bool) error {
 	q.mu.Lock()
+	if closed.Load() {
+		q.mu.Unlock()
+		return ErrClosed
+	}
 	if q.blocked.Len() == 0 && int(q.n.Load())+q.reserved < q.limit {
 		q.pushLocked(t)
 		q.mu.Unlock()
@@ -125,9 +148,15 @@ func (q *injector) pushBounded(ctx context.Context, t task, policy Policy) error
 	}); err != nil {
 		return err
 	}
-	// Woken: admitLocked reserved room for us. A wake that raced with our
-	// cancellation wins (waitq), so the reservation is never lost.
+	// Woken: admitLocked reserved room for us (a wake that raced with our
+	// cancellation wins, in waitq, so the reservation is never lost), or
+	// close woke everyone.
 	q.mu.Lock()
+	if closed.Load() {
+		q.reserved = 0 // close woke every waiter: no reservation is owed
+		q.mu.Unlock()
+		return ErrClosed
+	}
 	q.reserved--
 	q.pushLocked(t)
 	q.mu.Unlock()
@@ -170,6 +199,9 @@ func (q *injector) pop(w *Worker, workers int, wantBatch bool) task {
 	for i := range k - 1 {
 		buf[i] = q.popLocked()
 	}
+	// Count the tasks in pending before taking them off n: Pool.quiet
+	// reads n first, then pending, and must not see both without them.
+	w.p.pending.Add(int64(k))
 	q.n.Add(int64(-k))
 	if q.blocked.Len() > 0 {
 		q.admitLocked()

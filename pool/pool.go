@@ -29,10 +29,15 @@ import (
 type Pool struct {
 	_ noCopy
 
-	// pending counts tasks accepted and not yet known to have finished. It
-	// goes up before a task is queued and down, in batches, after tasks
-	// finish (Worker.flush), so it is never 0 while a task is queued or
-	// running. Every outside submission writes it: it has its own line.
+	// pending counts the tasks out of the injector (in a worker's batch or
+	// deque, or running) that are not yet known to have finished. A spawn
+	// adds one before it pushes; a worker taking a batch from the injector
+	// adds its size before it takes it off the injector's count (both under
+	// the injector's lock); workers subtract finished tasks in batches
+	// (Worker.flush). So inj.n + pending is never 0 while a task is queued
+	// or running, read in that order (see quiet). Outside submissions do not
+	// touch it: inj.n counts them, which saves the per-task path an atomic
+	// add.
 	pending atomic.Int64
 	_       cacheline.Pad
 
@@ -67,7 +72,7 @@ type Pool struct {
 
 	waitMu  sync.Mutex // guards waiters
 	waiters waitq.Queue
-	nwait   atomic.Int64 // goroutines registered to wait for pending == 0
+	nwait   atomic.Int64 // goroutines registered to wait for quiet
 
 	mon monitor
 }
@@ -226,15 +231,11 @@ func (p *Pool) Go(task func(w *Worker)) error {
 
 func (p *Pool) submit(ctx context.Context, t task) error {
 	p.ensure()
-	// Count the task before looking at closed: Shutdown sets closed, then
-	// reads pending, so either it sees this task or this call sees closed.
-	p.pending.Add(1)
-	if p.closed.Load() {
-		p.finish(1)
-		return ErrClosed
-	}
 	if p.inj.limit == 0 {
-		n := p.inj.push(t)
+		n, ok := p.inj.push(t, &p.closed)
+		if !ok {
+			return ErrClosed
+		}
 		p.notify()
 		if n&63 == 0 && n > yieldPerWorker*len(*p.workers.Load()) {
 			// The workers are far behind: lend them this processor rather
@@ -243,7 +244,7 @@ func (p *Pool) submit(ctx context.Context, t task) error {
 		}
 		return nil
 	}
-	switch err := p.inj.pushBounded(ctx, t, p.cfg.policy); err {
+	switch err := p.inj.pushBounded(ctx, t, p.cfg.policy, &p.closed); err {
 	case nil:
 		p.notify()
 		return nil
@@ -251,7 +252,6 @@ func (p *Pool) submit(ctx context.Context, t task) error {
 		p.runHere(t)
 		return nil
 	default:
-		p.finish(1)
 		return err
 	}
 }
@@ -270,6 +270,7 @@ const yieldPerWorker = 256
 // runHere runs a task in the submitting goroutine (CallerRuns).
 func (p *Pool) runHere(t task) {
 	p.callerRan.Add(1)
+	p.pending.Add(1) // for Wait, which must wait for it too
 	if !isJob(t) {
 		if e := panics.Try(asFunc(t)); e != nil {
 			p.reportPanic(e)
@@ -294,16 +295,24 @@ func (p *Pool) runHere(t task) {
 }
 
 // finish subtracts n finished tasks from pending and, when that leaves
-// nothing pending, wakes Wait callers and, after Shutdown, the parked
+// the pool quiet, wakes Wait callers and, after Shutdown, the parked
 // workers, which then exit.
 func (p *Pool) finish(n int64) {
-	if p.pending.Add(-n) == 0 {
+	if p.pending.Add(-n) == 0 && p.inj.n.Load() == 0 {
 		p.quiesce()
 	}
 }
 
+// quiet reports whether no task is queued or running. It reads inj.n
+// before pending: a task moves from the first count to the second by
+// being added to pending before it is taken off inj.n, so reading in this
+// order cannot miss it.
+func (p *Pool) quiet() bool {
+	return p.inj.n.Load() == 0 && p.pending.Load() == 0
+}
+
 func (p *Pool) quiesce() {
-	// Wait registers (nwait) before it re-reads pending; we wrote pending
+	// Wait registers (nwait) before it checks quiet; we wrote pending
 	// before reading nwait: one of the two sees the other.
 	if p.nwait.Load() > 0 {
 		p.waitMu.Lock()
@@ -338,10 +347,10 @@ func (p *Pool) WaitContext(ctx context.Context) error {
 	if err := waitq.Err(ctx); err != nil {
 		return err
 	}
-	if p.pending.Load() != 0 {
+	if !p.quiet() {
 		p.waitMu.Lock()
 		p.nwait.Add(1)
-		if p.pending.Load() == 0 {
+		if p.quiet() {
 			p.nwait.Add(-1)
 			p.waitMu.Unlock()
 		} else {
@@ -358,10 +367,9 @@ func (p *Pool) WaitContext(ctx context.Context) error {
 }
 
 // Shutdown stops the pool: from now on Submit, SubmitContext and Go return
-// ErrClosed; the tasks already accepted run to completion (they may still
-// fork children, which run too); then the workers exit. A submission
-// blocked on a full queue when Shutdown begins was already accepted: it
-// gets in as the queue drains.
+// ErrClosed, also those blocked on a full queue; the tasks already accepted
+// run to completion (they may still fork children, which run too); then
+// the workers exit.
 //
 // Shutdown returns when every worker goroutine has exited, with the first
 // task panic not yet returned by Wait, or nil. If ctx is done first it
@@ -370,11 +378,11 @@ func (p *Pool) WaitContext(ctx context.Context) error {
 // are done. Shutdown may be called more than once; each call waits as above.
 func (p *Pool) Shutdown(ctx context.Context) error {
 	p.ensure()
-	if p.closed.CompareAndSwap(false, true) {
-		// finish reads closed after it writes pending; we read pending after
-		// we wrote closed: if pending is already 0, the workers must be woken
-		// here.
-		if p.pending.Load() == 0 {
+	if p.inj.close(&p.closed) {
+		// finish reads closed after it writes pending; we check quiet after
+		// we wrote closed: if the pool is already quiet, the workers must be
+		// woken here, to exit.
+		if p.quiet() {
 			p.wakeAll()
 		}
 	}

@@ -905,3 +905,24 @@ func TestQueuedTasksTakeATenthOfGoroutines(t *testing.T) {
 		t.Fatalf("a queued task takes %.0f B, more than a tenth of a parked goroutine's %.0f B", perTask, perGoroutine)
 	}
 }
+
+// A submission blocked on a full queue when Shutdown begins fails with
+// ErrClosed; the tasks already queued still run.
+func TestShutdownFailsBlockedSubmitters(t *testing.T) {
+	p := pool.New(1, pool.WithQueueLimit(1, pool.Block), pool.WithStarvationCheck(0, 0))
+	g := block(p, 1)
+	var ran atomic.Int64
+	p.Submit(func() { ran.Add(1) }) // fills the queue
+	blocked := make(chan error, 1)
+	go func() { blocked <- p.Submit(func() { ran.Add(100) }) }()
+	waitFor(t, func() bool { return pool.BlockedSubmitters(p) == 1 })
+	done := make(chan error, 1)
+	go func() { done <- p.Shutdown(context.Background()) }()
+	if err := <-blocked; !errors.Is(err, pool.ErrClosed) {
+		t.Fatalf("blocked Submit = %v, want ErrClosed", err)
+	}
+	g.open()
+	if err := <-done; err != nil || ran.Load() != 1 {
+		t.Fatalf("Shutdown = %v, ran %d; want the queued task run, the blocked one not", err, ran.Load())
+	}
+}

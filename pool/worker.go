@@ -304,7 +304,7 @@ func (w *Worker) random() uint64 {
 func (w *Worker) park(searching bool) bool {
 	p := w.p
 	p.idle.mu.Lock()
-	exit := w.temp || w.retiring.Load() || (p.closed.Load() && p.pending.Load() == 0)
+	exit := w.temp || w.retiring.Load() || (p.closed.Load() && p.quiet())
 	var s uint64
 	switch {
 	case exit && searching:
