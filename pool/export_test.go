@@ -39,3 +39,9 @@ func BlockedSubmitters(p *Pool) int {
 	defer p.inj.mu.Unlock()
 	return p.inj.blocked.Len()
 }
+
+// EncodeDecode passes f and g through the task encoding and back.
+func EncodeDecode(f func(), g func(*Worker)) (func(), func(*Worker), [2]uintptr) {
+	tf, tg := funcTask(f), workerTask(g)
+	return asFunc(tf), asWorkerFunc(tg), [2]uintptr{tag(tf), tag(tg)}
+}

@@ -47,7 +47,7 @@ func (g *Group) Go(w *Worker, task func(w *Worker)) {
 		panic("pool: nil task")
 	}
 	g.pending.Add(1)
-	w.spawn(&job{fn: task, g: g})
+	w.spawn(jobTask(&job{fn: task, g: g}))
 }
 
 // Wait waits until every child forked so far has finished, running queued

@@ -219,14 +219,14 @@ func (p *Pool) SubmitContext(ctx context.Context, task func()) error {
 
 // Go is Submit for a task that receives its Worker, through which it can
 // fork children onto its worker's deque (Worker.Spawn, Group.Go,
-// Worker.Join). It allocates one small record per call. Under a
+// Worker.Join). Like Submit it allocates nothing itself. Under a
 // CallerRuns limit, a full queue makes the caller run task as a temporary
 // worker of the pool, so that its children are stealable too.
 func (p *Pool) Go(task func(w *Worker)) error {
 	if task == nil {
 		panic("pool: nil task")
 	}
-	return p.submit(context.Background(), jobTask(&job{fn: task}))
+	return p.submit(context.Background(), workerTask(task))
 }
 
 func (p *Pool) submit(ctx context.Context, t task) error {
@@ -271,7 +271,7 @@ const yieldPerWorker = 256
 func (p *Pool) runHere(t task) {
 	p.callerRan.Add(1)
 	p.pending.Add(1) // for Wait, which must wait for it too
-	if !isJob(t) {
+	if tag(t) == tagFunc {
 		if e := panics.Try(asFunc(t)); e != nil {
 			p.reportPanic(e)
 		}

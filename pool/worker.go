@@ -81,15 +81,15 @@ func (w *Worker) Spawn(task func(w *Worker)) {
 	if task == nil {
 		panic("pool: nil task")
 	}
-	w.spawn(&job{fn: task})
+	w.spawn(workerTask(task))
 }
 
-func (w *Worker) spawn(j *job) {
+func (w *Worker) spawn(t task) {
 	p := w.p
 	p.pending.Add(1) // before the push: pending is never 0 while the task is queued
 	w.nspawned++
 	w.spawned.Store(w.nspawned)
-	w.dq.push(jobTask(j))
+	w.dq.push(t)
 	p.notify()
 }
 
@@ -343,10 +343,13 @@ func (w *Worker) park(searching bool) bool {
 // runtime.Goexit.
 func (w *Worker) run(t task) {
 	defer w.after(t)
-	if isJob(t) {
-		asJob(t).fn(w)
-	} else {
+	switch tag(t) {
+	case tagFunc:
 		asFunc(t)()
+	case tagWorkerFunc:
+		asWorkerFunc(t)(w)
+	default:
+		asJob(t).fn(w)
 	}
 }
 
@@ -359,13 +362,10 @@ func (w *Worker) after(t task) {
 	if v := recover(); v != nil {
 		e = &PanicError{Value: v, Stack: debug.Stack()}
 	}
-	if isJob(t) {
-		if j := asJob(t); j.g != nil {
-			w.p.groupPanic(j.g, e)
-			j.g.done()
-		} else if e != nil {
-			w.p.reportPanic(e)
-		}
+	if tag(t) == tagJob {
+		g := asJob(t).g
+		w.p.groupPanic(g, e)
+		g.done()
 	} else if e != nil {
 		w.p.reportPanic(e)
 	}
