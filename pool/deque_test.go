@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -267,12 +268,74 @@ func TestDequeStress(t *testing.T) {
 				if x, _ := d.Steal(); x != nil {
 					seen[*x].Add(1)
 					taken.Add(1)
+				} else {
+					runtime.Gosched()
 				}
 			}
 		})
 		for i := range seen {
 			if c := seen[i].Load(); c != 1 {
 				t.Fatalf("item %d taken %d times", i, c)
+			}
+		}
+	})
+}
+
+// A worker's batch, refilled by its owner and claimed by the owner and by
+// thieves at once, hands out every item exactly once, in order per
+// claimer; the yield hook sits between a claimer's read of a slot and its
+// CAS, where a refill can overtake it.
+func TestBatchClaimsEachItemOnce(t *testing.T) {
+	testhook.Enable(t)
+	n := testutil.Scale(100000)
+	testutil.Procs(t, []int{1, 2, 4}, func(t *testing.T) {
+		var b pool.Batch
+		xs := items(n)
+		seen := make([]atomic.Int32, n)
+		var taken atomic.Int64
+		var misordered atomic.Int64
+		testutil.Run(t, 4, func(id int) {
+			last := -1
+			take := func(x *int) {
+				if *x <= last {
+					misordered.Add(1)
+				}
+				last = *x
+				seen[*x].Add(1)
+				taken.Add(1)
+			}
+			if id == 0 { // the owner
+				r := rand.New(rand.NewPCG(3, 4))
+				var buf []*int
+				for i := 0; i < n; {
+					if b.Left() == 0 {
+						k := min(1+r.IntN(pool.MaxBatch), n-i)
+						buf = buf[:0]
+						for j := range k {
+							buf = append(buf, &xs[i+j])
+						}
+						b.Fill(buf)
+						i += k
+					}
+					if x := b.Claim(); x != nil {
+						take(x)
+					}
+				}
+			}
+			for taken.Load() < int64(n) {
+				if x := b.Claim(); x != nil {
+					take(x)
+				} else {
+					runtime.Gosched() // spent: let the owner refill
+				}
+			}
+		})
+		if m := misordered.Load(); m != 0 {
+			t.Errorf("%d claims out of order", m)
+		}
+		for i := range seen {
+			if c := seen[i].Load(); c != 1 {
+				t.Fatalf("item %d claimed %d times", i, c)
 			}
 		}
 	})

@@ -45,3 +45,24 @@ func EncodeDecode(f func(), g func(*Worker)) (func(), func(*Worker), [2]uintptr)
 	tf, tg := funcTask(f), workerTask(g)
 	return asFunc(tf), asWorkerFunc(tg), [2]uintptr{tag(tf), tag(tg)}
 }
+
+// Batch is a worker's batch, for black-box tests.
+type Batch struct{ b batch }
+
+// Fill starts a new generation; the batch must be spent. Owner only.
+func (b *Batch) Fill(xs []*int) {
+	ts := make([]task, len(xs))
+	for i, x := range xs {
+		ts[i] = unsafe.Pointer(x)
+	}
+	b.b.fill(ts)
+}
+
+// Claim takes the next item, or returns nil. Anyone.
+func (b *Batch) Claim() *int { return (*int)(b.b.claim()) }
+
+// Left is the number of unclaimed items.
+func (b *Batch) Left() int { return b.b.left() }
+
+// MaxBatch is the most a batch holds.
+const MaxBatch = maxBatch - 1

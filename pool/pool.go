@@ -32,8 +32,8 @@ type Pool struct {
 	// pending counts the tasks out of the injector (in a worker's batch or
 	// deque, or running) that are not yet known to have finished. A spawn
 	// adds one before it pushes; a worker taking a batch from the injector
-	// adds its size before it takes it off the injector's count (both under
-	// the injector's lock); workers subtract finished tasks in batches
+	// adds its size, under the injector's lock, before it takes it off the
+	// injector's count; workers subtract finished tasks in batches
 	// (Worker.flush). So inj.n + pending is never 0 while a task is queued
 	// or running, read in that order (see quiet). Outside submissions do not
 	// touch it: inj.n counts them, which saves the per-task path an atomic
@@ -57,7 +57,6 @@ type Pool struct {
 
 	initOnce sync.Once
 	mu       sync.Mutex // guards the fields below and worker starts and exits
-	core     int        // core workers wanted (New, Resize)
 	nextID   int
 	live     int // worker goroutines that have not exited
 	extra    int // temporary workers that have not exited
@@ -122,7 +121,6 @@ func (p *Pool) init(workers int, cfg config) {
 		go p.monitor()
 	}
 	p.mu.Lock()
-	p.core = workers
 	for range workers {
 		p.startWorker(false)
 	}
@@ -418,7 +416,6 @@ func (p *Pool) Resize(n int) {
 	if p.closed.Load() {
 		return
 	}
-	p.core = n
 	var active []*Worker
 	for _, w := range *p.workers.Load() {
 		if !w.temp && !w.retiring.Load() {
