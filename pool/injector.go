@@ -118,9 +118,8 @@ func (q *injector) close(closed *atomic.Bool) bool {
 var errRunHere = errors.New("pool: caller runs")
 
 // pushBounded queues t in a bounded injector, applying policy when it is
-// full. Submitters never jump past blocked ones (a FailFast or CallerRuns
-// submitter fails, or runs, while anyone is blocked), so the Block policy is
-// FIFO.
+// full. Under Block, a submitter never jumps past blocked ones, nor past
+// room reserved for the ones just woken, so the wait is FIFO.
 func (q *injector) pushBounded(ctx context.Context, t task, policy Policy, closed *atomic.Bool) error {
 	q.mu.Lock()
 	if closed.Load() {
