@@ -40,6 +40,7 @@ type idle struct {
 
 	mu       sync.Mutex // guards sleepers; parking and waking hold it
 	sleepers []*Worker  // parked workers, most recently parked last
+	wakeups  uint64     // parked workers woken so far, for Stats; under mu
 }
 
 const (
@@ -85,6 +86,7 @@ func (p *Pool) wakeOne() {
 	p.idle.sleepers[n-1] = nil
 	p.idle.sleepers = p.idle.sleepers[:n-1]
 	p.idle.state.Add(parkedToSearching)
+	p.idle.wakeups++
 	p.idle.mu.Unlock()
 	w.unpark()
 }
@@ -96,6 +98,7 @@ func (p *Pool) wakeAll() {
 	ws := p.idle.sleepers
 	p.idle.sleepers = nil
 	p.idle.state.Add(uint64(len(ws)) * parkedToSearching)
+	p.idle.wakeups += uint64(len(ws))
 	p.idle.mu.Unlock()
 	for _, w := range ws {
 		w.unpark()
@@ -109,6 +112,7 @@ func (p *Pool) wakeWorker(w *Worker) {
 		if s == w {
 			p.idle.sleepers = append(p.idle.sleepers[:i], p.idle.sleepers[i+1:]...)
 			p.idle.state.Add(parkedToSearching)
+			p.idle.wakeups++
 			p.idle.mu.Unlock()
 			w.unpark()
 			return

@@ -446,6 +446,7 @@ type Stats struct {
 	Queued       int    // tasks waiting to start (shared queue and deques)
 	Running      int    // workers inside a task (one per worker, also while it helps in Group.Wait)
 	Panics       uint64 // tasks that panicked
+	Wakeups      uint64 // times a parked worker was woken
 }
 
 // Stats returns a snapshot of the pool's counters.
@@ -476,6 +477,9 @@ func (p *Pool) Stats() Stats {
 	p.inj.mu.Lock()
 	s.Submitted += p.inj.pushed
 	p.inj.mu.Unlock()
+	p.idle.mu.Lock()
+	s.Wakeups = p.idle.wakeups
+	p.idle.mu.Unlock()
 	return s
 }
 

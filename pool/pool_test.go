@@ -926,3 +926,27 @@ func TestShutdownFailsBlockedSubmitters(t *testing.T) {
 		t.Fatalf("Shutdown = %v, ran %d; want the queued task run, the blocked one not", err, ran.Load())
 	}
 }
+
+// No thundering herd: one task submitted to a pool of eight parked workers
+// wakes one worker to run it, and that one, finding work as the last
+// searcher, wakes at most one more to look for more (tokio's rule); the
+// rest stay parked.
+func TestOneSubmissionWakesFewWorkers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := pool.New(8)
+		synctest.Wait() // all parked
+		before := p.Stats().Wakeups
+		var ran atomic.Int64
+		p.Submit(func() { ran.Add(1) })
+		if err := p.Wait(); err != nil || ran.Load() != 1 {
+			t.Fatalf("Wait = %v, ran %d", err, ran.Load())
+		}
+		synctest.Wait() // all parked again
+		if woken := p.Stats().Wakeups - before; woken < 1 || woken > 2 {
+			t.Fatalf("one submission woke %d of 8 parked workers, want 1 or 2", woken)
+		}
+		if err := p.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
