@@ -58,6 +58,7 @@ func (p *Pool) watch() bool {
 	interval := p.cfg.starvation
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
+	due := time.Now().Add(interval)
 	for {
 		select {
 		case <-timer.C:
@@ -65,6 +66,7 @@ func (p *Pool) watch() bool {
 			return false
 		}
 		p.mon.ticks.Add(1)
+		late := time.Since(due) > interval/2
 		if !p.hasWork() {
 			// Disarm, then look again: a producer that saw the monitor
 			// armed did not arm it, so one of us must see the other's task.
@@ -73,7 +75,10 @@ func (p *Pool) watch() bool {
 				return true
 			}
 		}
-		stuck := p.starved()
+		// A check that ran late says this process was short of CPU (an
+		// overloaded machine, a CPU quota): the workers may have been
+		// descheduled rather than blocked, so it only sets the probes.
+		stuck := p.starved() && !late
 		switch {
 		case stuck && p.addExtra():
 			interval = min(2*interval, maxStarvation)
@@ -82,6 +87,7 @@ func (p *Pool) watch() bool {
 			p.notify() // a safety net only: a queued task with a parked worker
 		}
 		timer.Reset(interval)
+		due = time.Now().Add(interval)
 	}
 }
 
