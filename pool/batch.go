@@ -43,8 +43,10 @@ const (
 	batchGenOne    = 1 << 32
 )
 
-// minBatch: a worker takes a batch only when it would get at least this
-// many tasks; below that, one injector pop per task costs about the same.
+// minBatch: a worker takes at least this many tasks from the injector when
+// there are that many, even when its fair share is smaller. At many workers
+// and a short queue the fair share is one task, and every task would then
+// cost a trip through the injector's lock, contended by the producer.
 const minBatch = 4
 
 // claim takes the next task, or returns nil when all are claimed.

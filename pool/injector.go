@@ -171,10 +171,10 @@ func (q *injector) admitLocked() {
 	}
 }
 
-// pop takes the oldest task for worker w. If wantBatch is set and there are at
-// least minBatch tasks for w's fair share (len/workers + 1, at most
-// maxBatch), it also takes the next ones of that share and installs them as
-// w's batch, where they stay stealable. Returns nil if the injector is
+// pop takes the oldest task for worker w. If wantBatch is set it also takes
+// the next ones of w's share (len/workers + 1, but at least minBatch and at
+// most maxBatch) and installs them as w's batch, where they stay stealable,
+// so a share larger than fair costs nothing but a steal. Returns nil if the injector is
 // empty. A bounded injector always hands out one task at a time, so that
 // its limit counts exactly the tasks not yet started.
 func (q *injector) pop(w *Worker, workers int, wantBatch bool) task {
@@ -190,9 +190,7 @@ func (q *injector) pop(w *Worker, workers int, wantBatch bool) task {
 	}
 	k := 1
 	if wantBatch && q.limit == 0 {
-		if k = min(n/max(workers, 1)+1, n, maxBatch); k < minBatch {
-			k = 1
-		}
+		k = min(max(n/max(workers, 1)+1, minBatch), n, maxBatch)
 	}
 	t := q.popLocked()
 	for i := range k - 1 {
