@@ -434,16 +434,18 @@ func (p *Pool) Resize(n int) {
 
 // Stats is a snapshot of a pool's counters. The fields are read one by one
 // while tasks run, so under load they are not mutually consistent (Queued
-// and Running may not add up with Submitted - Completed); each is exact
-// when the pool is quiet.
+// and Running may not add up with Submitted - Completed), and Completed
+// lags: a worker reports the tasks it finished when it runs out of work of
+// its own, to keep a shared write off the per-task path. Each field is
+// exact when the pool is quiet (after Wait, say).
 type Stats struct {
 	Workers      int    // worker goroutines now, temporary ones included
 	Extra        int    // temporary workers now (started on starvation)
 	ExtraStarted uint64 // temporary workers started so far
 	Submitted    uint64 // tasks accepted: Submit, SubmitContext, Go, Spawn, Group.Go, Join
 	Completed    uint64 // tasks finished, panicked ones included
-	Stolen       uint64 // tasks taken from another worker's deque
-	Queued       int    // tasks waiting to start (shared queue and deques)
+	Stolen       uint64 // tasks taken from another worker's deque or batch
+	Queued       int    // tasks waiting to start (shared queue, deques, batches)
 	Running      int    // workers inside a task (one per worker, also while it helps in Group.Wait)
 	Panics       uint64 // tasks that panicked
 	Wakeups      uint64 // times a parked worker was woken
