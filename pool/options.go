@@ -103,7 +103,10 @@ func WithPanicHandler(h func(*PanicError)) Option {
 //
 // A CPU-bound task that runs longer than the interval also looks stuck, so
 // with long tasks and a deep queue the pool may run a few more workers than
-// asked; raise the interval for such pools.
+// asked; raise the interval for such pools. A check that itself runs late
+// by half an interval or more (the process was short of CPU, so the
+// workers may have been descheduled rather than blocked) decides nothing.
+// The checks run only while every worker is busy and tasks are queued.
 func WithStarvationCheck(interval time.Duration, maxExtra int) Option {
 	return func(c *config) {
 		if interval <= 0 || maxExtra < 1 {
