@@ -35,8 +35,8 @@ func (d *Deque) Len() int { return d.d.len() }
 
 // BlockedSubmitters returns how many submissions wait for room in p's queue.
 func BlockedSubmitters(p *Pool) int {
-	p.inj.Lock()
-	defer p.inj.Unlock()
+	p.inj.mu.Lock()
+	defer p.inj.mu.Unlock()
 	return p.inj.blocked.Len()
 }
 

@@ -34,10 +34,10 @@ type Pool struct {
 	// adds one before it pushes; a worker taking a batch from the injector
 	// adds its size, under the injector's lock, before it takes it off the
 	// injector's count; workers subtract finished tasks in batches
-	// (Worker.flush). So the injector's length + pending is never 0 while a task is queued
+	// (Worker.flush). So inj.n + pending is never 0 while a task is queued
 	// or running, read in that order (see quiet). Outside submissions do not
-	// touch it: the injector's length counts them, which saves the per-task
-	// path an atomic add.
+	// touch it: inj.n counts them, which saves the per-task path an atomic
+	// add.
 	pending atomic.Int64
 	_       cacheline.Pad
 
@@ -296,17 +296,17 @@ func (p *Pool) runHere(t task) {
 // the pool quiet, wakes Wait callers and, after Shutdown, the parked
 // workers, which then exit.
 func (p *Pool) finish(n int64) {
-	if p.pending.Add(-n) == 0 && p.inj.len() == 0 {
+	if p.pending.Add(-n) == 0 && p.inj.n.Load() == 0 {
 		p.quiesce()
 	}
 }
 
-// quiet reports whether no task is queued or running. It reads the
-// injector's length before pending: a task moves from the first count to
-// the second by being added to pending before it is taken off the length,
-// so reading in this order cannot miss it.
+// quiet reports whether no task is queued or running. It reads inj.n
+// before pending: a task moves from the first count to the second by
+// being added to pending before it is taken off inj.n, so reading in this
+// order cannot miss it.
 func (p *Pool) quiet() bool {
-	return p.inj.len() == 0 && p.pending.Load() == 0
+	return p.inj.n.Load() == 0 && p.pending.Load() == 0
 }
 
 func (p *Pool) quiesce() {
@@ -462,7 +462,7 @@ func (p *Pool) Stats() Stats {
 		Submitted:    p.retired.submitted + p.callerRan.Load(),
 		Completed:    p.retired.completed + p.callerDone.Load(),
 		Stolen:       p.retired.stolen,
-		Queued:       p.inj.len(),
+		Queued:       int(p.inj.n.Load()),
 		Panics:       p.panics.Load(),
 	}
 	for _, w := range *p.workers.Load() {
@@ -476,9 +476,9 @@ func (p *Pool) Stats() Stats {
 		}
 	}
 	s.Workers = p.live // not len(workers): CallerRuns lists borrowed workers too
-	p.inj.Lock()
+	p.inj.mu.Lock()
 	s.Submitted += p.inj.pushed
-	p.inj.Unlock()
+	p.inj.mu.Unlock()
 	p.idle.mu.Lock()
 	s.Wakeups = p.idle.wakeups
 	p.idle.mu.Unlock()
@@ -487,7 +487,7 @@ func (p *Pool) Stats() Stats {
 
 // hasWork reports whether any task is queued, in the injector or a deque.
 func (p *Pool) hasWork() bool {
-	if p.inj.len() > 0 {
+	if p.inj.n.Load() > 0 {
 		return true
 	}
 	for _, w := range *p.workers.Load() {
