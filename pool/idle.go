@@ -91,6 +91,28 @@ func (p *Pool) wakeOne() {
 	w.unpark()
 }
 
+// wakeParked wakes a parked worker, if any, even while others search: the
+// queue is long, so a searcher that has not found it yet (it may not even
+// be running) is no reason to leave a worker parked.
+func (p *Pool) wakeParked() {
+	if nsleeping(p.idle.state.Load()) == 0 {
+		return
+	}
+	p.idle.mu.Lock()
+	n := len(p.idle.sleepers)
+	if n == 0 {
+		p.idle.mu.Unlock()
+		return
+	}
+	w := p.idle.sleepers[n-1]
+	p.idle.sleepers[n-1] = nil
+	p.idle.sleepers = p.idle.sleepers[:n-1]
+	p.idle.state.Add(parkedToSearching)
+	p.idle.wakeups++
+	p.idle.mu.Unlock()
+	w.unpark()
+}
+
 // wakeAll wakes every parked worker, so that each looks at the pool again:
 // at shutdown, to exit.
 func (p *Pool) wakeAll() {

@@ -236,8 +236,10 @@ func (p *Pool) submit(ctx context.Context, t task) error {
 		}
 		p.notify()
 		if n&63 == 0 && n > yieldPerWorker*len(*p.workers.Load()) {
-			// The workers are far behind: lend them this processor rather
-			// than grow the queue further (see yieldPerWorker).
+			// The workers are far behind: make sure none is parked, and
+			// lend them this processor rather than grow the queue further
+			// (see yieldPerWorker).
+			p.wakeParked()
 			runtime.Gosched()
 		}
 		return nil
