@@ -436,10 +436,11 @@ func (p *Pool) Resize(n int) {
 
 // Stats is a snapshot of a pool's counters. The fields are read one by one
 // while tasks run, so under load they are not mutually consistent (Queued
-// and Running may not add up with Submitted - Completed), and Completed
-// lags: a worker reports the tasks it finished when it runs out of work of
-// its own, to keep a shared write off the per-task path. Each field is
-// exact when the pool is quiet (after Wait, say).
+// and Running may not add up with Submitted - Completed). Completed, and
+// Submitted for spawned tasks, also lag: a worker reports the tasks it
+// finished and spawned when it runs out of work of its own, to keep shared
+// writes off the per-task path. Each field is exact when the pool is quiet
+// (after Wait, say).
 type Stats struct {
 	Workers      int    // worker goroutines now, temporary ones included
 	Extra        int    // temporary workers now (started on starvation)

@@ -51,9 +51,9 @@ type Worker struct {
 	nstolen   uint64
 	nspawned  uint64
 
-	// Published copies of the counters above, for Stats: completed is
-	// stored when the worker flushes (runs out of own work), the others as
-	// they change.
+	// Published copies of the counters above, for Stats: spawned and
+	// completed are stored when the worker flushes (runs out of own work),
+	// stolen as it changes.
 	completed atomic.Uint64
 	stolen    atomic.Uint64
 	spawned   atomic.Uint64
@@ -88,7 +88,6 @@ func (w *Worker) spawn(t task) {
 	p := w.p
 	p.pending.Add(1) // before the push: pending is never 0 while the task is queued
 	w.nspawned++
-	w.spawned.Store(w.nspawned)
 	w.dq.push(t)
 	p.notify()
 }
@@ -129,6 +128,7 @@ func (w *Worker) unpark() {
 func (w *Worker) flush() {
 	if n := w.unflushed; n > 0 {
 		w.unflushed = 0
+		w.spawned.Store(w.nspawned)
 		w.completed.Store(w.ndone)
 		w.p.finish(n)
 	}
