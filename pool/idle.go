@@ -75,32 +75,21 @@ func (p *Pool) notify() {
 
 // wakeOne wakes the most recently parked worker, unless a worker started
 // searching meanwhile.
-func (p *Pool) wakeOne() {
-	p.idle.mu.Lock()
-	n := len(p.idle.sleepers)
-	if nsearching(p.idle.state.Load()) != 0 || n == 0 {
-		p.idle.mu.Unlock()
-		return
-	}
-	w := p.idle.sleepers[n-1]
-	p.idle.sleepers[n-1] = nil
-	p.idle.sleepers = p.idle.sleepers[:n-1]
-	p.idle.state.Add(parkedToSearching)
-	p.idle.wakeups++
-	p.idle.mu.Unlock()
-	w.unpark()
-}
+func (p *Pool) wakeOne() { p.wake(false) }
 
 // wakeParked wakes a parked worker, if any, even while others search: the
 // queue is long, so a searcher that has not found it yet (it may not even
 // be running) is no reason to leave a worker parked.
 func (p *Pool) wakeParked() {
-	if nsleeping(p.idle.state.Load()) == 0 {
-		return
+	if nsleeping(p.idle.state.Load()) != 0 {
+		p.wake(true)
 	}
+}
+
+func (p *Pool) wake(evenIfSearching bool) {
 	p.idle.mu.Lock()
 	n := len(p.idle.sleepers)
-	if n == 0 {
+	if n == 0 || !evenIfSearching && nsearching(p.idle.state.Load()) != 0 {
 		p.idle.mu.Unlock()
 		return
 	}
