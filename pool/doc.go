@@ -1,0 +1,110 @@
+// Package pool runs tasks on a fixed set of worker goroutines that balance
+// the load among themselves by work stealing.
+//
+// It is a pool of goroutines, not of objects: it reuses workers to run
+// functions, as a thread pool does. To reuse allocated objects, use
+// sync.Pool.
+//
+// # The model
+//
+// A [Pool] has N workers (New(0): GOMAXPROCS). Each worker owns a
+// work-stealing deque; tasks submitted from outside the pool go through one
+// shared queue, the injector:
+//
+//	Submit ─► [injector: FIFO] ──batches──► worker 0 [deque] ◄─steal─┐
+//	                                        worker 1 [deque] ─steal──┘
+//	task ──Spawn/Group.Go──► own deque: owner pops LIFO, thieves steal FIFO
+//
+// In more detail:
+//
+//   - A task started with [Pool.Go] receives its [Worker] and can fork
+//     children onto that worker's own deque ([Worker.Spawn], [Group.Go],
+//     [Worker.Join]). The owner runs its newest child next (depth first,
+//     cache-hot), while idle workers steal the oldest (the biggest piece of
+//     a recursive split) from the other end, starting at a random victim.
+//     This is the Chase-Lev deque (SPAA 2005, in the corrected form of Lê
+//     et al., PPoPP 2013) and the scheduler of Go's runtime, Java's
+//     ForkJoinPool, rayon and tokio.
+//   - A worker takes outside submissions from the injector in batches (a
+//     fair share, at most 32), which stay stealable while it works through
+//     them, and still checks the injector every 61 tasks when its own
+//     deque keeps it busy.
+//   - Joining never deadlocks the pool: a task that waits in [Group.Wait]
+//     or [Worker.Join] runs other queued tasks, its own children first,
+//     until its children are done.
+//   - A task that blocks on anything else (a channel, a lock, I/O) while
+//     tasks wait, with every worker so blocked, is detected within about
+//     10ms, and the pool starts a temporary worker, as .NET's thread pool
+//     injects threads on starvation. So even a task that waits on a plain
+//     channel for a child it submitted completes, in a pool of one worker.
+//     See [WithStarvationCheck].
+//   - Idle workers park: an idle pool uses no CPU and runs no timer. A
+//     submission wakes at most one parked worker, and only when no worker
+//     is already looking for work; a woken worker that finds work wakes the
+//     next, so wakeups follow the work without a thundering herd. No
+//     wakeup is lost (the protocol is tokio's; see idle.go).
+//
+// # Submission, errors and shutdown
+//
+// [Pool.Submit] takes a func(). The queue is unbounded by default (a
+// producer far ahead of the workers yields its processor to them now and
+// then, but never blocks); [WithQueueLimit] bounds it, with a [Policy] for
+// a full queue: [Block] (and [Pool.SubmitContext] to bound the wait),
+// [FailFast] ([ErrQueueFull]), or [CallerRuns].
+//
+// A panic in a task is recovered with its stack as a [*PanicError]; the
+// worker survives it. It goes to the panic handler ([WithPanicHandler]) if
+// there is one; otherwise [Pool.Wait] (or [Pool.Shutdown]) returns the
+// first. Panics in a [Group]'s tasks go to [Group.Wait]. None is swallowed.
+//
+// [Pool.Wait] waits until every task submitted so far, and every task
+// those forked, has finished; the pool stays usable. [Pool.Shutdown] stops
+// accepting ([ErrClosed]), runs what is queued, and returns when every
+// worker goroutine has exited. [Pool.Resize] changes the number of
+// workers; [Pool.Stats] reports counters; [Size] computes a worker count
+// for tasks that block.
+//
+// # Sizing
+//
+// For CPU-bound tasks the default, GOMAXPROCS workers, is right: more only
+// adds switching. For tasks that wait (on I/O, other services, locks),
+// [Size] applies the classic rule: cores x (1 + wait/compute). With 2
+// cores, 90ms of waiting and 10ms of computing per task, that is 20.
+//
+// # When not to use it
+//
+//   - To run a handful of long-lived or blocking goroutines, use go
+//     statements: a goroutine costs about a microsecond to start and a few
+//     kilobytes of stack, and the scheduler already multiplexes them.
+//   - To bound concurrency over a set of goroutines that do I/O, a
+//     semaphore or errgroup.Group with SetLimit is simpler.
+//   - For a task that may block for long, keep the pool's starvation check
+//     on (the default) or size the pool with [Size]; a pool that only runs
+//     CPU-bound work does best at GOMAXPROCS.
+//
+// The pool pays off for many small tasks (it costs tens of nanoseconds a
+// task, about a tenth of a goroutine per task and of peer pools such as
+// ants and pond), for recursive fork-join (which stays on the forking
+// worker unless another is idle), and for unbalanced work (idle workers
+// steal).
+//
+// # Memory model
+//
+// Submitting a task (Submit, SubmitContext, Go, Spawn, Group.Go) is
+// synchronized before the task starts. The end of a task is synchronized
+// before the return of every Pool.Wait that waited for it, and of the
+// Group.Wait or Worker.Join that waited for it.
+//
+// # Cost
+//
+// Measured on the 2-core development machine, in CPU time per task (see
+// the package benchmarks, and the bench module for figures against peers):
+// Submit of a func() allocates nothing and costs about 20ns (a lock, an
+// atomic add, an unlock, two loads); running it costs about 22ns more on
+// the worker (a CAS to claim it from the worker's batch, a deferred
+// recover). Go and Worker.Spawn allocate nothing beyond the caller's
+// closure; Group.Go adds a 16-byte record. Waking a parked worker costs a
+// channel handoff, a microsecond or two, paid only when no worker is
+// already searching. A queued task holds about 33 bytes (its closure and a
+// queue slot), where a parked goroutine holds 2.7 to 4 KB.
+package pool

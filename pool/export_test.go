@@ -1,0 +1,68 @@
+package pool
+
+import "unsafe"
+
+// Internals for the tests in package pool_test.
+
+// SetBrokenPop turns the seeded deque bug on or off (see brokenPop).
+func SetBrokenPop(on bool) { brokenPop = on }
+
+// MonitorTicks returns how many starvation checks p's monitor has made.
+func (p *Pool) MonitorTicks() uint64 { return p.mon.ticks.Load() }
+
+// Deque is the work-stealing deque, for black-box tests.
+type Deque struct{ d deque }
+
+// NewDeque returns an empty deque.
+func NewDeque() *Deque {
+	d := &Deque{}
+	d.d.init()
+	return d
+}
+
+// Push, Pop and Steal move *int items; Pop and Steal return nil for none.
+func (d *Deque) Push(x *int) { d.d.push(unsafe.Pointer(x)) }
+func (d *Deque) Pop() *int   { return (*int)(d.d.pop()) }
+
+// Steal returns the item and whether the caller should retry (it lost a
+// race) when the item is nil.
+func (d *Deque) Steal() (x *int, retry bool) {
+	t, r := d.d.steal()
+	return (*int)(t), r == stealRetry
+}
+
+func (d *Deque) Len() int { return d.d.len() }
+
+// BlockedSubmitters returns how many submissions wait for room in p's queue.
+func BlockedSubmitters(p *Pool) int {
+	p.inj.mu.Lock()
+	defer p.inj.mu.Unlock()
+	return p.inj.blocked.Len()
+}
+
+// EncodeDecode passes f and g through the task encoding and back.
+func EncodeDecode(f func(), g func(*Worker)) (func(), func(*Worker), [2]uintptr) {
+	tf, tg := funcTask(f), workerTask(g)
+	return asFunc(tf), asWorkerFunc(tg), [2]uintptr{tag(tf), tag(tg)}
+}
+
+// Batch is a worker's batch, for black-box tests.
+type Batch struct{ b batch }
+
+// Fill starts a new generation; the batch must be spent. Owner only.
+func (b *Batch) Fill(xs []*int) {
+	ts := make([]task, len(xs))
+	for i, x := range xs {
+		ts[i] = unsafe.Pointer(x)
+	}
+	b.b.fill(ts)
+}
+
+// Claim takes the next item, or returns nil. Anyone.
+func (b *Batch) Claim() *int { return (*int)(b.b.claim()) }
+
+// Left is the number of unclaimed items.
+func (b *Batch) Left() int { return b.b.left() }
+
+// MaxBatch is the most a batch holds.
+const MaxBatch = maxBatch - 1

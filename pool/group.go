@@ -1,0 +1,138 @@
+package pool
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lockstep-go/lockstep/internal/backoff"
+	"github.com/lockstep-go/lockstep/internal/waitq"
+)
+
+// Group is a set of child tasks that a task forks onto its worker and then
+// joins: fork-join, as in ForkJoinPool's fork/join or rayon's scope.
+//
+//	var g pool.Group
+//	g.Go(w, left)
+//	g.Go(w, right)
+//	err := g.Wait(w) // w runs queued tasks until left and right are done
+//
+// Wait never deadlocks a pool, however few its workers: the waiting worker
+// runs other queued tasks, its own children first, while it waits, and
+// parks only when there is nothing to run and its children are running
+// elsewhere.
+//
+// The zero value is an empty group, ready to use, and a group can be reused
+// after Wait. A Group must not be copied after first use.
+//
+// The end of every child synchronizes before the Wait that waits for it
+// returns.
+type Group struct {
+	_       noCopy
+	pending atomic.Int64 // children not yet finished
+	nwait   atomic.Int64 // waiters parked in q
+
+	mu  sync.Mutex // guards q and err
+	q   waitq.Queue
+	err *PanicError
+}
+
+// Go forks task as a child of g onto w's deque; w is the worker of the
+// calling task. Like Worker.Spawn it never blocks.
+func (g *Group) Go(w *Worker, task func(w *Worker)) {
+	if w == nil {
+		panic("pool: Group.Go needs the Worker of the calling task")
+	}
+	if task == nil {
+		panic("pool: nil task")
+	}
+	g.pending.Add(1)
+	w.spawn(jobTask(&job{fn: task, g: g}))
+}
+
+// Wait waits until every child forked so far has finished, running queued
+// tasks on w meanwhile, and returns the first child panic since the
+// previous Wait as a *PanicError, or nil. w must be the calling task's
+// worker.
+func (g *Group) Wait(w *Worker) error {
+	if w == nil {
+		panic("pool: Group.Wait needs the Worker of the calling task")
+	}
+	if g.pending.Load() != 0 {
+		w.helpUntilDone(g)
+	}
+	g.mu.Lock()
+	e := g.err
+	g.err = nil
+	g.mu.Unlock()
+	if e != nil {
+		return e
+	}
+	return nil
+}
+
+// helpUntilDone runs tasks on w until g has no pending children: w's own
+// deque first (newest first: most likely g's children) and batch, then
+// steals, then the injector. With nothing to run it backs off, and then parks on g
+// (rayon's wait_until_cold does the same, with its sleep module).
+func (w *Worker) helpUntilDone(g *Group) {
+	var bo backoff.Backoff
+	for g.pending.Load() != 0 {
+		t := w.next()
+		if t == nil {
+			t = w.steal()
+		}
+		if t == nil {
+			t = w.fromInjector()
+		}
+		if t != nil {
+			w.run(t)
+			bo.Reset()
+			continue
+		}
+		if !bo.Completed() {
+			bo.Snooze()
+			continue
+		}
+		g.park()
+		return
+	}
+}
+
+// park blocks until g has no pending children.
+func (g *Group) park() {
+	g.mu.Lock()
+	g.nwait.Add(1)
+	// done writes pending, then reads nwait; we wrote nwait, now read
+	// pending: one of us sees the other.
+	if g.pending.Load() == 0 {
+		g.nwait.Add(-1)
+		g.mu.Unlock()
+		return
+	}
+	wt := g.q.Enqueue(0)
+	_ = g.q.Wait(context.Background(), &g.mu, wt, nil) // cannot fail: no deadline
+}
+
+// done records that one child finished.
+func (g *Group) done() {
+	if g.pending.Add(-1) == 0 && g.nwait.Load() != 0 {
+		g.mu.Lock()
+		n := g.q.WakeAll()
+		g.nwait.Add(int64(-n))
+		g.mu.Unlock()
+	}
+}
+
+// groupPanic keeps a child's panic for its group's Wait.
+func (p *Pool) groupPanic(g *Group, e *PanicError) {
+	if e == nil {
+		return
+	}
+	p.panics.Add(1)
+	g.mu.Lock()
+	if g.err == nil {
+		g.err = e
+	}
+	g.mu.Unlock()
+}

@@ -1,0 +1,386 @@
+package pool
+
+import (
+	"runtime/debug"
+	"sync/atomic"
+
+	"github.com/lockstep-go/lockstep/internal/backoff"
+	"github.com/lockstep-go/lockstep/internal/cacheline"
+	"github.com/lockstep-go/lockstep/internal/panics"
+)
+
+// Worker is one of a pool's worker goroutines, as seen by the task it is
+// running. Tasks started with Pool.Go, Worker.Spawn, Group.Go and
+// Worker.Join receive it, and use it to fork child tasks onto the worker's
+// own deque, where they stay local (run next, depth first, on a warm cache)
+// unless an idle worker steals them.
+//
+// A *Worker is valid only inside the task it was passed to, and only on
+// that task's goroutine: keep it out of other goroutines and out of data
+// that outlives the task. (Its deque has one owner; a second goroutine
+// pushing or popping as owner would corrupt it.)
+type Worker struct {
+	_  noCopy
+	dq deque // first: its own padding separates top, which thieves write
+
+	// batch is the run of injector tasks this worker is working through.
+	batch batch
+	_     cacheline.Pad // claimers CAS batch.state
+
+	p    *Pool
+	id   int
+	temp bool // started on starvation, or borrowed by CallerRuns
+
+	retiring atomic.Bool   // set by Resize: exit once the own work is done
+	wake     chan struct{} // parking token: capacity 1, sent by unpark
+
+	// idle is set while the worker searches or is parked, and clear while
+	// it runs tasks. probe is set by the starvation monitor and cleared by
+	// the worker after each task: a busy worker whose probe survives a
+	// whole check interval has been inside one task all that time. That
+	// costs the per-task path one load, where publishing a counter per task
+	// would cost an atomic store.
+	idle  atomic.Bool
+	probe atomic.Bool
+
+	// Owned by the worker's goroutine.
+	rng       uint64
+	ticks     uint32
+	unflushed int64 // tasks finished, not yet subtracted from Pool.pending
+	ndone     uint64
+	nstolen   uint64
+	nspawned  uint64
+
+	// Published copies of the counters above, for Stats: spawned and
+	// completed are stored when the worker flushes (runs out of own work),
+	// stolen as it changes.
+	completed atomic.Uint64
+	stolen    atomic.Uint64
+	spawned   atomic.Uint64
+}
+
+// injectorInterval: a worker busy with its own work still takes a task
+// from the injector every this many tasks, so that outside submissions are
+// not starved by recursive work (tokio's global_queue_interval, 61 by
+// default).
+const injectorInterval = 61
+
+// ID returns the worker's number, unique within its pool. Core workers are
+// numbered from 0 in start order; temporary workers get later numbers.
+func (w *Worker) ID() int { return w.id }
+
+// Pool returns the pool the worker belongs to.
+func (w *Worker) Pool() *Pool { return w.p }
+
+// Spawn queues task on w's own deque. It runs later, on w or on a worker
+// that steals it; Pool.Wait waits for it. A panic in it is reported as a
+// panic of any task outside a Group is. Spawn never blocks, also not in a
+// pool with a queue limit, and works during Shutdown: work already accepted
+// may fork to finish.
+func (w *Worker) Spawn(task func(w *Worker)) {
+	if task == nil {
+		panic("pool: nil task")
+	}
+	w.spawn(workerTask(task))
+}
+
+func (w *Worker) spawn(t task) {
+	p := w.p
+	p.pending.Add(1) // before the push: pending is never 0 while the task is queued
+	w.nspawned++
+	w.dq.push(t)
+	p.notify()
+}
+
+// Join runs tasks in parallel and returns when all have finished: the first
+// runs at once in the calling task, the others are spawned onto w's deque.
+// While it waits, w runs other queued tasks (its own first), so a join
+// never leaves its worker idle and never deadlocks the pool. It returns the
+// first panic among the tasks as a *PanicError, or nil.
+func (w *Worker) Join(tasks ...func(w *Worker)) error {
+	if len(tasks) == 0 {
+		return nil
+	}
+	var g Group
+	for _, t := range tasks[1:] {
+		g.Go(w, t)
+	}
+	first := tasks[0]
+	inline := panics.Try(func() { first(w) })
+	err := g.Wait(w)
+	if inline != nil {
+		return inline
+	}
+	return err
+}
+
+func (w *Worker) unpark() {
+	select {
+	case w.wake <- struct{}{}:
+	default: // a token is already there
+	}
+}
+
+// flush publishes the finished tasks and subtracts them from the pool's
+// pending count. Workers flush when they run out of own work, not after
+// every task: that keeps the shared counter off the per-task path, and only
+// delays Wait, never lets it return early.
+func (w *Worker) flush() {
+	if n := w.unflushed; n > 0 {
+		w.unflushed = 0
+		w.spawned.Store(w.nspawned)
+		w.completed.Store(w.ndone)
+		w.p.finish(n)
+	}
+}
+
+// loop is a worker goroutine: run tasks, search, park, until told to exit.
+// A new worker starts as a searcher (its starter counted it).
+func (w *Worker) loop(searching bool) {
+	p := w.p
+	normal := false
+	defer func() {
+		if !normal {
+			// A task called runtime.Goexit (t.FailNow in a test, say): it
+			// ended this goroutine, after run's deferred bookkeeping. The
+			// worker, its deque and its place in the pool go on in a new
+			// goroutine, still busy, so Wait and Shutdown stay exact.
+			go w.loop(false)
+		}
+	}()
+	for {
+		t := w.next()
+		if t == nil {
+			w.setIdle(true) // first: a Wait that the flush releases sees w idle
+			w.flush()
+			if !searching && !w.retiring.Load() {
+				searching = p.tryStartSearching(len(*p.workers.Load()))
+			}
+			switch {
+			case w.retiring.Load():
+			case searching:
+				t = w.search()
+			default:
+				// Too many searchers to join them (see tryStartSearching),
+				// but one look costs little next to parking and being woken.
+				if t = w.fromInjector(); t == nil {
+					t = w.steal()
+				}
+			}
+			if t == nil {
+				if !w.park(searching) {
+					normal = true
+					p.exitWorker(w)
+					return
+				}
+				searching = true // a waker counted us as searching
+				continue
+			}
+			w.setIdle(false)
+			if searching {
+				searching = false
+				p.stopSearching()
+			}
+		}
+		w.run(t)
+	}
+}
+
+func (w *Worker) setIdle(idle bool) {
+	w.idle.Store(idle)
+}
+
+// next returns a task of w's own: from its deque, newest first (its
+// children), then from its batch, oldest first. Every injectorInterval
+// tasks it takes one from the injector first.
+func (w *Worker) next() task {
+	w.ticks++
+	if w.ticks%injectorInterval == 0 {
+		if t := w.fromInjector(); t != nil {
+			return t
+		}
+	}
+	return w.own()
+}
+
+// own returns a task from w's deque or else its batch.
+func (w *Worker) own() task {
+	if t := w.dq.pop(); t != nil {
+		return t
+	}
+	return w.batch.claim()
+}
+
+// fromInjector takes a task from the injector, and a batch with it if w's
+// batch is spent.
+func (w *Worker) fromInjector() task {
+	wantBatch := w.batch.left() == 0
+	t := w.p.inj.pop(w, len(*w.p.workers.Load()), wantBatch)
+	if t != nil && wantBatch && w.batch.left() > 0 {
+		w.p.notify() // a batch landed here: others may steal from it
+	}
+	return t
+}
+
+// search looks for a task in the injector and in the other workers' deques
+// and batches, with bounded backoff (spin, then yield), and gives up when
+// the backoff is spent.
+func (w *Worker) search() task {
+	var bo backoff.Backoff
+	for {
+		if t := w.fromInjector(); t != nil {
+			return t
+		}
+		if t := w.steal(); t != nil {
+			return t
+		}
+		if bo.Completed() {
+			return nil
+		}
+		bo.Snooze()
+	}
+}
+
+// steal makes one pass over the other workers, starting at a random victim
+// (rayon's registry.rs and tokio's worker.rs both start at a random index,
+// so that thieves spread out), and takes the oldest task of the first
+// deque that has one, or else a task of its batch.
+func (w *Worker) steal() task {
+	ws := *w.p.workers.Load()
+	n := len(ws)
+	if n < 2 {
+		return nil
+	}
+	start := int(w.random() % uint64(n))
+	for i := range n {
+		v := ws[(start+i)%n]
+		if v == w {
+			continue
+		}
+		t := v.stealFrom()
+		if t == nil {
+			t = v.batch.claim()
+		}
+		if t != nil {
+			w.nstolen++
+			w.stolen.Store(w.nstolen)
+			return t
+		}
+	}
+	return nil
+}
+
+// stealFrom steals from v's deque, retrying a bounded number of times when
+// it loses a race (the winner is running, so the backoff only spins).
+func (v *Worker) stealFrom() task {
+	var bo backoff.Backoff
+	for {
+		t, r := v.dq.steal()
+		if r != stealRetry {
+			return t
+		}
+		if bo.Completed() {
+			return nil
+		}
+		bo.Spin()
+	}
+}
+
+// random is xorshift64* (Vigna, "An experimental exploration of Marsaglia's
+// xorshift generators, scrambled", 2016): enough to pick a victim.
+func (w *Worker) random() uint64 {
+	x := w.rng
+	x ^= x >> 12
+	x ^= x << 25
+	x ^= x >> 27
+	w.rng = x
+	return x * 0x2545F4914F6CDD1D
+}
+
+// park parks a worker that found no work, and reports false if instead it
+// should exit: it is temporary or retiring, or the pool is shut down and
+// nothing is pending. Parking and the exit decision happen under idle.mu,
+// where Shutdown and the final flush look for sleepers to wake.
+func (w *Worker) park(searching bool) bool {
+	p := w.p
+	p.idle.mu.Lock()
+	exit := w.temp || w.retiring.Load() || (p.closed.Load() && p.quiet())
+	var s uint64
+	switch {
+	case exit && searching:
+		s = p.idle.state.Add(minusOne)
+	case exit:
+		s = p.idle.state.Load()
+	case searching:
+		s = p.idle.state.Add(sleepOne - searchOne)
+	default:
+		s = p.idle.state.Add(sleepOne)
+	}
+	if !exit {
+		p.idle.sleepers = append(p.idle.sleepers, w)
+	}
+	p.idle.mu.Unlock()
+	w.batch.clear() // spent: let the GC have its tasks
+	// With no searcher left, look at every queue once more, after updating
+	// the state: a producer that saw a searcher woke nobody, and that
+	// searcher may have found other work and stopped before we counted
+	// ourselves parked. (This may wake w itself, through the token it then
+	// finds.) tokio re-checks only in the last searcher; a worker that
+	// parks without searching re-checks too, because here a task queued
+	// behind blocked workers must not wait for one of them to finish.
+	if nsearching(s) == 0 && p.hasWork() {
+		p.notify()
+	}
+	if exit {
+		return false
+	}
+	<-w.wake
+	return true
+}
+
+// run runs one task on w. Its deferred half, after, recovers a panic and
+// does the bookkeeping, also when the task ends its goroutine with
+// runtime.Goexit.
+func (w *Worker) run(t task) {
+	defer w.after(t)
+	switch tag(t) {
+	case tagFunc:
+		asFunc(t)()
+	case tagWorkerFunc:
+		asWorkerFunc(t)(w)
+	default:
+		asJob(t).fn(w)
+	}
+}
+
+// after is run's deferred half. It does what panics.Try does, inline: an
+// open-coded defer in run costs a few nanoseconds a task, where calling
+// panics.Try (a call, its defer, a closure for job tasks) cost about 10.
+// recover must be called by the deferred function itself, so it is here.
+func (w *Worker) after(t task) {
+	var e *PanicError
+	if v := recover(); v != nil {
+		e = &PanicError{Value: v, Stack: debug.Stack()}
+	}
+	if tag(t) == tagJob {
+		g := asJob(t).g
+		w.p.groupPanic(g, e)
+		g.done()
+	} else if e != nil {
+		w.p.reportPanic(e)
+	}
+	w.ndone++
+	w.unflushed++
+	if w.probe.Load() {
+		w.probe.Store(false) // finished a task since the monitor's last look
+	}
+}
+
+// drain runs the tasks left in w's own deque and batch: a borrowed worker
+// (CallerRuns) does this before it returns to the caller.
+func (w *Worker) drain() {
+	for t := w.own(); t != nil; t = w.own() {
+		w.run(t)
+	}
+	w.flush()
+}
