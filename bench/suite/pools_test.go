@@ -1,11 +1,13 @@
 package suite
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/alitto/pond/v2"
+	lpool "github.com/lockstep-go/lockstep/pool"
 	"github.com/panjf2000/ants/v2"
 	"github.com/sourcegraph/conc/pool"
 	"golang.org/x/sync/errgroup"
@@ -112,6 +114,23 @@ func newErrGroup() *errGroup {
 	return &errGroup{g}
 }
 
+// lockstepPool adapts pool.Pool for submissions from outside the pool.
+type lockstepPool struct{ p *lpool.Pool }
+
+func (l lockstepPool) Go(task func()) {
+	if err := l.p.Submit(task); err != nil {
+		panic(err)
+	}
+}
+
+func (l lockstepPool) Wait() {
+	if err := l.p.Wait(); err != nil {
+		panic(err)
+	}
+}
+
+func (l lockstepPool) Close() { _ = l.p.Shutdown(context.Background()) }
+
 var poolImpls = []impl[executor]{
 	{"goroutines", func() executor { return new(goroutines) }},
 	{"chanworkers", func() executor { return newChanWorkers() }},
@@ -119,6 +138,7 @@ var poolImpls = []impl[executor]{
 	{"pond", func() executor { return &pondPool{p: pond.NewPool(procs())} }},
 	{"conc", func() executor { return &concPool{p: pool.New().WithMaxGoroutines(procs())} }},
 	{"errgroup", func() executor { return newErrGroup() }},
+	{"lockstep.pool", func() executor { return lockstepPool{lpool.New(0)} }},
 }
 
 // forkJoinImpls can run tasks that submit subtasks to the same executor
@@ -131,7 +151,7 @@ var forkJoinImpls = []impl[executor]{
 
 // BenchmarkPools: tiny tasks (an atomic add each; time per task), fork-join
 // fib(24) with a cutoff of 12 (time per fib), and an unbalanced tree of
-// about 4,000 nodes of uneven work (time per tree).
+// 3,576 nodes of uneven work (time per tree).
 func BenchmarkPools(b *testing.B) {
 	run(b, kv("workload", "tiny"), poolImpls, func(b *testing.B, e executor) {
 		defer e.Close()
@@ -157,6 +177,22 @@ func BenchmarkPools(b *testing.B) {
 			}
 		}
 	})
+	b.Run(kv("workload", "fib")+"impl=lockstep.pool.Join", func(b *testing.B) {
+		b.ReportAllocs()
+		p := lpool.New(0)
+		defer p.Shutdown(context.Background())
+		for b.Loop() {
+			var got int
+			done := make(chan struct{})
+			if err := p.Go(func(w *lpool.Worker) { got = fibJoin(w, fibN); close(done) }); err != nil {
+				b.Fatal(err)
+			}
+			<-done
+			if got != fibWant {
+				b.Fatalf("fib = %d, want %d", got, fibWant)
+			}
+		}
+	})
 	b.Run(kv("workload", "tree")+"impl=serial", func(b *testing.B) {
 		for b.Loop() {
 			sink.Add(int64(treeSerial(0, 0) & 1))
@@ -172,6 +208,46 @@ func BenchmarkPools(b *testing.B) {
 				sink.Add(sum.Load() & 1)
 			}
 		})
+	b.Run(kv("workload", "tree")+"impl=lockstep.pool.Spawn", func(b *testing.B) {
+		b.ReportAllocs()
+		p := lpool.New(0)
+		defer p.Shutdown(context.Background())
+		for b.Loop() {
+			var sum atomic.Int64
+			if err := p.Go(func(w *lpool.Worker) { treeWorker(w, 0, 0, &sum) }); err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Wait(); err != nil {
+				b.Fatal(err)
+			}
+			sink.Add(sum.Load() & 1)
+		}
+	})
+}
+
+// fibJoin is fibSpawn on the pool's own join: the two halves run as
+// children of the current worker, which runs other tasks while it waits.
+func fibJoin(w *lpool.Worker, n int) int {
+	if n < fibCutoff {
+		return fibSerial(n)
+	}
+	var x, y int
+	if err := w.Join(
+		func(w *lpool.Worker) { x = fibJoin(w, n-1) },
+		func(w *lpool.Worker) { y = fibJoin(w, n-2) },
+	); err != nil {
+		panic(err)
+	}
+	return x + y
+}
+
+// treeWorker is treeSpawn on the pool: children go onto the worker's own
+// deque, where idle workers steal them.
+func treeWorker(w *lpool.Worker, depth, id int, sum *atomic.Int64) {
+	sum.Add(int64(treeWork(id)))
+	for k := range treeKids(depth, id) {
+		w.Spawn(func(w *lpool.Worker) { treeWorker(w, depth+1, id*5+k+1, sum) })
+	}
 }
 
 const (
@@ -199,14 +275,15 @@ func fibSpawn(e executor, n int) int {
 	return <-ch + y
 }
 
-// The tree: node (depth, id) has treeKids children, a number that depends
-// on id so that some subtrees are far larger than others; each node does
-// work proportional to its id's low bits.
+// The tree: node (depth, id) has 0 to 4 children, a number that depends on
+// id and depth so that subtrees differ wildly in size (3,576 nodes; the
+// root's four subtrees have 1,124, 2, 1 and 2,448); each node does work
+// proportional to its id's low bits.
 func treeKids(depth, id int) int {
-	if depth >= 7 {
+	if depth >= 12 {
 		return 0
 	}
-	return (id*7 + depth*3) % 5
+	return [...]int{4, 0, 3, 1, 0, 2}[(id*7+depth)%6]
 }
 
 func treeWork(id int) int { return work(200 + (id%8)*100) }
