@@ -1,0 +1,233 @@
+package diag_test
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/lockstep-go/lockstep/diag"
+	"github.com/lockstep-go/lockstep/internal/testutil"
+	"github.com/lockstep-go/lockstep/spin"
+)
+
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
+
+// tryLocker is every lockstep lock with Lock, Unlock and TryLock.
+type tryLocker interface {
+	Lock()
+	Unlock()
+	TryLock() bool
+}
+
+// watched returns a fresh lock of each kind, watched under name, and a
+// function that returns its statistics.
+var lockKinds = []struct {
+	name string
+	new  func(t *testing.T, name string) (tryLocker, func() (diag.LockStats, bool))
+}{
+	{"spin.Lock", func(t *testing.T, name string) (tryLocker, func() (diag.LockStats, bool)) {
+		l := new(spin.Lock)
+		diag.Watch(l, name)
+		t.Cleanup(func() { diag.Unwatch(l) })
+		return l, func() (diag.LockStats, bool) { return diag.Stats(l) }
+	}},
+	{"spin.TicketLock", func(t *testing.T, name string) (tryLocker, func() (diag.LockStats, bool)) {
+		l := new(spin.TicketLock)
+		diag.Watch(l, name)
+		t.Cleanup(func() { diag.Unwatch(l) })
+		return l, func() (diag.LockStats, bool) { return diag.Stats(l) }
+	}},
+}
+
+// checkStats checks the invariants any snapshot satisfies.
+func checkStats(t *testing.T, s diag.LockStats) {
+	t.Helper()
+	if s.Contended > s.Acquisitions {
+		t.Errorf("%d contended > %d acquisitions", s.Contended, s.Acquisitions)
+	}
+	if s.MaxWait > s.TotalWait {
+		t.Errorf("max wait %v > total wait %v", s.MaxWait, s.TotalWait)
+	}
+	if s.Contended+s.Cancellations == 0 && s.TotalWait != 0 {
+		t.Errorf("total wait %v without a contended or cancelled acquisition", s.TotalWait)
+	}
+	if s.Contended+s.Cancellations > 0 && s.TotalWait <= 0 {
+		t.Errorf("total wait %v after %d contended acquisitions", s.TotalWait, s.Contended)
+	}
+}
+
+// The statistics add up under a hammer: every Lock and every successful
+// TryLock is counted exactly once.
+func TestStatsHammer(t *testing.T) {
+	for _, k := range lockKinds {
+		t.Run(k.name, func(t *testing.T) {
+			l, stats := k.new(t, "hammer")
+			const goroutines = 8
+			iters := testutil.Scale(20000)
+			if diag.Enabled {
+				// The debug build records every acquisition with two
+				// stacks' worth of work under a global lock: the counts
+				// are checked as exactly at a tenth of the size.
+				iters /= 10
+			}
+			var tries atomic.Int64
+			plain := 0
+			testutil.Run(t, goroutines, func(id int) {
+				for i := range iters {
+					if i%4 == 3 {
+						if !l.TryLock() {
+							continue
+						}
+						tries.Add(1)
+					} else {
+						l.Lock()
+					}
+					plain++
+					l.Unlock()
+				}
+			})
+			s, ok := stats()
+			if !ok {
+				t.Fatal("Stats: lock not watched")
+			}
+			want := uint64(goroutines*(iters-iters/4) + int(tries.Load()))
+			if s.Acquisitions != want || uint64(plain) != want {
+				t.Fatalf("%d acquisitions counted, %d critical sections run, want %d", s.Acquisitions, plain, want)
+			}
+			checkStats(t, s)
+			t.Logf("%v", s)
+		})
+	}
+}
+
+// A Lock that finds the lock held is counted as contended, with its wait.
+func TestStatsContended(t *testing.T) {
+	for _, k := range lockKinds {
+		t.Run(k.name, func(t *testing.T) {
+			l, stats := k.new(t, "contended")
+			// The waiter may reach its first attempt after the holder
+			// released the lock; retry until one attempt found it held.
+			for attempt := 1; ; attempt++ {
+				l.Lock()
+				started := make(chan struct{})
+				done := make(chan struct{})
+				go func() {
+					close(started)
+					l.Lock()
+					l.Unlock()
+					close(done)
+				}()
+				<-started
+				for range 100 {
+					runtime.Gosched() // let the waiter reach Lock
+				}
+				l.Unlock()
+				<-done
+				if s, _ := stats(); s.Contended > 0 {
+					checkStats(t, s)
+					if s.MaxWait <= 0 {
+						t.Fatalf("contended acquisition without a wait: %v", s)
+					}
+					return
+				}
+				if attempt == 1000 {
+					t.Fatal("1000 acquisitions of a held lock, none counted as contended")
+				}
+			}
+		})
+	}
+}
+
+func TestWatchUnwatch(t *testing.T) {
+	var a, b spin.Lock
+	if _, ok := diag.Stats(&a); ok {
+		t.Fatal("Stats of an unwatched lock reported ok")
+	}
+	if diag.Unwatch(&a) {
+		t.Fatal("Unwatch of an unwatched lock returned true")
+	}
+	diag.Watch(&a, "a")
+	a.Lock()
+	a.Unlock()
+	b.Lock() // unwatched: not counted anywhere
+	b.Unlock()
+	s, ok := diag.Stats(&a)
+	if !ok || s.Acquisitions != 1 || s.Name != "a" || s.Type != "*spin.Lock" || !strings.Contains(s.Site, "diag_test.go:") {
+		t.Fatalf("Stats(a) = %+v, %v; want one acquisition, name a, type *spin.Lock, site in diag_test.go", s, ok)
+	}
+	if _, ok := diag.Stats(&b); ok {
+		t.Fatal("Stats of an unwatched lock reported ok")
+	}
+	diag.Watch(&a, "renamed") // restarts the counters
+	if s, _ := diag.Stats(&a); s.Name != "renamed" || s.Acquisitions != 0 {
+		t.Fatalf("after a second Watch: %+v, want name renamed and no acquisitions", s)
+	}
+	if !diag.Unwatch(&a) {
+		t.Fatal("Unwatch of a watched lock returned false")
+	}
+	a.Lock()
+	a.Unlock()
+	if _, ok := diag.Stats(&a); ok {
+		t.Fatal("Stats after Unwatch reported ok")
+	}
+}
+
+// Top lists watched locks, most contended first, with where they were
+// watched.
+func TestTop(t *testing.T) {
+	var locks [5]spin.Lock
+	for i := range locks {
+		diag.Watch(&locks[i], fmt.Sprint("lock", i))
+		defer diag.Unwatch(&locks[i])
+	}
+	for i := range locks {
+		for range i + 1 {
+			locks[i].Lock()
+			locks[i].Unlock()
+		}
+	}
+	top := diag.Top(3)
+	if len(top) != 3 {
+		t.Fatalf("Top(3) returned %d entries", len(top))
+	}
+	all := diag.Top(-1)
+	if len(all) != len(locks) {
+		t.Fatalf("Top(-1) returned %d entries, want %d", len(all), len(locks))
+	}
+	for i := 1; i < len(all); i++ {
+		a, b := all[i-1], all[i]
+		if a.TotalWait < b.TotalWait || a.TotalWait == b.TotalWait && a.Contended < b.Contended {
+			t.Fatalf("Top out of order at %d: %v before %v", i, a, b)
+		}
+	}
+	for _, s := range all {
+		if !strings.Contains(s.Site, "diag_test.go:") {
+			t.Fatalf("Top entry %v does not say where it was watched", s)
+		}
+		checkStats(t, s)
+	}
+}
+
+func TestNilLockPanics(t *testing.T) {
+	defer func() {
+		if r := recover(); r != "diag: nil lock" {
+			t.Fatalf("recover() = %v, want the diag: nil lock panic", r)
+		}
+	}()
+	diag.Watch((*spin.Lock)(nil), "nil")
+}
+
+func TestKindString(t *testing.T) {
+	for k, want := range map[diag.Kind]string{
+		diag.Inversion:     "lock order inversion",
+		diag.Recursion:     "recursive locking",
+		diag.UnlockNotHeld: "unlock of a lock held by another goroutine",
+		diag.LongWait:      "long wait",
+	} {
+		if got := k.String(); got != want {
+			t.Errorf("%d.String() = %q, want %q", k, got, want)
+		}
+	}
+}
