@@ -53,8 +53,8 @@ var (
 	locks      = map[uintptr]*lockState{}
 	goroutines = map[int64]*gstate{}
 	classes    = map[string]*class{} // named classes
-	reported   = map[string]bool{} // findings already reported, by key
-	swept      = 0                 // len(locks) after the last sweep
+	reported   = map[string]bool{}   // findings already reported, by key
+	swept      = 0                   // len(locks) after the last sweep
 )
 
 var (
