@@ -1,0 +1,242 @@
+package etcd
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// A Barrier holds every process that waits on it until it is released:
+// Curator's DistributedBarrier on etcd. It is one key: Hold creates it,
+// Release deletes it, Wait blocks while it exists.
+//
+// The key is bound to the holding session's lease, so a holder that dies
+// releases the barrier after the TTL rather than wedging the waiters
+// forever. Any process may Release it, not only the one that held it.
+type Barrier struct {
+	s   *Session
+	key string
+}
+
+// NewBarrier returns the barrier named name on session s (the key is name
+// itself).
+func NewBarrier(s *Session, name string) *Barrier {
+	if s == nil {
+		panic("etcd: NewBarrier with nil Session")
+	}
+	return &Barrier{s: s, key: name}
+}
+
+// Hold raises the barrier. If it is already raised, Hold leaves it as it is
+// (bound to the first holder's lease) and returns nil.
+func (b *Barrier) Hold(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("etcd: hold: %w", err)
+	}
+	if err := b.s.alive("hold"); err != nil {
+		return err
+	}
+	_, err := b.s.client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(b.key), "=", 0)).
+		Then(clientv3.OpPut(b.key, "", clientv3.WithLease(b.s.cs.Lease()))).Commit()
+	if err != nil {
+		return wrap(ctx, "hold", err)
+	}
+	return nil
+}
+
+// Release lowers the barrier and so releases every waiter. Releasing a
+// barrier that is not held does nothing.
+func (b *Barrier) Release(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("etcd: release: %w", err)
+	}
+	if _, err := b.s.client.Delete(ctx, b.key); err != nil {
+		return wrap(ctx, "release", err)
+	}
+	return nil
+}
+
+// Wait blocks while the barrier is held. It returns at once if the barrier is
+// not held, an error wrapping ctx.Err() if ctx ends first, and
+// [dist.ErrSessionClosed] if the session ends first.
+func (b *Barrier) Wait(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("etcd: wait: %w", err)
+	}
+	w, err := b.s.watch(ctx, "wait", b.key)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	resp, err := b.s.client.Get(ctx, b.key, clientv3.WithKeysOnly())
+	if err != nil {
+		return wrap(ctx, "wait", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil
+	}
+	return w.next(ctx, "wait", isDelete)
+}
+
+func isDelete(ev *clientv3.Event) bool { return ev.Type == mvccpb.DELETE }
+
+// A DoubleBarrier lets n processes start a computation together and finish
+// it together: Curator's DistributedDoubleBarrier on etcd. Enter blocks until
+// n members have entered; Leave blocks until every member has left.
+//
+// Each participant makes its own DoubleBarrier (one per process, or per
+// goroutine) and calls Enter once, then Leave once. Membership keys are bound
+// to the session's lease: a member that dies stops counting after the TTL,
+// so it never wedges Leave (but Enter then waits for a replacement). A name
+// serves one round: use a fresh name (a round number) for the next.
+type DoubleBarrier struct {
+	s      *Session
+	prefix string
+	n      int
+
+	mu    sync.Mutex // protects me, state
+	me    entry
+	state int // 0 new, 1 entered, 2 left
+}
+
+// NewDoubleBarrier returns a participant of the double barrier named name
+// for n members, on session s. It panics if n < 1. Opening the barrier is
+// one etcd transaction with n+1 comparisons, so n is limited by the server's
+// --max-txn-ops (128 by default).
+func NewDoubleBarrier(s *Session, name string, n int) *DoubleBarrier {
+	if s == nil {
+		panic("etcd: NewDoubleBarrier with nil Session")
+	}
+	if n < 1 {
+		panic("etcd: NewDoubleBarrier with n < 1")
+	}
+	return &DoubleBarrier{s: s, prefix: strings.TrimSuffix(name, "/") + "/", n: n}
+}
+
+func (d *DoubleBarrier) readyKey() string   { return d.prefix + "ready" }
+func (d *DoubleBarrier) membersKey() string { return d.prefix + "members/" }
+
+// Enter registers the caller as a member and blocks until n members have
+// entered (or the barrier was already open, for a late member).
+//
+// If ctx ends first, Enter returns an error for which errors.Is(err,
+// ctx.Err()) holds and withdraws the caller (its member key is deleted). It
+// panics if called twice.
+func (d *DoubleBarrier) Enter(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state != 0 {
+		panic("etcd: DoubleBarrier.Enter called twice")
+	}
+	e, _, err := d.s.join(ctx, "enter", d.membersKey(), "", 1)
+	if err != nil {
+		return err
+	}
+	if err := d.waitReady(ctx, e); err != nil {
+		d.s.cleanup(ctx, e.key, e.rev)
+		return err
+	}
+	d.me, d.state = e, 1
+	return nil
+}
+
+func (d *DoubleBarrier) waitReady(ctx context.Context, e entry) error {
+	ready, members := d.readyKey(), d.membersKey()
+	w, err := d.s.watch(ctx, "enter", d.prefix, clientv3.WithPrefix())
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	for {
+		resp, err := d.s.client.Txn(ctx).Then(
+			clientv3.OpGet(ready, clientv3.WithKeysOnly()),
+			clientv3.OpGet(members, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+		).Commit()
+		if err != nil {
+			return wrap(ctx, "enter", err)
+		}
+		if len(resp.Responses[0].GetResponseRange().Kvs) > 0 {
+			return nil
+		}
+		if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) >= d.n {
+			// Open the barrier only if n of the members counted are still
+			// there (none withdrew since the read) and it is not open yet,
+			// atomically with the open: never for fewer than n.
+			cmp := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(ready), "=", 0)}
+			for _, kv := range kvs[:d.n] {
+				cmp = append(cmp, clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", kv.CreateRevision))
+			}
+			put := clientv3.OpPut(ready, "", clientv3.WithLease(d.s.cs.Lease()))
+			tresp, err := d.s.client.Txn(ctx).If(cmp...).Then(put).Commit()
+			if err != nil {
+				return wrap(ctx, "enter", err)
+			}
+			if tresp.Succeeded {
+				return nil
+			}
+			continue // someone else opened it, or our key is gone: look again
+		}
+		// A put of the ready key seen on the watch (opened after our member
+		// key) is the barrier opening with us inside: enter on the event
+		// itself, even if the key is gone again by the time we could read it.
+		// Any other put (a member arrived) means count again.
+		opened := false
+		arrived := func(ev *clientv3.Event) bool {
+			opened = ev.Type == mvccpb.PUT && string(ev.Kv.Key) == ready
+			return ev.Type == mvccpb.PUT
+		}
+		if err := w.next(ctx, "enter", arrived); err != nil {
+			return err
+		}
+		if opened {
+			return nil
+		}
+	}
+}
+
+// Leave withdraws the caller and blocks until every member has left; the
+// last one out removes the barrier's keys.
+//
+// If ctx ends first, Leave returns an error for which errors.Is(err,
+// ctx.Err()) holds; the caller has left all the same (others do not wait for
+// it). It panics if called before a successful Enter, or twice.
+func (d *DoubleBarrier) Leave(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state != 1 {
+		panic("etcd: DoubleBarrier.Leave without Enter")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("etcd: leave: %w", err)
+	}
+	if _, err := d.s.remove(ctx, d.me.key, d.me.rev); err != nil {
+		return wrap(ctx, "leave", err) // not left: Leave may be retried
+	}
+	d.state = 2
+	w, err := d.s.watch(ctx, "leave", d.membersKey(), clientv3.WithPrefix())
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	for {
+		resp, err := d.s.client.Get(ctx, d.membersKey(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			return wrap(ctx, "leave", err)
+		}
+		if resp.Count == 0 {
+			// Last out (or one of the last): close the round. Deleting by
+			// name is right here: whoever opened the barrier, it is done.
+			if _, err := d.s.client.Delete(ctx, d.readyKey()); err != nil {
+				return wrap(ctx, "leave", err)
+			}
+			return nil
+		}
+		if err := w.next(ctx, "leave", isDelete); err != nil {
+			return err
+		}
+	}
+}

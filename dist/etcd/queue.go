@@ -1,0 +1,307 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/lockstep-go/lockstep/dist"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// The lock, the election and the semaphore are one recipe, ZooKeeper's
+// ephemeral sequential nodes on etcd: each acquisition puts a key of its own
+// under the prefix, bound to the session lease, and etcd's global revision
+// orders the keys. A key holds one of the n places when fewer than n keys
+// under the prefix were created before it. Keys are only ever added with a
+// higher create revision, so the set ahead of a waiter only shrinks: waiting
+// is watching for deletions ahead, never polling, and the order is first
+// come, first served.
+//
+// A waiter that gives up deletes its key (with the create-revision guard), so
+// the waiters behind it move up, and a grant that raced with the give-up goes
+// to the next waiter: rules 3 and 4 of the cancellation contract hold by
+// construction.
+
+// entry is one acquisition's key.
+type entry struct {
+	key string
+	rev int64 // create revision: the fencing token
+}
+
+// waitTurn blocks until fewer than n keys under prefix were created before
+// e. It returns ErrSessionClosed if e's key is gone (the lease was lost) and
+// an error wrapping ctx.Err() if ctx ends; it never deletes e.
+//
+// The truth is a single transaction that reads e's key and the keys ahead of
+// it; the watch only tells when to read again.
+func (s *Session) waitTurn(ctx context.Context, op, prefix string, e entry, n int) error {
+	// With n == 1 only the nearest key ahead can make way for e, so a
+	// deletion of any other key ahead wakes nobody (no thundering herd of
+	// reads); with n > 1 any deletion ahead may. The deletion of e's own key
+	// (the lease ended) always wakes.
+	var next string // n == 1: the key ahead of e, from the last read
+	woken := func(ev *clientv3.Event) bool {
+		if ev.Type != mvccpb.DELETE {
+			return false
+		}
+		if ev.PrevKv == nil {
+			return true // no previous value to judge by: read again
+		}
+		switch {
+		case ev.PrevKv.CreateRevision == e.rev:
+			return true
+		case ev.PrevKv.CreateRevision > e.rev:
+			return false
+		}
+		return n > 1 || string(ev.Kv.Key) == next
+	}
+	w, err := s.watch(ctx, op, prefix, clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithFilterPut())
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	for {
+		resp, err := s.client.Txn(ctx).Then(
+			clientv3.OpGet(e.key, clientv3.WithKeysOnly()),
+			clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+				clientv3.WithMaxCreateRev(e.rev-1),
+				clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend),
+				clientv3.WithLimit(int64(n))),
+		).Commit()
+		if err != nil {
+			return wrap(ctx, op, err)
+		}
+		mine := resp.Responses[0].GetResponseRange().Kvs
+		if len(mine) == 0 || mine[0].CreateRevision != e.rev {
+			return fmt.Errorf("etcd: %s %s: %w", op, prefix, dist.ErrSessionClosed)
+		}
+		ahead := resp.Responses[1].GetResponseRange().Kvs
+		if len(ahead) < n {
+			return nil
+		}
+		next = string(ahead[0].Key)
+		if err := w.next(ctx, op, woken); err != nil {
+			return err
+		}
+	}
+}
+
+// A watcher is a watch opened before the state it guards is read
+// (register, then re-check): every change after the read is delivered, and
+// promptly. A watch opened after the read, from the read's revision, would
+// miss nothing either, but if the change came first etcd serves it from its
+// history on the next sync of unsynced watchers, up to 100ms later.
+type watcher struct {
+	wch    clientv3.WatchChan
+	cancel context.CancelFunc
+	stop   func() bool
+}
+
+// watch opens a watch on key (with opts) from the next revision and waits
+// until etcd has registered it. The watch ends when ctx or the session
+// ends; the caller must close it.
+func (s *Session) watch(ctx context.Context, op, key string, opts ...clientv3.OpOption) (*watcher, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	w := &watcher{cancel: cancel, stop: context.AfterFunc(s.ctx(), cancel)} // session end: stop waiting
+	opts = append(opts, clientv3.WithCreatedNotify())
+	// WithRequireLeader: a member cut off from its cluster's leader ends the
+	// watch instead of leaving it silent.
+	w.wch = s.client.Watch(clientv3.WithRequireLeader(wctx), key, opts...)
+	for {
+		wr, ok := <-w.wch
+		if !ok {
+			w.close()
+			return nil, endedErr(ctx, op)
+		}
+		if err := wr.Err(); err != nil {
+			w.close()
+			return nil, wrap(ctx, op, err)
+		}
+		if wr.Created {
+			return w, nil
+		}
+	}
+}
+
+// next waits for an event that satisfies match. It returns an error wrapping
+// ctx.Err() if ctx ends and [dist.ErrSessionClosed] if the session ends (or
+// the client closes) first.
+func (w *watcher) next(ctx context.Context, op string, match func(*clientv3.Event) bool) error {
+	for wr := range w.wch {
+		if err := wr.Err(); err != nil {
+			return wrap(ctx, op, err)
+		}
+		for _, ev := range wr.Events {
+			if match(ev) {
+				return nil
+			}
+		}
+	}
+	return endedErr(ctx, op)
+}
+
+func (w *watcher) close() {
+	w.stop()
+	w.cancel()
+}
+
+// endedErr is the error for a watch channel that closed: ctx ended, the
+// session ended, or the client closed.
+func endedErr(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("etcd: %s: %w", op, err)
+	}
+	return fmt.Errorf("etcd: %s: watch ended: %w", op, dist.ErrSessionClosed)
+}
+
+// remove deletes key if its create revision is still rev (any revision if
+// rev is 0) and reports whether it did. It is the only way any recipe deletes
+// a key: a retried or stale remove can never delete a newer holder's key
+// (etcd's own Mutex.Unlock deletes by name, etcd-io/etcd#22082).
+func (s *Session) remove(ctx context.Context, key string, rev int64) (bool, error) {
+	txn := s.client.Txn(ctx)
+	if rev != 0 {
+		txn = txn.If(clientv3.Compare(clientv3.CreateRevision(key), "=", rev))
+	}
+	resp, err := txn.Then(clientv3.OpDelete(key)).Commit()
+	if err != nil {
+		return false, err
+	}
+	if !resp.Succeeded {
+		return false, nil
+	}
+	return resp.Responses[0].GetResponseDeleteRange().Deleted > 0, nil
+}
+
+// cleanupTimeout bounds the delete of a given-up waiter's key. If it fails,
+// the key goes with the session's lease.
+const cleanupTimeout = 5 * time.Second
+
+// cleanup deletes the key of an acquisition that failed or was cancelled. It
+// runs even though ctx may be done (it keeps ctx's values, not its
+// cancellation) so that no key is left behind to block the queue.
+func (s *Session) cleanup(ctx context.Context, key string, rev int64) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	s.remove(cctx, key, rev)
+}
+
+// acquire takes one of the n places under prefix, waiting in line if
+// needed, and deletes its key on failure.
+func (s *Session) acquire(ctx context.Context, op, prefix, val string, n int) (entry, error) {
+	e, placed, err := s.join(ctx, op, prefix, val, n)
+	if err != nil || placed {
+		return e, err
+	}
+	if err := s.waitTurn(ctx, op, prefix, e, n); err != nil {
+		s.cleanup(ctx, e.key, e.rev)
+		return entry{}, err
+	}
+	return e, nil
+}
+
+// tryAcquire takes one of the n places under prefix if it can at once,
+// and otherwise deletes its key and returns busy.
+func (s *Session) tryAcquire(ctx context.Context, op, prefix, val string, n int, busy error) (entry, error) {
+	e, placed, err := s.join(ctx, op, prefix, val, n)
+	if err != nil || placed {
+		return e, err
+	}
+	s.cleanup(ctx, e.key, e.rev)
+	return entry{}, fmt.Errorf("etcd: %s %s: %w", op, prefix, busy)
+}
+
+// join puts a new key under prefix, bound to s's lease, and reports in the
+// same transaction whether it holds one of the n places: the uncontended
+// path is one round trip.
+func (s *Session) join(ctx context.Context, op, prefix, val string, n int) (e entry, placed bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return entry{}, false, fmt.Errorf("etcd: %s: %w", op, err)
+	}
+	if err := s.alive(op); err != nil {
+		return entry{}, false, err
+	}
+	key := s.newKey(prefix)
+	resp, err := s.client.Txn(ctx).Then(
+		clientv3.OpPut(key, val, clientv3.WithLease(s.cs.Lease())),
+		clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+			clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend),
+			clientv3.WithLimit(int64(n))),
+	).Commit()
+	if err != nil {
+		// The put may have been applied with the reply lost: delete the key
+		// if it is there, or it would block the line until the lease ends.
+		s.cleanup(ctx, key, 0)
+		return entry{}, false, wrap(ctx, op, err)
+	}
+	e = entry{key: key, rev: resp.Header.Revision}
+	// The first n keys by creation include e's (created in this very
+	// transaction) exactly when fewer than n came before it.
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		if kv.CreateRevision == e.rev {
+			return e, true, nil
+		}
+	}
+	return e, false, nil
+}
+
+// wrap returns err annotated with op, and an error that satisfies
+// errors.Is(err, ctx.Err()) when ctx ended: the etcd client reports a
+// cancelled call as a gRPC status, not as the ctx error. A write that etcd
+// refused because the session's lease is gone is [dist.ErrSessionClosed].
+func wrap(ctx context.Context, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("etcd: %s: %w", op, cerr)
+	}
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return fmt.Errorf("etcd: %s: %w (%w)", op, dist.ErrSessionClosed, err)
+	}
+	return fmt.Errorf("etcd: %s: %w", op, err)
+}
+
+// held is an acquired entry: the state shared by Lock, Leadership and
+// Permit.
+type held struct {
+	s *Session
+	entry
+
+	mu       sync.Mutex // serializes release; protects released
+	released bool
+}
+
+// release deletes the entry's key if it is still the entry's. It returns
+// lost (wrapped) if the key was already gone, and panics with misuse if a
+// previous release already succeeded or found the key gone. A release that
+// failed otherwise may be retried.
+func (h *held) release(ctx context.Context, op string, lost error, misuse string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.released {
+		panic(misuse)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("etcd: %s: %w", op, err)
+	}
+	if h.s.client.Ctx().Err() != nil {
+		return fmt.Errorf("etcd: %s: client closed: %w", op, dist.ErrSessionClosed)
+	}
+	ok, err := h.s.remove(ctx, h.key, h.rev)
+	if err != nil {
+		return wrap(ctx, op, err)
+	}
+	h.released = true
+	if !ok {
+		return fmt.Errorf("etcd: %s %s: %w", op, h.key, lost)
+	}
+	return nil
+}
+
+// isOwner is the comparison that holds while the entry's key exists.
+func (h *held) isOwner() clientv3.Cmp {
+	return clientv3.Compare(clientv3.CreateRevision(h.key), "=", h.rev)
+}

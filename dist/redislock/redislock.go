@@ -1,0 +1,340 @@
+// Package redislock is a lock on a single Redis server: an efficiency lock.
+//
+// Use it to keep two processes from doing the same work twice (a cache
+// refresh, a report, a cron job), where an occasional overlap costs time but
+// not correctness. Redis replication is asynchronous and a restart can lose
+// the last writes, so after a failover two processes can hold the lock at
+// once, and the fencing counter can go back. Where mutual exclusion must
+// hold for correctness, use the etcd backend (package
+// github.com/lockstep-go/lockstep/dist/etcd) and have the resource check the
+// token; see the dist package documentation.
+//
+// The lock is the recipe from Redis's documentation, made atomic in Lua:
+//
+//   - Lock runs one script that sets the key to a random owner id with
+//     SET NX PX (only if absent, expiring after the TTL) and, in the same
+//     script, increments a fencing counter (INCR key:fence) whose value is
+//     the lock's token;
+//   - Unlock and the background refresh run compare-owner scripts: they
+//     delete or extend the key only while it still holds this acquisition's
+//     owner id, so a holder whose key expired can never release or extend
+//     the next holder's lock.
+//
+// A waiting Lock subscribes to a release channel that Unlock publishes on,
+// and also retries when the holder's TTL runs out (a crashed holder never
+// publishes). Waiters are not queued: who gets the lock after a release is
+// a race, not first come, first served.
+//
+// Redlock (the same lock on several independent servers) is deliberately not
+// offered: it still cannot produce fencing tokens and still depends on
+// clocks (Kleppmann, "How to do distributed locking", 2016), so it buys
+// little over one server for efficiency and is not enough for correctness.
+//
+// With Redis Cluster, give the lock a key with a hash tag ("{jobs}") so that
+// the key and its fence counter (key + ":fence") are in one slot. The fence
+// counter is never deleted or expired; a maxmemory policy that evicts keys
+// without a TTL (allkeys-*) can reset it.
+package redislock
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/lockstep-go/lockstep/dist"
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultTTL is the TTL of a Mutex made without [WithTTL].
+const DefaultTTL = 10 * time.Second
+
+// KEYS[1] lock key, KEYS[2] fence counter; ARGV[1] owner id, ARGV[2] TTL ms.
+// Returns {1, token} when acquired, {0, remaining TTL in ms} when held.
+var acquireScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+	return {1, redis.call('INCR', KEYS[2])}
+end
+return {0, redis.call('PTTL', KEYS[1])}
+`)
+
+// KEYS[1] lock key; ARGV[1] owner id, ARGV[2] release channel.
+// Returns 1 if the owner's key was deleted, 0 if the key is not the owner's.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	redis.call('DEL', KEYS[1])
+	redis.call('PUBLISH', ARGV[2], '')
+	return 1
+end
+return 0
+`)
+
+// KEYS[1] lock key; ARGV[1] owner id, ARGV[2] TTL ms.
+// Returns 1 if the owner's key was extended, 0 if it is not the owner's.
+var extendScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`)
+
+// A Mutex is a lock named by a Redis key. Every Mutex with the same key and
+// server excludes every other, while each holder's key lives (see the
+// package doc for what that is worth). A Mutex holds no state of its own
+// and is safe for concurrent use; each acquisition is a [Lock].
+type Mutex struct {
+	client redis.UniversalClient
+	key    string
+	ttl    time.Duration
+}
+
+// Option configures [New].
+type Option func(*Mutex)
+
+// WithTTL sets how long the key outlives a holder that stops refreshing it
+// (crashed, paused, cut off). Redis expires keys with millisecond precision;
+// d is rounded up to a millisecond and must be at least 10ms.
+func WithTTL(d time.Duration) Option {
+	return func(m *Mutex) { m.ttl = d }
+}
+
+// New returns the mutex on key, on the server behind client. It panics if a
+// TTL below 10ms is given.
+func New(client redis.UniversalClient, key string, opts ...Option) *Mutex {
+	if client == nil {
+		panic("redislock: New with nil client")
+	}
+	m := &Mutex{client: client, key: key, ttl: DefaultTTL}
+	for _, o := range opts {
+		o(m)
+	}
+	if m.ttl < 10*time.Millisecond {
+		panic("redislock: TTL below 10ms")
+	}
+	m.ttl = m.ttl.Round(time.Millisecond)
+	return m
+}
+
+// Key returns the lock's key.
+func (m *Mutex) Key() string { return m.key }
+
+func (m *Mutex) fenceKey() string { return m.key + ":fence" }
+func (m *Mutex) channel() string  { return m.key + ":released" }
+
+// TryLock acquires the lock if it is free, in one round trip, and otherwise
+// returns [dist.ErrLocked].
+func (m *Mutex) TryLock(ctx context.Context) (*Lock, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("redislock: trylock: %w", err)
+	}
+	l, _, err := m.try(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		return nil, fmt.Errorf("redislock: trylock %s: %w", m.key, dist.ErrLocked)
+	}
+	return l, nil
+}
+
+// Lock blocks until the lock is acquired. It waits on the release channel,
+// and on the holder's remaining TTL in case the holder died.
+//
+// If ctx ends first, Lock returns an error for which errors.Is(err,
+// ctx.Err()) holds and leaves nothing behind: an acquisition whose reply was
+// cut off by ctx is released again. A ctx that is already done fails at
+// once.
+func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("redislock: lock: %w", err)
+	}
+	l, _, err := m.try(ctx) // fast path: no subscription when free
+	if l != nil || err != nil {
+		return l, err
+	}
+	// Subscribe before trying again (register, then re-check), so that a
+	// release between the try and the wait is not missed.
+	ps := m.client.Subscribe(ctx, m.channel())
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
+		return nil, wrap(ctx, "lock", err)
+	}
+	released := ps.Channel()
+	timer := time.NewTimer(m.ttl) // Reset below discards stale ticks (Go 1.23 timers)
+	defer timer.Stop()
+	for {
+		l, pttl, err := m.try(ctx)
+		if l != nil || err != nil {
+			return l, err
+		}
+		// Try again on the next release, or when the holder's key expires
+		// (a crashed holder publishes nothing); a key without a TTL (set by
+		// someone else) is polled once per TTL.
+		wait := time.Duration(pttl) * time.Millisecond
+		if wait <= 0 || wait > m.ttl {
+			wait = m.ttl
+		}
+		timer.Reset(wait)
+		select {
+		case <-released:
+		case <-timer.C:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("redislock: lock %s: %w", m.key, ctx.Err())
+		}
+	}
+}
+
+// try runs the acquire script once. It returns the lock, or the holder's
+// remaining TTL in milliseconds.
+func (m *Mutex) try(ctx context.Context) (*Lock, int64, error) {
+	owner := newOwner()
+	res, err := acquireScript.Run(ctx, m.client, []string{m.key, m.fenceKey()}, owner, m.ttl.Milliseconds()).Int64Slice()
+	if err != nil {
+		// The script may have run with its reply lost: release what it
+		// may have taken, so that nothing is left behind.
+		m.cleanup(ctx, owner)
+		return nil, 0, wrap(ctx, "lock", err)
+	}
+	if len(res) != 2 {
+		return nil, 0, fmt.Errorf("redislock: lock %s: unexpected script reply %v", m.key, res)
+	}
+	if res[0] == 0 {
+		return nil, res[1], nil
+	}
+	return m.held(owner, res[1]), 0, nil
+}
+
+const cleanupTimeout = 5 * time.Second
+
+func (m *Mutex) cleanup(ctx context.Context, owner string) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	releaseScript.Run(cctx, m.client, []string{m.key}, owner, m.channel())
+}
+
+func newOwner() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand doc)
+	return hex.EncodeToString(b[:])
+}
+
+// wrap annotates err with op, and makes errors.Is(err, ctx.Err()) hold when
+// ctx ended.
+func wrap(ctx context.Context, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("redislock: %s: %w (%w)", op, cerr, err)
+	}
+	return fmt.Errorf("redislock: %s: %w", op, err)
+}
+
+// A Lock is one acquisition of a [Mutex]. While it is held a background
+// goroutine extends the key every TTL/3; Lost is closed when that fails for
+// good. Unlock stops the goroutine.
+type Lock struct {
+	m     *Mutex
+	owner string
+	token int64
+
+	lost      chan struct{} // closed by the refresher when the lock is lost
+	stop      context.CancelFunc
+	refreshed chan struct{} // closed when the refresher has returned
+	stopOnce  sync.Once
+
+	mu       sync.Mutex // serializes Unlock; protects released
+	released bool
+}
+
+func (m *Mutex) held(owner string, token int64) *Lock {
+	ctx, stop := context.WithCancel(context.Background())
+	l := &Lock{m: m, owner: owner, token: token, lost: make(chan struct{}), stop: stop, refreshed: make(chan struct{})}
+	go l.refresh(ctx, time.Now())
+	return l
+}
+
+// refresh extends the key every TTL/3 until ctx ends. It closes lost when
+// the key is found to be someone else's (or gone), or when no extension
+// has succeeded for a TTL, measured from when the last successful one was
+// sent: by then the key has expired in Redis, or will before any reply.
+func (l *Lock) refresh(ctx context.Context, acquired time.Time) {
+	defer close(l.refreshed)
+	ttl := l.m.ttl
+	interval := ttl / 3
+	valid := acquired.Add(ttl) // the key lives at least until then
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sent := time.Now()
+		cctx, cancel := context.WithDeadline(ctx, valid)
+		ok, err := extendScript.Run(cctx, l.m.client, []string{l.m.key}, l.owner, ttl.Milliseconds()).Int()
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil && ok == 1:
+			valid = sent.Add(ttl)
+			t.Reset(interval)
+		case err == nil:
+			close(l.lost) // not ours any more
+			return
+		case !time.Now().Before(valid):
+			close(l.lost) // could not extend in time: expired
+			return
+		default:
+			t.Reset(min(interval/4, time.Until(valid))) // transient: retry soon
+		}
+	}
+}
+
+// Token returns the fencing token: the value of the key's fence counter
+// after this acquisition incremented it. It grows with every acquisition as
+// long as the Redis server keeps its data (see the package doc).
+func (l *Lock) Token() int64 { return l.token }
+
+// Lost returns a channel that is closed when the lock is known to be lost:
+// a refresh found the key gone or someone else's, or no refresh got through
+// for a TTL. It is not closed by Unlock.
+func (l *Lock) Lost() <-chan struct{} { return l.lost }
+
+// Unlock stops the refresh and deletes the key if it still holds this
+// acquisition's owner id, waking the waiters. If the key had expired (or
+// was taken by another owner, who keeps it), Unlock returns
+// [dist.ErrLockLost]; the lock is released either way.
+//
+// If Unlock fails for another reason the key may or may not have been
+// deleted (it expires after the TTL in any case), and Unlock may be called
+// again. Calling it again after it returned nil or ErrLockLost is a bug and
+// panics.
+func (l *Lock) Unlock(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		panic("redislock: Unlock of unlocked Lock")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redislock: unlock: %w", err)
+	}
+	l.stopRefresh()
+	n, err := releaseScript.Run(ctx, l.m.client, []string{l.m.key}, l.owner, l.m.channel()).Int()
+	if err != nil {
+		return wrap(ctx, "unlock", err)
+	}
+	l.released = true
+	if n == 0 {
+		return fmt.Errorf("redislock: unlock %s: %w", l.m.key, dist.ErrLockLost)
+	}
+	return nil
+}
+
+// stopRefresh stops the refresher and waits for it to return.
+func (l *Lock) stopRefresh() {
+	l.stopOnce.Do(l.stop)
+	<-l.refreshed
+}

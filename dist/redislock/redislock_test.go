@@ -1,0 +1,252 @@
+package redislock_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lockstep-go/lockstep/dist"
+	"github.com/lockstep-go/lockstep/dist/internal/redistest"
+	"github.com/lockstep-go/lockstep/dist/redislock"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	ttl    = time.Second
+	margin = 2 * time.Second
+)
+
+func ctxTimeout(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestMutexExcludesAndTokensGrow(t *testing.T) {
+	srv := redistest.Start(t)
+	const clients, goroutines = 4, 2
+	iters := 25
+	if testing.Short() {
+		iters = 8
+	}
+	var (
+		inside atomic.Int32
+		mu     sync.Mutex
+		tokens []int64
+		wg     sync.WaitGroup
+	)
+	start := make(chan struct{})
+	for i := range clients {
+		m := redislock.New(srv.Client(t), "excl", redislock.WithTTL(ttl))
+		for range goroutines {
+			wg.Go(func() {
+				<-start
+				for range iters {
+					l, err := m.Lock(ctxTimeout(t, 30*time.Second))
+					if err != nil {
+						t.Errorf("client %d: %v", i, err)
+						return
+					}
+					if n := inside.Add(1); n != 1 {
+						t.Errorf("%d holders at once", n)
+					}
+					mu.Lock()
+					tokens = append(tokens, l.Token())
+					mu.Unlock()
+					inside.Add(-1)
+					if err := l.Unlock(context.Background()); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	if len(tokens) != clients*goroutines*iters {
+		t.Fatalf("%d acquisitions", len(tokens))
+	}
+	for i := 1; i < len(tokens); i++ {
+		if tokens[i] <= tokens[i-1] {
+			t.Fatalf("token %d = %d after %d", i, tokens[i], tokens[i-1])
+		}
+	}
+}
+
+func TestTryLockAndCancel(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.Client(t)
+	ctx := context.Background()
+	m := redislock.New(c, "try", redislock.WithTTL(ttl))
+	l, err := m.TryLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.TryLock(ctx); !errors.Is(err, dist.ErrLocked) {
+		t.Fatalf("TryLock of held lock: %v", err)
+	}
+	if _, err := m.Lock(ctxTimeout(t, 200*time.Millisecond)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Lock of held lock: %v, want DeadlineExceeded", err)
+	}
+	if err := l.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := m.Lock(done); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Lock with done ctx: %v", err)
+	}
+	if n, _ := c.Exists(ctx, "try").Result(); n != 0 {
+		t.Fatal("key left behind")
+	}
+	defer func() {
+		if r := recover(); r != "redislock: Unlock of unlocked Lock" {
+			t.Fatalf("recovered %v", r)
+		}
+	}()
+	l.Unlock(ctx)
+}
+
+// A waiter wakes on the release, long before the TTL.
+func TestWaiterWokenByUnlock(t *testing.T) {
+	srv := redistest.Start(t)
+	m := redislock.New(srv.Client(t), "wake", redislock.WithTTL(time.Minute))
+	ctx := context.Background()
+	l, err := m.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		l2, err := redislock.New(srv.Client(t), "wake", redislock.WithTTL(time.Minute)).Lock(ctxTimeout(t, 10*time.Second))
+		if err == nil {
+			err = l2.Unlock(ctx)
+		}
+		got <- err
+	}()
+	// Wait until the waiter has subscribed (a liveness bound, not a sync).
+	c := srv.Client(t)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		n, err := c.PubSubNumSub(ctx, "wake:released").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n["wake:released"] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("waiter never subscribed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := l.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("waiter not woken by Unlock (TTL is a minute): %v", err)
+	}
+}
+
+func TestCrashedHolderReplacedWithinTTL(t *testing.T) {
+	srv := redistest.Start(t)
+	ca := srv.Client(t)
+	la, err := redislock.New(ca, "crash", redislock.WithTTL(ttl)).Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashed := time.Now()
+	ca.Close() // the holder's process dies: refreshes stop, nothing released
+	lb, err := redislock.New(srv.Client(t), "crash", redislock.WithTTL(ttl)).Lock(ctxTimeout(t, ttl+margin))
+	if err != nil {
+		t.Fatalf("not replaced within TTL + margin: %v", err)
+	}
+	t.Logf("replaced %v after the crash (TTL %v)", time.Since(crashed), ttl)
+	if lb.Token() <= la.Token() {
+		t.Fatalf("token %d after %d", lb.Token(), la.Token())
+	}
+	select {
+	case <-la.Lost():
+	case <-time.After(margin):
+		t.Fatal("Lost not closed for the crashed holder")
+	}
+	if err := la.Unlock(context.Background()); err == nil {
+		t.Fatal("Unlock through a closed client succeeded")
+	}
+	if err := lb.Unlock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStaleUnlockCannotReleaseNewHolder(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	m := redislock.New(srv.Client(t), "stale", redislock.WithTTL(ttl))
+	la, err := m.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redislock.Freeze(la) // paused past its TTL
+	lb, err := redislock.New(srv.Client(t), "stale", redislock.WithTTL(ttl)).Lock(ctxTimeout(t, ttl+margin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := la.Unlock(ctx); !errors.Is(err, dist.ErrLockLost) {
+		t.Fatalf("stale Unlock: %v, want ErrLockLost", err)
+	}
+	if _, err := m.TryLock(ctx); !errors.Is(err, dist.ErrLocked) {
+		t.Fatalf("after stale Unlock, TryLock: %v, want ErrLocked", err)
+	}
+	var f dist.Fence
+	if err := f.Check(lb.Token()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Check(la.Token()); !errors.Is(err, dist.ErrStaleToken) {
+		t.Fatalf("stale token admitted: %v", err)
+	}
+	if err := lb.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The refresh keeps a lock held well past its TTL, and Lost fires when the
+// key is taken away.
+func TestRefreshAndLost(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.Client(t)
+	ctx := context.Background()
+	m := redislock.New(c, "refresh", redislock.WithTTL(ttl))
+	l, err := m.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hold for several TTLs: the key must still be ours (polling is the
+	// liveness bound here, not a synchronization).
+	end := time.Now().Add(5 * ttl / 2)
+	for time.Now().Before(end) {
+		if _, err := m.TryLock(ctx); !errors.Is(err, dist.ErrLocked) {
+			t.Fatalf("lock expired while refreshed: %v", err)
+		}
+		select {
+		case <-l.Lost():
+			t.Fatal("Lost while refreshed")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	c.Del(ctx, "refresh") // taken away behind the holder's back
+	select {
+	case <-l.Lost():
+	case <-time.After(margin):
+		t.Fatal("Lost not closed after the key was deleted")
+	}
+	if err := l.Unlock(ctx); !errors.Is(err, dist.ErrLockLost) {
+		t.Fatalf("Unlock: %v, want ErrLockLost", err)
+	}
+}
