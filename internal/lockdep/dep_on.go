@@ -426,9 +426,14 @@ func inversion(h, a *acq, path []*edge) *Report {
 	for i, n := range r.Locks {
 		order[i] = fmt.Sprintf("%q", n)
 	}
-	r.Message = fmt.Sprintf("goroutine %d locks %s while holding %s, but %s was locked while holding %s before "+
-		"(cycle %s -> %s): goroutines that take these locks at the same time can deadlock",
-		a.gid, want, held, held, want, strings.Join(order, " -> "), order[0])
+	if len(path) == 1 {
+		r.Message = fmt.Sprintf("goroutine %d locks %s while holding %s, but %s was locked while holding %s before: "+
+			"goroutines that take these locks at the same time can deadlock", a.gid, want, held, held, want)
+	} else {
+		r.Message = fmt.Sprintf("goroutine %d locks %s while holding %s, but earlier acquisitions ordered them the other way "+
+			"round (cycle %s -> %s): goroutines that take these locks at the same time can deadlock",
+			a.gid, want, held, strings.Join(order, " -> "), order[0])
+	}
 	r.Stacks = append(r.Stacks,
 		Stack{Title: fmt.Sprintf("goroutine %d locked %s here:", h.gid, held), Goroutine: h.gid, Text: formatStack(h.pcs)},
 		Stack{Title: fmt.Sprintf("then, holding %s, goroutine %d locks %s here:", held, a.gid, want), Goroutine: a.gid, Text: formatStack(a.pcs)})
