@@ -1,0 +1,77 @@
+package diag_test
+
+import (
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"testing"
+
+	"github.com/lockstep-go/lockstep/diag"
+	"github.com/lockstep-go/lockstep/spin"
+)
+
+// profiled reports whether some record of the named profile has a frame
+// whose function name contains fn.
+func profiled(t *testing.T, profile, fn string) bool {
+	t.Helper()
+	p := pprof.Lookup(profile)
+	if p == nil {
+		t.Fatalf("no %s profile", profile)
+	}
+	var b strings.Builder
+	if err := p.WriteTo(&b, 1); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(b.String(), fn)
+}
+
+// withProfiles turns on block and mutex profiling for the test.
+func withProfiles(t *testing.T) {
+	runtime.SetBlockProfileRate(1)
+	prev := runtime.SetMutexProfileFraction(1)
+	t.Cleanup(func() {
+		runtime.SetBlockProfileRate(0)
+		runtime.SetMutexProfileFraction(prev)
+	})
+}
+
+// A spin lock's waiter never parks: its wait shows in neither the block
+// nor the mutex profile (only in the CPU profile).
+func TestProfilesSpin(t *testing.T) {
+	withProfiles(t)
+	var l spin.Lock
+	diag.Watch(&l, "profiled")
+	defer diag.Unwatch(&l)
+	for attempt := 1; ; attempt++ {
+		l.Lock()
+		started := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			close(started)
+			waitOnSpinLock(&l)
+			close(done)
+		}()
+		<-started
+		for range 100 {
+			runtime.Gosched()
+		}
+		l.Unlock()
+		<-done
+		if s, _ := diag.Stats(&l); s.Contended > 0 {
+			break // the waiter did wait
+		}
+		if attempt == 1000 {
+			t.Fatal("the waiter never found the lock held")
+		}
+	}
+	for _, profile := range []string{"block", "mutex"} {
+		if profiled(t, profile, "waitOnSpinLock") {
+			t.Errorf("a spin lock's wait shows in the %s profile", profile)
+		}
+	}
+}
+
+func waitOnSpinLock(l *spin.Lock) {
+	l.Lock()
+	l.Unlock()
+}
