@@ -125,8 +125,9 @@
 //     call had never been made.
 //  2. A ctx that is already done fails the call, even when it could succeed
 //     at once; the TryX methods are the non-blocking path.
-//  3. A grant that races with cancellation is never lost: the caller keeps
-//     it and the call succeeds.
+//  3. A grant that races with cancellation is never lost: either the caller
+//     keeps it and the call succeeds, or it is handed on to the next waiter
+//     and the call fails. Each type's doc says which it does.
 //  4. A waiter at the head of a queue that gives up wakes those behind it
 //     that can now proceed.
 //  5. Waiters register before they re-check the condition: no lost wakeups.

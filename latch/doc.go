@@ -1,0 +1,54 @@
+// Package latch provides [Latch], a single-use countdown latch whose opening
+// can be waited for with a context or selected on as a channel.
+//
+// A latch answers "has this happened N times yet?": N workers each report
+// ready, N shards each finish loading, N replies arrive. Waiters call Wait
+// (with a ctx, so a wait can time out) or select on Done together with
+// other channels; once the count reaches zero the latch stays open and every
+// later Wait returns at once.
+//
+// # Compared with sync.WaitGroup and Java's CountDownLatch
+//
+//   - Wait takes a context; WaitGroup.Wait cannot be abandoned.
+//   - Done returns a channel for select; WaitGroup has none, and the usual
+//     workaround (a goroutine that calls Wait and closes a channel) leaks
+//     that goroutine if the group never finishes.
+//   - The count is fixed at New, so there is no Add-after-Wait race to get
+//     wrong, and a CountDown at zero is a no-op (as in Java) instead of
+//     WaitGroup's "negative WaitGroup counter" panic.
+//   - It is single-use; WaitGroup can be reused once Wait has returned.
+//
+// # When not to use it
+//
+// To wait for goroutines you start yourself, sync.WaitGroup.Go or
+// errgroup.Group (which also collects the first error) reads better. To
+// wait for one event with a value, use a future or a channel. For a
+// rendezvous that repeats (every party waits for every other, round after
+// round) use the barrier package.
+//
+// # Memory model
+//
+// Every CountDown that lowers the count synchronizes before any Wait that
+// returns nil, any receive from Done that completes because the latch
+// opened, and any TryWait that returns true. So what a goroutine wrote
+// before its CountDown is visible to every goroutine that has seen the latch
+// open.
+//
+// # Cost
+//
+// New allocates the latch (24 bytes) and nothing else. CountDown is one
+// atomic add, inlined (at zero, an add and its undo); the last one also
+// does a swap and a compare-and-swap to release whoever is parked. Wait on an open latch is a
+// load. The first Wait that must block with a ctx that can never be done
+// (context.Background) makes a sync.WaitGroup, and such Waits park on its
+// runtime semaphore, as cheaply as WaitGroup.Wait. Done, and a Wait that
+// must block with a cancellable ctx, use a channel that the first of them
+// makes; such a Wait parks in a select on it and ctx.Done(), so
+// testing/synctest sees it as durably blocked (as it does WaitGroup.Wait).
+//
+// Against a reused sync.WaitGroup, a round of "N goroutines count down, one
+// waits" costs the same for N = 64, about 10% more for N = 8 and 20-35%
+// more for N = 2 (a few hundred ns: the latch is allocated per round, and
+// opening it does more than WaitGroup.Done); counting down 64 times in one
+// goroutine is faster than 64 WaitGroup.Done calls.
+package latch

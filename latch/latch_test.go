@@ -1,0 +1,306 @@
+package latch_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/lockstep-go/lockstep/internal/testutil"
+	"github.com/lockstep-go/lockstep/latch"
+)
+
+func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// The scenarios of the JSR-166 TCK's CountDownLatchTest, in Go terms:
+// InterruptedException is a cancelled ctx, a timed await is a ctx with a
+// deadline, and a false return of a timed await is DeadlineExceeded.
+
+// testConstructor: a negative count is rejected.
+func TestNewNegativePanics(t *testing.T) {
+	defer func() {
+		if r := recover(); r != "latch: negative count" {
+			t.Fatalf("New(-1): recovered %v, want panic \"latch: negative count\"", r)
+		}
+	}()
+	latch.New(-1)
+}
+
+// testGetCount.
+func TestCount(t *testing.T) {
+	l := latch.New(2)
+	if l.Count() != 2 {
+		t.Fatalf("Count() = %d, want 2", l.Count())
+	}
+	l.CountDown()
+	if l.Count() != 1 {
+		t.Fatalf("Count() = %d, want 1", l.Count())
+	}
+}
+
+// testCountDown: counting down at zero has no effect.
+func TestCountDownAtZero(t *testing.T) {
+	l := latch.New(1)
+	if l.TryWait() || isClosed(l.Done()) {
+		t.Fatal("latch of 1 open before any CountDown")
+	}
+	l.CountDown()
+	if l.Count() != 0 || !l.TryWait() || !isClosed(l.Done()) {
+		t.Fatalf("after the CountDown: Count() = %d, TryWait() = %v, Done closed = %v", l.Count(), l.TryWait(), isClosed(l.Done()))
+	}
+	l.CountDown() // no effect, no panic (no second close)
+	if l.Count() != 0 || !l.TryWait() {
+		t.Fatalf("CountDown at zero changed the latch: Count() = %d", l.Count())
+	}
+}
+
+// testAwait and testTimedAwait: waiters are released by the last CountDown,
+// not before.
+func TestWaitReleasedByLastCountDown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := latch.New(2)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		plain, timed, selected := make(chan error, 1), make(chan error, 1), make(chan struct{})
+		go func() { plain <- l.Wait(context.Background()) }()
+		go func() { timed <- l.Wait(ctx) }()
+		go func() { <-l.Done(); close(selected) }()
+		synctest.Wait()
+		l.CountDown()
+		synctest.Wait()
+		if len(plain) != 0 || len(timed) != 0 || isClosed(selected) {
+			t.Fatal("a waiter returned with the count at 1")
+		}
+		l.CountDown()
+		if err := <-plain; err != nil {
+			t.Fatalf("Wait = %v", err)
+		}
+		if err := <-timed; err != nil {
+			t.Fatalf("timed Wait = %v", err)
+		}
+		<-selected
+	})
+}
+
+// testAwait_Interruptible and testTimedAwait_Interruptible: a cancelled wait
+// fails with the ctx's error and leaves the count alone; so does a wait
+// whose ctx was cancelled before the call ("interrupt status set").
+func TestWaitCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := latch.New(1)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- l.Wait(ctx) }()
+		synctest.Wait()
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled Wait = %v, want context.Canceled", err)
+		}
+		if err := l.Wait(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Wait with a done ctx = %v, want context.Canceled", err)
+		}
+		if l.Count() != 1 {
+			t.Fatalf("Count() = %d after failed waits, want 1", l.Count())
+		}
+	})
+}
+
+// testAwaitTimeout: the timed wait gives up after exactly its timeout (on
+// the fake clock) and the count is unchanged.
+func TestWaitTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := latch.New(1)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := l.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Wait = %v, want DeadlineExceeded", err)
+		}
+		if d := time.Since(start); d != 3*time.Second {
+			t.Fatalf("gave up after %v of fake time, want 3s", d)
+		}
+		if l.Count() != 1 {
+			t.Fatalf("Count() = %d, want 1", l.Count())
+		}
+	})
+}
+
+// A done ctx fails Wait even on an open latch (TryWait is the
+// non-blocking way to look), and the error carries context.Cause.
+func TestDoneContextFailsEvenWhenOpen(t *testing.T) {
+	cause := errors.New("shutting down")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(cause)
+	l := latch.New(0)
+	err := l.Wait(ctx)
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, cause) {
+		t.Fatalf("Wait(done ctx) on an open latch = %v, want context.Canceled with the cause", err)
+	}
+	if !l.TryWait() {
+		t.Fatal("TryWait() on an open latch = false")
+	}
+}
+
+// The ctx is cancelled before the latch opens, and the waiter sees both
+// when it runs: it must fail, as x/sync's Acquire does (golang/go#63615).
+func TestCancelledBeforeOpening(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := latch.New(1)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- l.Wait(ctx) }()
+		synctest.Wait()
+		cancel()
+		l.CountDown()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Wait whose ctx ended before the latch opened = %v, want context.Canceled", err)
+		}
+	})
+}
+
+func TestZeroValueIsOpen(t *testing.T) {
+	var l latch.Latch
+	if !l.TryWait() || l.Count() != 0 || !isClosed(l.Done()) {
+		t.Fatal("the zero Latch is not open")
+	}
+	if err := l.Wait(context.Background()); err != nil {
+		t.Fatalf("Wait on the zero Latch = %v", err)
+	}
+	l.CountDown()
+	if l.Count() != 0 {
+		t.Fatal("CountDown on the zero Latch changed it")
+	}
+	if l.Done() != l.Done() {
+		t.Fatal("Done returns different channels")
+	}
+}
+
+func TestDoneIsStable(t *testing.T) {
+	l := latch.New(3)
+	ch := l.Done()
+	for range 3 {
+		if l.Done() != ch {
+			t.Fatal("Done returned a different channel")
+		}
+		l.CountDown()
+	}
+	if !isClosed(ch) {
+		t.Fatal("the channel Done returned first was not closed")
+	}
+	if l.Done() != ch {
+		t.Fatal("Done returned a different channel once the latch opened")
+	}
+}
+
+// Many more CountDowns than the count, all at once: exactly one of them
+// closes the channel (a second close would panic), the count ends at zero,
+// and it never reads below zero.
+func TestConcurrentCountDowns(t *testing.T) {
+	testutil.Procs(t, []int{1, 2, 4}, func(t *testing.T) {
+		for range testutil.Scale(300) {
+			const count = 16
+			l := latch.New(count)
+			var negative atomic.Int32
+			testutil.Run(t, 3*count, func(id int) {
+				l.CountDown()
+				if l.Count() < 0 {
+					negative.Add(1)
+				}
+			})
+			if !l.TryWait() || l.Count() != 0 || !isClosed(l.Done()) {
+				t.Fatalf("after %d CountDowns of %d: Count() = %d, TryWait() = %v", 3*count, count, l.Count(), l.TryWait())
+			}
+			if negative.Load() != 0 {
+				t.Fatal("Count() read below zero")
+			}
+		}
+	})
+}
+
+// The memory-model guarantee, checked by the race detector: each worker
+// writes its own slot with a plain store before CountDown; every waiter, by
+// whichever of Wait, Done or TryWait it saw the latch open, reads all the
+// slots. A missing "synchronizes before" edge is a reported data race, and
+// a wrong value is a failure.
+func TestCountDownSynchronizesBeforeWait(t *testing.T) {
+	testutil.Procs(t, []int{1, 2, 4}, func(t *testing.T) {
+		for round := range testutil.Scale(200) {
+			const workers = 8
+			l := latch.New(workers)
+			slots := make([]int, workers)
+			var wg sync.WaitGroup
+			check := func(how string) {
+				for i, v := range slots {
+					if v != round+i {
+						t.Errorf("%s: slot %d = %d, want %d", how, i, v, round+i)
+					}
+				}
+			}
+			wg.Go(func() {
+				if err := l.Wait(context.Background()); err != nil {
+					t.Error(err)
+				}
+				check("Wait")
+			})
+			wg.Go(func() { <-l.Done(); check("Done") })
+			wg.Go(func() {
+				for !l.TryWait() {
+					// Polling with bounded spinning is the point here: a
+					// TryWait that returns true must publish the slots.
+					runtime.Gosched()
+				}
+				check("TryWait")
+			})
+			for i := range workers {
+				wg.Go(func() {
+					slots[i] = round + i
+					l.CountDown()
+				})
+			}
+			testutil.WaitLive(t, &wg)
+		}
+	})
+}
+
+// Many waiters in all three forms, released together.
+func TestManyWaiters(t *testing.T) {
+	l := latch.New(1)
+	var woke atomic.Int32
+	const waiters = 64
+	var wg sync.WaitGroup
+	ready := latch.New(waiters)
+	for i := range waiters {
+		wg.Go(func() {
+			ready.CountDown()
+			if i%2 == 0 {
+				if err := l.Wait(context.Background()); err != nil {
+					t.Error(err)
+				}
+			} else {
+				<-l.Done()
+			}
+			woke.Add(1)
+		})
+	}
+	if err := ready.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l.CountDown()
+	testutil.WaitLive(t, &wg)
+	if woke.Load() != waiters {
+		t.Fatalf("%d of %d waiters woke", woke.Load(), waiters)
+	}
+}
