@@ -1,14 +1,19 @@
 package diag_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/lockstep-go/lockstep/diag"
 	"github.com/lockstep-go/lockstep/internal/testutil"
+	"github.com/lockstep-go/lockstep/semaphore"
 	"github.com/lockstep-go/lockstep/spin"
 )
 
@@ -39,7 +44,24 @@ var lockKinds = []struct {
 		t.Cleanup(func() { diag.Unwatch(l) })
 		return l, func() (diag.LockStats, bool) { return diag.Stats(l) }
 	}},
+	{"semaphore.Weighted", func(t *testing.T, name string) (tryLocker, func() (diag.LockStats, bool)) {
+		s := semaphore.New(1)
+		diag.Watch(s, name)
+		t.Cleanup(func() { diag.Unwatch(s) })
+		return semLock{s}, func() (diag.LockStats, bool) { return diag.Stats(s) }
+	}},
 }
+
+// semLock is a semaphore of capacity one used as a lock.
+type semLock struct{ *semaphore.Weighted }
+
+func (s semLock) Lock() {
+	if err := s.Acquire(context.Background(), 1); err != nil {
+		panic(err)
+	}
+}
+func (s semLock) Unlock()       { s.Release(1) }
+func (s semLock) TryLock() bool { return s.TryAcquire(1) }
 
 // checkStats checks the invariants any snapshot satisfies.
 func checkStats(t *testing.T, s diag.LockStats) {
@@ -230,4 +252,44 @@ func TestKindString(t *testing.T) {
 			t.Errorf("%d.String() = %q, want %q", k, got, want)
 		}
 	}
+}
+
+// A semaphore's statistics on fake time: a wait that ends at a deadline is
+// a cancellation with exactly its wait, a granted wait is a contended
+// acquisition and a handoff, and weights other than one count too.
+func TestStatsSemaphoreWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := semaphore.New(3)
+		diag.Watch(s, "sem")
+		defer diag.Unwatch(s)
+		if err := s.Acquire(context.Background(), 3); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := s.Acquire(ctx, 2); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Acquire = %v, want the deadline", err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := s.Acquire(context.Background(), 1); err != nil {
+				t.Error(err)
+			}
+		}()
+		synctest.Wait() // the goroutine is queued
+		time.Sleep(2 * time.Second)
+		s.Release(3)
+		<-done
+		s.Release(1)
+		got, _ := diag.Stats(s)
+		want := diag.LockStats{
+			Acquisitions: 2, Contended: 1, Handoffs: 1, Cancellations: 1,
+			TotalWait: 3 * time.Second, MaxWait: 2 * time.Second,
+		}
+		got.Name, got.Type, got.Site, got.Since = "", "", "", time.Time{}
+		if got != want {
+			t.Fatalf("stats %+v\nwant  %+v", got, want)
+		}
+	})
 }

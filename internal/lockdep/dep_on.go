@@ -325,6 +325,9 @@ func deliver(rs []*Report) {
 }
 
 func depAcquire(p unsafe.Pointer, t *Type, m Mode) *acq {
+	if m == Counted {
+		return nil
+	}
 	a := &acq{gid: goid(), mode: m, pcs: callers()}
 	mu.Lock()
 	ls := stateOf(p, t)
@@ -469,6 +472,9 @@ func recursion(h, a *acq) *Report {
 }
 
 func depWait(a *acq) {
+	if a == nil {
+		return
+	}
 	d := time.Duration(longWait.Load())
 	mu.Lock()
 	defer mu.Unlock()
@@ -503,6 +509,9 @@ func remove(s []*acq, a *acq) []*acq {
 }
 
 func depAcquired(a *acq) {
+	if a == nil {
+		return
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	endWait(a)
@@ -521,12 +530,18 @@ func hold(a *acq) {
 }
 
 func depCanceled(a *acq) {
+	if a == nil {
+		return
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	endWait(a)
 }
 
 func depTryAcquired(p unsafe.Pointer, t *Type, m Mode) {
+	if m == Counted {
+		return
+	}
 	a := &acq{gid: goid(), mode: m, pcs: callers()}
 	mu.Lock()
 	defer mu.Unlock()
@@ -546,6 +561,9 @@ func unhold(h *acq) {
 }
 
 func depRelease(p unsafe.Pointer, t *Type, m Mode) {
+	if m == Counted {
+		return
+	}
 	gid := goid()
 	mu.Lock()
 	ls := locks[uintptr(p)]

@@ -64,11 +64,18 @@ const (
 	Write Mode = iota
 	// Read is a shared hold: RLock.
 	Read
+	// Counted is an acquisition that statistics count but that is no lock
+	// hold for the checker: a semaphore's permits, other than the one
+	// permit of a semaphore of capacity one.
+	Counted
 )
 
 func (m Mode) String() string {
-	if m == Read {
+	switch m {
+	case Read:
 		return "read"
+	case Counted:
+		return "counted"
 	}
 	return "write"
 }
@@ -99,9 +106,10 @@ func FastFree() uint32 {
 // Token carries one acquisition from Acquire to Acquired or Canceled. It
 // lives on the acquiring goroutine's stack.
 type Token struct {
-	c     *Counters // the lock's counters, nil when it is not watched
-	start int64     // when the wait began (now()), 0 while uncontended
-	dep   depToken  // the debug build's record; empty otherwise
+	c      *Counters // the lock's counters, nil when it is not watched
+	start  int64     // when the wait began (now()), if waited
+	waited bool      // Wait was called: the acquisition is contended
+	dep    depToken  // the debug build's record; empty otherwise
 }
 
 // Acquire is called before a blocking acquisition of the lock at p (Lock,
@@ -118,7 +126,7 @@ func Acquire(p unsafe.Pointer, t *Type, m Mode) Token {
 // the long-wait timer.
 func (k *Token) Wait() {
 	if k.c != nil {
-		k.start = now()
+		k.start, k.waited = now(), true
 	}
 	depWait(k.dep)
 }
@@ -126,7 +134,7 @@ func (k *Token) Wait() {
 // Acquired is called once the lock is held.
 func (k *Token) Acquired() {
 	if k.c != nil {
-		k.c.acquired(k.start)
+		k.c.acquired(k.waited, k.start)
 	}
 	depAcquired(k.dep)
 }
@@ -135,8 +143,14 @@ func (k *Token) Acquired() {
 // not held, and the call is as if it had never been made.
 func (k *Token) Canceled() {
 	if k.c != nil {
-		k.c.canceled(k.start)
+		k.c.canceled(k.waited, k.start)
 	}
+	depCanceled(k.dep)
+}
+
+// Failed is called when a blocking acquisition failed for a reason other
+// than its context (a semaphore's ErrTooLarge): no hold, no cancellation.
+func (k *Token) Failed() {
 	depCanceled(k.dep)
 }
 
@@ -152,7 +166,7 @@ func TryAcquired(p unsafe.Pointer, t *Type, m Mode) {
 
 func tryAcquired(p unsafe.Pointer, t *Type, m Mode) {
 	if c := lookup(p); c != nil {
-		c.acquired(0)
+		c.acquired(false, 0)
 	}
 	depTryAcquired(p, t, m)
 }
@@ -179,14 +193,13 @@ func handoff(p unsafe.Pointer) {
 	}
 }
 
-// epoch anchors now. time.Since reads the monotonic clock (inside a
-// testing/synctest bubble, the bubble's fake clock).
+// epoch anchors now. time.Since reads the monotonic clock; inside a
+// testing/synctest bubble it reads the bubble's fake clock, against the real
+// epoch, so values there are far negative, but their differences are right.
 var epoch = time.Now()
 
-// now returns monotonic nanoseconds since epoch, never 0.
-func now() int64 {
-	return max(int64(time.Since(epoch)), 1)
-}
+// now returns nanoseconds since epoch, for measuring waits.
+func now() int64 { return int64(time.Since(epoch)) }
 
 // Kind is what a Report is about.
 type Kind uint8

@@ -120,17 +120,17 @@ type Counters struct {
 	_ [128 - 8*6]byte
 }
 
-func (c *Counters) acquired(start int64) {
+func (c *Counters) acquired(waited bool, start int64) {
 	c.acquisitions.Add(1)
-	if start != 0 {
+	if waited {
 		c.contended.Add(1)
 		c.addWait(now() - start)
 	}
 }
 
-func (c *Counters) canceled(start int64) {
+func (c *Counters) canceled(waited bool, start int64) {
 	c.cancellations.Add(1)
-	if start != 0 {
+	if waited {
 		c.addWait(now() - start)
 	}
 }

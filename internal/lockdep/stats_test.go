@@ -89,10 +89,10 @@ func TestCounters(t *testing.T) {
 	Watch(p, "c", "fake", "here")
 	defer Unwatch(p)
 	c := lookup(p)
-	c.acquired(0)
-	c.acquired(now() - int64(3*time.Millisecond))
-	c.canceled(now() - int64(5*time.Millisecond))
-	c.canceled(0) // gave up without waiting
+	c.acquired(false, 0)
+	c.acquired(true, now()-int64(3*time.Millisecond))
+	c.canceled(true, now()-int64(5*time.Millisecond))
+	c.canceled(false, 0) // gave up without waiting
 	handoff(p)
 	s, _ := Stats(p)
 	if s.Acquisitions != 2 || s.Contended != 1 || s.Cancellations != 2 || s.Handoffs != 1 {
