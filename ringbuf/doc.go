@@ -1,0 +1,95 @@
+// Package ringbuf provides bounded first-in first-out queues on a fixed
+// ring of slots: no allocation per item, compare-and-swap instead of locks,
+// and a blocking layer that parks instead of spinning.
+//
+//   - [MPMC] is for any number of producers and consumers: Dmitry Vyukov's
+//     bounded queue with a sequence number (stamp) per slot, in the
+//     exact-capacity form of crossbeam's ArrayQueue.
+//   - [SPSC] is for one producer and one consumer: Lamport's ring with
+//     cached indices, wait-free.
+//
+// Both hold exactly the capacity they were created with (any capacity >= 1,
+// no rounding to a power of two) and offer the same methods:
+//
+//	TryPush(v) bool, TryPop() (v, bool)      never wait
+//	TryPushN(vs) int, TryPopN(dst) int       batches: one atomic claim for many items
+//	Push(ctx, v) error, Pop(ctx) (v, error)   wait: yield a few times, then park
+//	Close(), Len(), Cap()
+//
+// There is no separate multi-producer single-consumer type: with one
+// consumer, MPMC's compare-and-swap on head never fails, and it costs what
+// the atomic store a single consumer would need instead (both are one
+// locked instruction on amd64); a prototype measured no difference.
+//
+// # When to use it, and when not
+//
+// Use a ring where a buffered channel is the bottleneck: many small items
+// handed between goroutines at a high rate, or batches. TryPush and TryPop
+// move an item in a third to a half of the time a buffered channel's send
+// and receive take, and SPSC's batches of 16 a quarter of that again.
+//
+// Prefer a channel when you need select (a ring cannot take part in a
+// select statement), when items are few (a channel's cost does not
+// matter then), or when you want unbuffered rendezvous. A ring is a queue,
+// not a broadcast: each item goes to one consumer. An unbounded queue is
+// a different structure; a bounded one is what gives back-pressure.
+//
+// # Blocking and closing
+//
+// Push waits while the queue is full, Pop while it is empty. Each first
+// yields the processor a few times, retrying after each (which hands the
+// processor straight to the goroutine it is waiting for when that one is
+// runnable), and then parks on a wait queue, so a goroutine waiting on an
+// idle queue uses no CPU. It never busy-spins. The lock-free fast paths
+// pay one extra atomic load to learn whether anybody is parked; only then
+// do they take the wait-queue lock to wake one. Both follow the module's cancellation contract: a ctx that is
+// already done fails the call, a failed call leaves the queue as if it had
+// never been made and returns an error for which errors.Is(err, ctx.Err())
+// holds, and a wake that races with cancellation is never lost (the woken
+// goroutine retries once and keeps what it gets).
+//
+// Close makes every later push fail with [ErrClosed] (TryPush reports
+// false), lets pops drain the items already queued and then fail with
+// ErrClosed, and wakes every parked goroutine. It is how a producer tells
+// consumers that no more items will come, as closing a channel does.
+//
+// # Memory model
+//
+// The push that stores an item synchronizes before the pop that returns it:
+// everything the producer wrote before pushing is visible to the consumer
+// after popping, as with a channel send and receive. Close synchronizes
+// before every call that fails because the queue is closed. A failed try,
+// or a blocking call that returns an error, establishes nothing.
+//
+// # Progress, and an honest caveat
+//
+// SPSC's TryPush and TryPop are wait-free. MPMC's are lock-free except at
+// one point, shared with every array queue built on per-slot sequence
+// numbers (Vyukov's, crossbeam's, Rigtorp's, folly's): a producer that is
+// preempted between claiming a slot and publishing its item delays the
+// consumer that pops that slot, and a consumer preempted between claiming
+// and releasing a slot delays the producer that next writes it. The
+// delayed goroutine spins briefly and then yields until the other has run
+// its few remaining instructions; goroutines working on other slots go on.
+//
+// # Cost
+//
+// An uncontended TryPush plus TryPop is four locked instructions on MPMC
+// (two compare-and-swaps, two stores) and two on SPSC; a buffered channel
+// takes its lock for each. On the 2-core CI machine that came to about 14
+// ns per item for MPMC and 10 for SPSC, against 45 to 120 for a channel
+// (the machine was shared and the figures move with its load; see
+// bench_test.go). A batch claims its slots with one compare-and-swap per
+// side; SPSC also publishes a batch with one store, so 16 items cost about
+// a quarter of 16 single operations, while MPMC still stores each slot's
+// stamp (Go has no release-only store: every atomic store is a locked
+// instruction on amd64), which caps its batches at about 0.6 of the single
+// cost. Len is two atomic loads. The blocking layer costs nothing until a
+// goroutine parks; a park and a wake cost a few hundred nanoseconds and
+// allocate one small wait record.
+//
+// Neighbouring MPMC slots share cache lines (Go cannot pad an array
+// element by the size of a type parameter), so a consumer and a producer
+// working one slot apart contend for a line; head and tail are padded
+// apart.
+package ringbuf

@@ -1,0 +1,589 @@
+package ringbuf
+
+import (
+	"context"
+	"math/bits"
+	"sync/atomic"
+
+	"github.com/lockstep-go/lockstep/internal/backoff"
+	"github.com/lockstep-go/lockstep/internal/cacheline"
+	"github.com/lockstep-go/lockstep/internal/testhook"
+	"github.com/lockstep-go/lockstep/internal/waitq"
+)
+
+// maxCapacity bounds the capacity so that a position keeps at least 2^22
+// laps of headroom below 2^64 (see the position layout on MPMC).
+const maxCapacity = 1 << 40
+
+// MPMC is a bounded first-in first-out queue that any number of goroutines
+// may push to and pop from concurrently. It holds exactly the capacity given
+// to NewMPMC, stores items in a fixed array (no allocation per item) and
+// claims slots with compare-and-swap instead of a lock.
+//
+// TryPush and TryPop never park: they fail when the queue is full or empty.
+// Push and Pop wait, spinning briefly and then parking, until they succeed,
+// the queue is closed, or ctx ends. TryPushN and TryPopN move a batch with
+// one compare-and-swap.
+//
+// An MPMC must be created with NewMPMC: the zero value has no slots, and
+// operations on it panic. An MPMC must not be copied after first use.
+//
+// In the terminology of the Go memory model, the push (Push, TryPush or
+// TryPushN) that stores an item synchronizes before the pop (Pop, TryPop or
+// TryPopN) that returns that item, and Close synchronizes before every call
+// that fails because of it. A failed TryPush or TryPop, and a push or pop
+// that returns an error, establishes no synchronizes-before relation.
+//
+// # Algorithm
+//
+// This is Dmitry Vyukov's bounded MPMC queue (1024cores.net, "Bounded MPMC
+// queue", https://www.1024cores.net/home/lock-free-algorithms/queues/bounded-mpmc-queue)
+// in the form of crossbeam's ArrayQueue, which keeps the capacity exact by
+// counting laps (crossbeam-rs/crossbeam, crossbeam-queue/src/array_queue.rs
+// at 7de845aa), with the closed mark of crossbeam-channel's array flavour
+// (crossbeam-channel/src/flavors/array.rs).
+//
+// A position is a 64-bit word, index in the low bits, then the closed
+// bit, then the lap:
+//
+//	position = lap*oneLap + index   index < capacity < closedBit, oneLap = 2*closedBit
+//	head     = position of the next pop
+//	tail     = position of the next push, plus closedBit once Close was called
+//
+// Each slot carries a stamp that says, for the position p that refers to it,
+// what it holds:
+//
+//	stamp      meaning                                 set by
+//	p          empty: ready for the push at p          NewMPMC, or the pop at p-oneLap
+//	p+1        full: holds the item pushed at p         the push at p (publish)
+//	p+oneLap   empty again: ready for the next lap      the pop at p (release)
+//
+// A push loads tail, checks that its slot's stamp is tail, claims the
+// position by moving tail on with a compare-and-swap, writes the item and
+// only then publishes it by storing the stamp; a pop does the same with head
+// and the stamp tail+1, zeroes the slot so the garbage collector can free
+// what the item referenced, and releases the slot by storing the stamp of
+// the next lap. The stamp store is what publishes: the push's store of p+1
+// synchronizes before the pop's load that sees it, and the pop's store of
+// p+oneLap before the next lap's push. Positions are 64 bits and only grow,
+// so a stalled goroutine cannot mistake a later lap for its own (no ABA):
+// at the largest capacity, wrapping would take 2^22 laps of 2^40 items.
+//
+// head and tail sit on cache lines of their own. Slots cannot be padded:
+// Go cannot size padding from a type parameter, so neighbouring slots share
+// cache lines; a consumer reading slot i and a producer writing slot i+1
+// contend for the line, which costs throughput under heavy two-sided
+// contention but no memory per slot.
+//
+// # Progress
+//
+// Like every array queue built on per-slot sequence numbers, MPMC is not
+// strictly lock-free. A producer that is preempted between claiming a slot
+// and publishing it delays the consumer of that slot (and, once the queue
+// has wrapped around, the producer one lap later), and a preempted consumer
+// likewise delays the next lap's producer of its slot. The delayed
+// goroutine spins briefly and then yields the processor with
+// runtime.Gosched until the preempted one has run its few remaining
+// instructions; it does not report empty or full meanwhile, because the
+// item is already counted in the queue. Goroutines at other slots are not
+// delayed.
+type MPMC[T any] struct {
+	_ noCopy
+
+	_    cacheline.Pad
+	head atomic.Uint64 // position of the next pop
+	_    cacheline.Pad
+	tail atomic.Uint64 // position of the next push, | closedBit once closed
+	_    cacheline.Pad
+
+	// Read-only after NewMPMC, and read on every operation.
+	slots     []slot[T]
+	cap       uint64 // len(slots)
+	mask      uint64 // closedBit-1: position & mask is the index
+	closedBit uint64 // smallest power of two > cap
+	oneLap    uint64 // 2*closedBit: the distance between laps
+	lapShift  uint   // log2(oneLap)
+
+	w waiters // blocking layer; w.parked shares the read-mostly line above
+}
+
+type slot[T any] struct {
+	stamp atomic.Uint64 // see the table on MPMC
+	val   T
+}
+
+// NewMPMC returns an empty MPMC queue that holds exactly capacity items.
+// It panics if capacity < 1.
+func NewMPMC[T any](capacity int) *MPMC[T] {
+	if capacity < 1 {
+		panic("ringbuf: NewMPMC capacity < 1")
+	}
+	if uint64(capacity) > maxCapacity {
+		panic("ringbuf: NewMPMC capacity too large")
+	}
+	c := uint64(capacity)
+	closedBit := uint64(1) << bits.Len64(c) // > c, as a push's stamp p+1 may reach index c
+	q := &MPMC[T]{
+		slots:     make([]slot[T], c),
+		cap:       c,
+		mask:      closedBit - 1,
+		closedBit: closedBit,
+		oneLap:    closedBit << 1,
+		lapShift:  uint(bits.Len64(closedBit)),
+	}
+	for i := range q.slots {
+		q.slots[i].stamp.Store(uint64(i))
+	}
+	return q
+}
+
+// checkInit panics if q is a zero MPMC, on the slow paths only.
+func (q *MPMC[T]) checkInit() {
+	if q.cap == 0 {
+		panic("ringbuf: MPMC not created by NewMPMC")
+	}
+}
+
+// result is the outcome of a try operation.
+type result uint8
+
+const (
+	resultOK     result = iota // the item was pushed or popped
+	resultFailed               // full (push) or empty (pop)
+	resultClosed               // closed (push), or closed and drained (pop)
+)
+
+// next returns the position after p (p carries no closed bit).
+func (q *MPMC[T]) next(p uint64) uint64 {
+	if p&q.mask+1 < q.cap {
+		return p + 1
+	}
+	// Set to {lap: lap+1, index: 0}.
+	return p&^(q.oneLap-1) + q.oneLap
+}
+
+// TryPush appends v to the queue if there is room and the queue is not
+// closed, and reports whether it did. It fails only when the queue was
+// full, or closed, at some instant during the call.
+func (q *MPMC[T]) TryPush(v T) bool {
+	return q.push(v) == resultOK
+}
+
+// push claims a slot for v, stores v and publishes it.
+func (q *MPMC[T]) push(v T) result {
+	// Fast path: the slot is empty for this lap and the claim succeeds at
+	// the first attempt. A closed tail never equals a stamp, so after
+	// Close every push takes the slow path.
+	tail := q.tail.Load()
+	var s *slot[T]
+	if i := tail & q.mask; i < uint64(len(q.slots)) && // false only for a zero MPMC
+		q.slots[i].stamp.Load() == tail && q.tail.CompareAndSwap(tail, q.next(tail)) {
+		s = &q.slots[i]
+	} else {
+		var r result
+		if s, tail, r = q.claimPush(); r != resultOK {
+			return r
+		}
+	}
+	testhook.Yield() // claimed, not yet published
+	s.val = v
+	s.stamp.Store(tail + 1) // publish: synchronizes with the pop's Load
+	q.notify()
+	return resultOK
+}
+
+// claimPush is push's slow path: it claims the slot at tail, waiting for a
+// goroutine in the middle of its own operation on that slot, or reports
+// full or closed.
+func (q *MPMC[T]) claimPush() (*slot[T], uint64, result) {
+	q.checkInit()
+	var b backoff.Backoff
+	tail := q.tail.Load()
+	for {
+		if tail&q.closedBit != 0 {
+			return nil, 0, resultClosed
+		}
+		s := &q.slots[tail&q.mask]
+		stamp := s.stamp.Load()
+		if stamp == tail {
+			// The slot is empty for this lap: claim the position.
+			if q.tail.CompareAndSwap(tail, q.next(tail)) {
+				return s, tail, resultOK
+			}
+			b.Spin() // another push (or Close) moved tail first
+			tail = q.tail.Load()
+			continue
+		}
+		if !q.pushWait(tail, stamp, &b) {
+			return nil, 0, resultFailed
+		}
+		tail = q.tail.Load()
+	}
+}
+
+// pushWait handles a push whose slot at position tail has the given stamp,
+// not tail. It reports false if the queue is full; otherwise it has backed
+// off and the caller reloads tail and retries.
+func (q *MPMC[T]) pushWait(tail, stamp uint64, b *backoff.Backoff) bool {
+	if stamp > tail {
+		// tail is stale: another push has claimed this position.
+		b.Spin()
+		return true
+	}
+	// The slot still belongs to the previous lap: its item is not popped
+	// yet, or a pop has claimed it and not released it, or a push of the
+	// previous lap has not published it. If head is a whole lap behind,
+	// capacity items are counted in the queue: it is full.
+	if q.head.Load()+q.oneLap == tail {
+		return false
+	}
+	b.Snooze() // wait for the goroutine that holds the slot
+	return true
+}
+
+// TryPop removes and returns the item at the front of the queue, if there
+// is one. It fails only when the queue was empty at some instant during the
+// call; if the front item's push has claimed its slot but not yet stored the
+// item, TryPop waits for it (see Progress on MPMC).
+func (q *MPMC[T]) TryPop() (T, bool) {
+	v, r := q.pop()
+	return v, r == resultOK
+}
+
+// pop claims the slot at head, takes its item and releases the slot.
+func (q *MPMC[T]) pop() (T, result) {
+	// Fast path: the slot holds the item pushed at head and the claim
+	// succeeds at the first attempt.
+	head := q.head.Load()
+	var s *slot[T]
+	if i := head & q.mask; i < uint64(len(q.slots)) && // false only for a zero MPMC
+		q.slots[i].stamp.Load() == head+1 && q.head.CompareAndSwap(head, q.next(head)) {
+		s = &q.slots[i]
+	} else {
+		var r result
+		if s, head, r = q.claimPop(); r != resultOK {
+			var zero T
+			return zero, r
+		}
+	}
+	testhook.Yield() // claimed, not yet released
+	v := s.val
+	var zero T
+	s.val = zero                   // let the GC free what v references
+	s.stamp.Store(head + q.oneLap) // release the slot to the next lap's push
+	q.notify()
+	return v, resultOK
+}
+
+// claimPop is pop's slow path, like claimPush.
+func (q *MPMC[T]) claimPop() (*slot[T], uint64, result) {
+	q.checkInit()
+	var b backoff.Backoff
+	head := q.head.Load()
+	for {
+		s := &q.slots[head&q.mask]
+		stamp := s.stamp.Load()
+		if stamp == head+1 {
+			// The slot holds the item pushed at head: claim it.
+			if q.head.CompareAndSwap(head, q.next(head)) {
+				return s, head, resultOK
+			}
+			b.Spin() // another pop took it first
+			head = q.head.Load()
+			continue
+		}
+		if r := q.popWait(head, stamp, &b); r != resultOK {
+			return nil, 0, r
+		}
+		head = q.head.Load()
+	}
+}
+
+// popWait handles a pop whose slot at position head has the given stamp,
+// not head+1. It reports resultFailed if the queue is empty, resultClosed if
+// it is closed and empty; otherwise it has backed off and returns resultOK,
+// and the caller reloads head and retries.
+func (q *MPMC[T]) popWait(head, stamp uint64, b *backoff.Backoff) result {
+	if stamp > head+1 {
+		// head is stale: another pop has taken this position.
+		b.Spin()
+		return resultOK
+	}
+	// No item published at head yet. If tail equals head, nothing is
+	// claimed either: the queue is empty (head cannot pass tail, so it
+	// equalled tail at the instant tail was loaded).
+	tail := q.tail.Load()
+	if tail&^q.closedBit == head {
+		if tail&q.closedBit != 0 {
+			return resultClosed
+		}
+		return resultFailed
+	}
+	b.Snooze() // a push has claimed head and not yet published it
+	return resultOK
+}
+
+// TryPushN appends a prefix of vs to the queue and returns its length. It
+// claims, with one compare-and-swap, as many consecutive slots as are free
+// when it looks: at least one unless the queue was full (or closed) at some
+// instant during the call, and all of vs if there is room and no pop is
+// releasing a slot at that moment. The items stay contiguous in the queue,
+// not interleaved with other pushes, and become visible to poppers one by
+// one, in order.
+func (q *MPMC[T]) TryPushN(vs []T) int {
+	if len(vs) == 0 {
+		return 0
+	}
+	q.checkInit()
+	want := min(uint64(len(vs)), q.cap)
+	var b backoff.Backoff
+	tail := q.tail.Load()
+	for {
+		if tail&q.closedBit != 0 {
+			return 0
+		}
+		// Count the slots from tail on that are empty for their lap. None
+		// of them can be taken by anyone else without moving tail, so the
+		// compare-and-swap below claims exactly these.
+		n := q.countStamps(tail, want, 0)
+		if n == 0 {
+			if !q.pushWait(tail, q.slots[tail&q.mask].stamp.Load(), &b) {
+				return 0
+			}
+			tail = q.tail.Load()
+			continue
+		}
+		if q.tail.CompareAndSwap(tail, q.advance(tail, n)) {
+			testhook.Yield()
+			// Write and publish each slot, in at most two runs: up to
+			// the end of the array, and from its start one lap later.
+			idx := tail & q.mask
+			first := min(n, q.cap-idx)
+			pos := tail + 1 // the stamp that publishes the first slot
+			run := q.slots[idx : idx+first]
+			for i := range run {
+				run[i].val = vs[i]
+				run[i].stamp.Store(pos + uint64(i))
+			}
+			pos = tail&^q.mask + q.oneLap + 1
+			run = q.slots[:n-first]
+			for i, v := range vs[first:n] {
+				run[i].val = v
+				run[i].stamp.Store(pos + uint64(i))
+			}
+			q.notify()
+			return int(n)
+		}
+		b.Spin()
+		tail = q.tail.Load()
+	}
+}
+
+// countStamps returns how many slots, up to want, from position p on hold
+// the stamp of their own position plus delta (0: empty for that lap, 1:
+// holding that lap's item).
+func (q *MPMC[T]) countStamps(p, want, delta uint64) uint64 {
+	idx := p & q.mask
+	first := min(want, q.cap-idx)
+	run := q.slots[idx : idx+first]
+	for i := range run {
+		if run[i].stamp.Load() != p+delta+uint64(i) {
+			return uint64(i)
+		}
+	}
+	p = p&^q.mask + q.oneLap
+	run = q.slots[:want-first]
+	for i := range run {
+		if run[i].stamp.Load() != p+delta+uint64(i) {
+			return first + uint64(i)
+		}
+	}
+	return want
+}
+
+// advance returns the position n after p, for 0 < n <= cap.
+func (q *MPMC[T]) advance(p, n uint64) uint64 {
+	idx := p&q.mask + n
+	if idx < q.cap {
+		return p + n
+	}
+	return p&^q.mask + q.oneLap + (idx - q.cap) // into the next lap
+}
+
+// TryPopN removes items from the front of the queue into dst, claiming
+// with one compare-and-swap as many consecutive published items as it
+// finds (up to len(dst)), and returns how many: at least one unless the
+// queue was empty (or closed and drained) at some instant during the call.
+// It may stop short at an item whose push has claimed its slot but not yet
+// stored the item.
+func (q *MPMC[T]) TryPopN(dst []T) int {
+	if len(dst) == 0 {
+		return 0
+	}
+	q.checkInit()
+	want := min(uint64(len(dst)), q.cap)
+	var b backoff.Backoff
+	head := q.head.Load()
+	for {
+		n := q.countStamps(head, want, 1)
+		if n == 0 {
+			if q.popWait(head, q.slots[head&q.mask].stamp.Load(), &b) != resultOK {
+				return 0
+			}
+			head = q.head.Load()
+			continue
+		}
+		if q.head.CompareAndSwap(head, q.advance(head, n)) {
+			testhook.Yield()
+			var zero T
+			idx := head & q.mask
+			first := min(n, q.cap-idx)
+			pos := head + q.oneLap // the stamp that releases the first slot
+			run := q.slots[idx : idx+first]
+			for i := range run {
+				dst[i] = run[i].val
+				run[i].val = zero
+				run[i].stamp.Store(pos + uint64(i))
+			}
+			pos = head&^q.mask + 2*q.oneLap
+			run = q.slots[:n-first]
+			for i := range run {
+				dst[first+uint64(i)] = run[i].val
+				run[i].val = zero
+				run[i].stamp.Store(pos + uint64(i))
+			}
+			q.notify()
+			return int(n)
+		}
+		b.Spin()
+		head = q.head.Load()
+	}
+}
+
+// notify is called after every successful push or pop: one atomic load,
+// and the slow path only when somebody is parked.
+func (q *MPMC[T]) notify() {
+	if q.w.parked.Load() != 0 {
+		q.wake()
+	}
+}
+
+// wake wakes the front popper if there is an item and the front pusher if
+// there is room (see waiters for why one of each, every time).
+func (q *MPMC[T]) wake() {
+	w := &q.w
+	w.mu.Lock()
+	head := q.head.Load()
+	tail := q.tail.Load() &^ q.closedBit
+	if tail != head {
+		w.wakeFront(&w.popq)
+	}
+	if head+q.oneLap != tail {
+		w.wakeFront(&w.pushq)
+	}
+	w.mu.Unlock()
+}
+
+// canPush is a parking pusher's re-check, made after it registered: room,
+// or closed.
+func (q *MPMC[T]) canPush() bool {
+	head := q.head.Load()
+	tail := q.tail.Load()
+	return tail&q.closedBit != 0 || head+q.oneLap != tail
+}
+
+// canPop is a parking popper's re-check, made after it registered: an item
+// (claimed, at least), or closed.
+func (q *MPMC[T]) canPop() bool {
+	head := q.head.Load()
+	return q.tail.Load() != head // the closed bit makes them differ too
+}
+
+// Push appends v to the queue, waiting while it is full. It returns nil once
+// v is in the queue, ErrClosed if the queue is closed first, and the ctx
+// error (errors.Is(err, ctx.Err())) if ctx ends first, in which case v was
+// not pushed. A ctx that is already done fails the call even if there is
+// room; use TryPush not to wait.
+//
+// A waiting Push yields a few times and then parks: it uses no CPU while
+// the queue stays full.
+func (q *MPMC[T]) Push(ctx context.Context, v T) error {
+	if ctx.Err() != nil {
+		return waitq.Err(ctx)
+	}
+	var b pause
+	for {
+		switch q.push(v) {
+		case resultOK:
+			return nil
+		case resultClosed:
+			return ErrClosed
+		}
+		if b.wait() {
+			continue
+		}
+		if err := q.w.park(ctx, &q.w.pushq, q.canPush); err != nil {
+			return err
+		}
+	}
+}
+
+// Pop removes and returns the item at the front of the queue, waiting while
+// it is empty. After Close it keeps returning the items pushed before Close,
+// then ErrClosed. If ctx ends first it returns the ctx error
+// (errors.Is(err, ctx.Err())) and removes nothing. A ctx that is already done
+// fails the call even if an item is waiting; use TryPop not to wait.
+//
+// A waiting Pop yields a few times and then parks: it uses no CPU while
+// the queue stays empty.
+func (q *MPMC[T]) Pop(ctx context.Context) (T, error) {
+	var zero T
+	if ctx.Err() != nil {
+		return zero, waitq.Err(ctx)
+	}
+	var b pause
+	for {
+		v, r := q.pop()
+		switch r {
+		case resultOK:
+			return v, nil
+		case resultClosed:
+			return zero, ErrClosed
+		}
+		if b.wait() {
+			continue
+		}
+		if err := q.w.park(ctx, &q.w.popq, q.canPop); err != nil {
+			return zero, err
+		}
+	}
+}
+
+// Close closes the queue: later pushes fail (TryPush reports false, Push
+// returns ErrClosed), pops return the items already in the queue and then
+// fail (Pop returns ErrClosed), and every goroutine parked in Push or Pop
+// wakes. A push that claimed its slot before Close completes, and its item
+// is popped like the others. Close is idempotent.
+func (q *MPMC[T]) Close() {
+	q.tail.Or(q.closedBit) // every later claim's compare-and-swap fails
+	q.w.wakeAll()
+}
+
+// Len returns the number of items in the queue, counting those whose push
+// has claimed a slot but not yet stored the item. Under concurrent use it is
+// only a snapshot that may be stale on return, but it is always within
+// [0, Cap()].
+func (q *MPMC[T]) Len() int {
+	head := q.head.Load()
+	tail := q.tail.Load() &^ q.closedBit
+	n := int64(q.linear(tail) - q.linear(head))
+	return int(min(max(n, 0), int64(q.cap)))
+}
+
+// linear maps a position to the count of positions before it.
+func (q *MPMC[T]) linear(p uint64) uint64 {
+	return p>>q.lapShift*q.cap + p&q.mask
+}
+
+// Cap returns the capacity given to NewMPMC.
+func (q *MPMC[T]) Cap() int { return int(q.cap) }
