@@ -12,6 +12,7 @@ import (
 
 	"github.com/lockstep-go/lockstep/diag"
 	"github.com/lockstep-go/lockstep/internal/testutil"
+	"github.com/lockstep-go/lockstep/rwlock"
 	"github.com/lockstep-go/lockstep/spin"
 )
 
@@ -393,4 +394,121 @@ func TestEnabled(t *testing.T) {
 	if !diag.Enabled {
 		t.Fatal("Enabled is false in a lockstep_debug build")
 	}
+}
+
+// No false positive for a read lock held by many goroutines at once: each
+// goroutine's holds are its own, so the second reader is not a recursion,
+// and the same nesting in every goroutine is one consistent order.
+func TestNoFalsePositiveSharedReads(t *testing.T) {
+	for _, k := range rwKinds {
+		t.Run(k.name, func(t *testing.T) {
+			r := collect(t, diag.Config{})
+			a, _ := k.new(t, "a")
+			b, _ := k.new(t, "b")
+			const n = 6
+			var all sync.WaitGroup
+			all.Add(n)
+			testutil.Run(t, n, func(int) {
+				runlock := a.rlock()
+				all.Done()
+				all.Wait() // every goroutine holds a for reading now
+				b.Lock()
+				b.Unlock()
+				runlockB := b.rlock()
+				runlock() // released in another order than taken
+				runlockB()
+			})
+			r.none(t)
+		})
+	}
+}
+
+// A goroutine that read-locks a lock it holds for reading is reported (a
+// queued writer would deadlock it), and with Panic the second RLock is
+// undone: the lock is exactly as before it.
+func TestReadRecursion(t *testing.T) {
+	for _, k := range rwKinds {
+		t.Run(k.name, func(t *testing.T) {
+			r := collect(t, diag.Config{Panic: true})
+			l, _ := k.new(t, "l")
+			var recovered any
+			inGoroutine(func() {
+				runlock := l.rlock()
+				defer runlock()
+				defer func() { recovered = recover() }()
+				l.rlock()
+			})
+			rep, ok := recovered.(*diag.Report)
+			if !ok || rep.Kind != diag.Recursion || !strings.Contains(rep.Message, "writer") {
+				t.Fatalf("recovered %v, want a recursion report about a queued writer", recovered)
+			}
+			r.one(t, diag.Recursion)
+			if !l.TryLock() {
+				t.Fatal("lock not free after the panicking RLock and the RUnlock")
+			}
+			l.Unlock()
+		})
+	}
+}
+
+// Lock under one's own read lock waits forever: reported before it blocks.
+func TestWriteUnderRead(t *testing.T) {
+	r := collect(t, diag.Config{Panic: true})
+	var rw rwlock.RWMutex
+	var recovered any
+	inGoroutine(func() {
+		rw.RLock()
+		defer rw.RUnlock()
+		defer func() { recovered = recover() }()
+		rw.Lock()
+	})
+	if rep, ok := recovered.(*diag.Report); !ok || rep.Kind != diag.Recursion || !strings.Contains(rep.Message, "write-locks") {
+		t.Fatalf("recovered %v, want a recursion report of a write lock under a read lock", recovered)
+	}
+	r.one(t, diag.Recursion)
+}
+
+// Read locks make order edges: two goroutines that take two read locks in
+// opposite orders deadlock once a writer queues on each.
+func TestReadReadInversion(t *testing.T) {
+	for _, k := range rwKinds {
+		t.Run(k.name, func(t *testing.T) {
+			r := collect(t, diag.Config{})
+			a, _ := k.new(t, "a")
+			b, _ := k.new(t, "b")
+			order := func(x, y rwLocker) {
+				ux := x.rlock()
+				uy := y.rlock()
+				uy()
+				ux()
+			}
+			inGoroutine(func() { order(a, b) })
+			r.none(t)
+			inGoroutine(func() { order(b, a) })
+			r.one(t, diag.Inversion)
+		})
+	}
+}
+
+// Downgrade keeps the hold, now for reading: RUnlock releases it, and
+// nothing is reported.
+func TestDowngrade(t *testing.T) {
+	r := collect(t, diag.Config{})
+	var rw rwlock.RWMutex
+	var rm rwlock.ReadMostly
+	inGoroutine(func() {
+		rw.Lock()
+		rw.Downgrade()
+		rw.RUnlock()
+		rm.Lock()
+		tok := rm.Downgrade()
+		rm.RUnlock(tok)
+	})
+	inGoroutine(func() {
+		rw.Lock()
+		rw.Unlock()
+		rm.Lock()
+		rm.Unlock()
+	})
+	r.none(t)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lockstep-go/lockstep/diag"
 	"github.com/lockstep-go/lockstep/internal/testutil"
+	"github.com/lockstep-go/lockstep/rwlock"
 	"github.com/lockstep-go/lockstep/semaphore"
 	"github.com/lockstep-go/lockstep/spin"
 )
@@ -40,6 +41,18 @@ var lockKinds = []struct {
 	}},
 	{"spin.TicketLock", func(t *testing.T, name string) (tryLocker, func() (diag.LockStats, bool)) {
 		l := new(spin.TicketLock)
+		diag.Watch(l, name)
+		t.Cleanup(func() { diag.Unwatch(l) })
+		return l, func() (diag.LockStats, bool) { return diag.Stats(l) }
+	}},
+	{"rwlock.RWMutex", func(t *testing.T, name string) (tryLocker, func() (diag.LockStats, bool)) {
+		l := new(rwlock.RWMutex)
+		diag.Watch(l, name)
+		t.Cleanup(func() { diag.Unwatch(l) })
+		return l, func() (diag.LockStats, bool) { return diag.Stats(l) }
+	}},
+	{"rwlock.ReadMostly", func(t *testing.T, name string) (tryLocker, func() (diag.LockStats, bool)) {
+		l := new(rwlock.ReadMostly)
 		diag.Watch(l, name)
 		t.Cleanup(func() { diag.Unwatch(l) })
 		return l, func() (diag.LockStats, bool) { return diag.Stats(l) }
@@ -290,6 +303,119 @@ func TestStatsSemaphoreWaits(t *testing.T) {
 		got.Name, got.Type, got.Site, got.Since = "", "", "", time.Time{}
 		if got != want {
 			t.Fatalf("stats %+v\nwant  %+v", got, want)
+		}
+	})
+}
+
+// rwLocker is a read-write lock as the read tests drive it: RLock returns
+// the matching unlock (a ReadMostly's RUnlock needs the RLock's token).
+type rwLocker struct {
+	tryLocker
+	rlock func() (runlock func())
+}
+
+var rwKinds = []struct {
+	name string
+	new  func(t *testing.T, name string) (rwLocker, func() (diag.LockStats, bool))
+}{
+	{"rwlock.RWMutex", func(t *testing.T, name string) (rwLocker, func() (diag.LockStats, bool)) {
+		l := new(rwlock.RWMutex)
+		diag.Watch(l, name)
+		t.Cleanup(func() { diag.Unwatch(l) })
+		return rwLocker{l, func() func() { l.RLock(); return l.RUnlock }},
+			func() (diag.LockStats, bool) { return diag.Stats(l) }
+	}},
+	{"rwlock.RWMutex.RLocker", func(t *testing.T, name string) (rwLocker, func() (diag.LockStats, bool)) {
+		l := new(rwlock.RWMutex)
+		diag.Watch(l, name)
+		t.Cleanup(func() { diag.Unwatch(l) })
+		r := l.RLocker()
+		return rwLocker{l, func() func() { r.Lock(); return r.Unlock }},
+			func() (diag.LockStats, bool) { return diag.Stats(l) }
+	}},
+	{"rwlock.ReadMostly", func(t *testing.T, name string) (rwLocker, func() (diag.LockStats, bool)) {
+		l := new(rwlock.ReadMostly)
+		diag.Watch(l, name)
+		t.Cleanup(func() { diag.Unwatch(l) })
+		return rwLocker{l, func() func() { tok := l.RLock(); return func() { l.RUnlock(tok) } }},
+			func() (diag.LockStats, bool) { return diag.Stats(l) }
+	}},
+	{"rwlock.ReadMostly.RLocker", func(t *testing.T, name string) (rwLocker, func() (diag.LockStats, bool)) {
+		l := new(rwlock.ReadMostly)
+		diag.Watch(l, name)
+		t.Cleanup(func() { diag.Unwatch(l) })
+		r := l.RLocker()
+		return rwLocker{l, func() func() { r.Lock(); return r.Unlock }},
+			func() (diag.LockStats, bool) { return diag.Stats(l) }
+	}},
+}
+
+// Reads and writes of a read-write lock add up under a hammer, and the
+// lock stays a read-write lock while watched (the invariant counter of
+// testutil.HammerRW: readers never see a writer inside).
+func TestStatsHammerRW(t *testing.T) {
+	for _, k := range rwKinds {
+		t.Run(k.name, func(t *testing.T) {
+			l, stats := k.new(t, "rw")
+			const goroutines = 6
+			iters := testutil.Scale(6000)
+			if diag.Enabled {
+				iters /= 10
+			}
+			var inside atomic.Int64
+			var bad atomic.Int64
+			testutil.Run(t, goroutines, func(id int) {
+				for i := range iters {
+					if (i+id)%4 == 0 {
+						l.Lock()
+						if inside.Add(1000) != 1000 {
+							bad.Add(1)
+						}
+						inside.Add(-1000)
+						l.Unlock()
+						continue
+					}
+					runlock := l.rlock()
+					if n := inside.Add(1); n >= 1000 {
+						bad.Add(1)
+					}
+					inside.Add(-1)
+					runlock()
+				}
+			})
+			if bad.Load() != 0 {
+				t.Fatalf("%d critical sections broke reader/writer exclusion", bad.Load())
+			}
+			s, _ := stats()
+			if want := uint64(goroutines * iters); s.Acquisitions != want {
+				t.Fatalf("%d acquisitions counted, want %d", s.Acquisitions, want)
+			}
+			checkStats(t, s)
+		})
+	}
+}
+
+// A writer that waits for a reader is a contended acquisition, and the
+// reader's RUnlock hands it the lock.
+func TestStatsRWHandoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var rw rwlock.RWMutex
+		diag.Watch(&rw, "rw")
+		defer diag.Unwatch(&rw)
+		rw.RLock()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			rw.Lock()
+			rw.Unlock()
+		}()
+		synctest.Wait() // the writer is parked
+		time.Sleep(time.Second)
+		rw.RUnlock()
+		<-done
+		s, _ := diag.Stats(&rw)
+		if s.Acquisitions != 2 || s.Contended != 1 || s.Handoffs != 1 || s.TotalWait != time.Second {
+			t.Fatalf("stats %v, want 2 acquisitions, 1 contended, 1 handoff, 1s of wait", s)
 		}
 	})
 }

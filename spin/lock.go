@@ -81,17 +81,16 @@ func (l *Lock) lockSlow() {
 
 // TryLock tries to lock l without waiting and reports whether it succeeded.
 func (l *Lock) TryLock() bool {
-	if l.state.Load() == unlocked && l.state.CompareAndSwap(unlocked, locked) {
-		lockdep.TryAcquired(unsafe.Pointer(l), &lockType, lockdep.Write)
-		return true
-	}
-	return false
+	return l.state.Load() == unlocked &&
+		(l.state.CompareAndSwap(lockdep.FastFree(), locked) || l.tryLockTracked())
 }
 
 // Unlock unlocks l. It panics if l is not locked. Any goroutine may unlock
 // a locked Lock.
 func (l *Lock) Unlock() {
-	lockdep.Release(unsafe.Pointer(l), &lockType, lockdep.Write)
+	if lockdep.Enabled {
+		lockdep.Release(unsafe.Pointer(l), &lockType, lockdep.Write)
+	}
 	// Swap, not Store: the returned value detects an unlock of an unlocked
 	// lock, and on amd64 and arm64 a sequentially consistent Store is an
 	// exchange anyway, so the check is free.

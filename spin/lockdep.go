@@ -27,6 +27,16 @@ func (l *Lock) lockTracked() {
 	t.Acquired()
 }
 
+// tryLockTracked runs when TryLock's CAS failed: the lock was taken
+// meanwhile, or the CAS expected lockdep.FastFree's "tracked" value.
+func (l *Lock) tryLockTracked() bool {
+	if lockdep.Active() && l.state.CompareAndSwap(unlocked, locked) {
+		lockdep.TryAcquired(unsafe.Pointer(l), &lockType, lockdep.Write)
+		return true
+	}
+	return false
+}
+
 func (l *TicketLock) lockTracked() {
 	t := lockdep.Acquire(unsafe.Pointer(l), &ticketLockType, lockdep.Write)
 	if s := l.state.Add(ticketOne); s>>ticketShift != s&servingMask+1 {

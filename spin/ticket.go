@@ -111,7 +111,9 @@ func (l *TicketLock) TryLock() bool {
 // Unlock serves the next ticket. It panics if l is not locked. Any
 // goroutine may unlock a locked TicketLock.
 func (l *TicketLock) Unlock() {
-	lockdep.Release(unsafe.Pointer(l), &ticketLockType, lockdep.Write)
+	if lockdep.Enabled {
+		lockdep.Release(unsafe.Pointer(l), &ticketLockType, lockdep.Write)
+	}
 	// Only the holder changes serving, so this load of it is exact; next
 	// may move concurrently, which the Add below tolerates.
 	next, serving := unpackTicket(l.state.Load())

@@ -86,21 +86,40 @@ func Active() bool { return Enabled || atomic.LoadUint32(&watchingWord) != 0 }
 
 // FastFree returns the value a lock's fast path must find in its state word
 // to take the lock with one CompareAndSwap: the lock's free state, 0, while
-// Active is false, and otherwise ^0, which no lock's state word ever holds,
-// so that the CAS fails and the lock takes its tracked path. It lets a
-// lock whose free state is 0 fold the Active check into the CAS it does
-// anyway: no extra branch, and a cost small enough that the fast path still
-// inlines.
+// Active is false, and otherwise all ones, which no lock's state word ever
+// holds in practice (a spin.Lock's word is 0 or 1; a mutex.Mutex's would
+// need 2^29 parked waiters, an rwlock.RWMutex's 2^61 readers), so that the
+// CAS fails and the lock takes its tracked path. It folds the Active check
+// into the CAS the fast path does anyway: no extra branch, and a cost small
+// enough that the fast path still inlines.
 //
 //	if l.state.CompareAndSwap(lockdep.FastFree(), locked) {
 //		return
 //	}
 //	l.lockTracked()
+//
+// FastFree64 and FastFreeInt32 are the same value for other word types.
 func FastFree() uint32 {
 	if Enabled {
 		return ^uint32(0)
 	}
 	return atomic.LoadUint32(&fastFreeWord)
+}
+
+// FastFree64 is FastFree for a uint64 state word.
+func FastFree64() uint64 {
+	if Enabled {
+		return ^uint64(0)
+	}
+	return atomic.LoadUint64(&fastFreeWord64)
+}
+
+// FastFreeInt32 is FastFree for an int32 state word.
+func FastFreeInt32() int32 {
+	if Enabled {
+		return -1
+	}
+	return atomic.LoadInt32(&fastFreeWordInt32)
 }
 
 // Token carries one acquisition from Acquire to Acquired or Canceled. It

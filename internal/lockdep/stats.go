@@ -24,8 +24,15 @@ import (
 // inlining budget there.
 var watchingWord uint32
 
-// fastFreeWord is what FastFree returns: 0, or ^0 while watchingWord is 1.
-var fastFreeWord uint32
+// fastFreeWord and its siblings are what FastFree, FastFree64 and
+// FastFreeInt32 return: 0, or all ones while watchingWord is 1. (One word
+// per type, so that each function is a single load: they are inlined into
+// fast paths whose inlining budget is nearly spent.)
+var (
+	fastFreeWord      uint32
+	fastFreeWord64    uint64
+	fastFreeWordInt32 int32
+)
 
 // table is the current lookup table; nil while nothing is watched.
 var table atomic.Pointer[watchTable]
@@ -78,6 +85,8 @@ func rebuild() {
 		table.Store(nil)
 		atomic.StoreUint32(&watchingWord, 0)
 		atomic.StoreUint32(&fastFreeWord, 0)
+		atomic.StoreUint64(&fastFreeWord64, 0)
+		atomic.StoreInt32(&fastFreeWordInt32, 0)
 		return
 	}
 	size, shift := 8, uint(61)
@@ -97,6 +106,8 @@ func rebuild() {
 	table.Store(t)
 	atomic.StoreUint32(&watchingWord, 1)
 	atomic.StoreUint32(&fastFreeWord, ^uint32(0))
+	atomic.StoreUint64(&fastFreeWord64, ^uint64(0))
+	atomic.StoreInt32(&fastFreeWordInt32, -1)
 }
 
 // Counters are one watched lock's statistics.
