@@ -5,8 +5,11 @@ import (
 	"runtime/pprof"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lockstep-go/lockstep/diag"
+	"github.com/lockstep-go/lockstep/internal/testutil"
+	"github.com/lockstep-go/lockstep/rwlock"
 	"github.com/lockstep-go/lockstep/spin"
 )
 
@@ -74,4 +77,52 @@ func TestProfilesSpin(t *testing.T) {
 func waitOnSpinLock(l *spin.Lock) {
 	l.Lock()
 	l.Unlock()
+}
+
+// parked waits until a goroutine whose stack contains fn is parked on a
+// channel (lockstep's waiters park in a select or a channel receive).
+func parked(t *testing.T, fn string) {
+	t.Helper()
+	deadline := time.Now().Add(testutil.Liveness)
+	buf := make([]byte, 1<<20)
+	for time.Now().Before(deadline) {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			header, _, _ := strings.Cut(g, "\n")
+			if strings.Contains(g, fn) && (strings.Contains(header, "[select") || strings.Contains(header, "[chan receive")) {
+				return
+			}
+		}
+		runtime.Gosched()
+	}
+	testutil.DumpGoroutines()
+	t.Fatalf("no goroutine parked in %s", fn)
+}
+
+// A goroutine parked in a lockstep lock shows in the block profile, as a
+// channel wait under the lock's method, and not in the mutex profile,
+// which only sees sync.Mutex and sync.RWMutex.
+func TestProfilesParkedLock(t *testing.T) {
+	withProfiles(t)
+	var rw rwlock.RWMutex
+	rw.RLock()
+	done := make(chan struct{})
+	go func() {
+		waitOnRWMutex(&rw)
+		close(done)
+	}()
+	parked(t, "waitOnRWMutex")
+	rw.RUnlock()
+	<-done
+	if !profiled(t, "block", "diag_test.waitOnRWMutex") {
+		t.Error("a writer parked in rwlock.RWMutex.Lock is missing from the block profile")
+	}
+	if profiled(t, "mutex", "diag_test.waitOnRWMutex") {
+		t.Error("a writer parked in rwlock.RWMutex.Lock shows in the mutex profile")
+	}
+}
+
+func waitOnRWMutex(rw *rwlock.RWMutex) {
+	rw.Lock()
+	rw.Unlock()
 }
