@@ -1,6 +1,7 @@
 package diag_test
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"sync"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/lockstep-go/lockstep/diag"
+	"github.com/lockstep-go/lockstep/rwlock"
+	"github.com/lockstep-go/lockstep/semaphore"
 	"github.com/lockstep-go/lockstep/spin"
 )
 
@@ -53,11 +56,14 @@ var benchLocks = []struct {
 	{"spin.TicketLock", func() locker { return new(spin.TicketLock) }},
 }
 
-// BenchmarkUncontended is one goroutine locking and unlocking.
+// BenchmarkUncontended is one goroutine locking and unlocking, each lock
+// type called directly (not through an interface), so that its fast paths
+// inline into the loop as they do in user code.
 //
 //   - watch=none: nothing is watched. Without the debug tag this is the
-//     hooks' cost when off: compare lockstep's locks with their no-hook
-//     copies and with sync.Mutex, in the same run.
+//     hooks' cost when off: compare spin.Lock with spin.Lock-nohooks (the
+//     same lock without hooks) and every lock with sync.Mutex, in the same
+//     run.
 //   - watch=other: another lock is watched, so this one leaves its inlined
 //     fast path for the tracked path and a table lookup.
 //   - watch=this: this lock is watched: every acquisition is counted.
@@ -66,26 +72,87 @@ var benchLocks = []struct {
 // checker, and the figures measure the debug build's cost instead.
 func BenchmarkUncontended(b *testing.B) {
 	for _, watch := range []string{"none", "other", "this"} {
-		for _, impl := range benchLocks {
+		for _, impl := range uncontended {
 			b.Run(fmt.Sprintf("watch=%s/impl=%s", watch, impl.name), func(b *testing.B) {
-				l := impl.new()
-				switch watch {
-				case "other":
+				if watch == "other" {
 					var other spin.Lock
 					diag.Watch(&other, "other")
 					defer diag.Unwatch(&other)
-				case "this":
-					watchAny(l)
-					defer unwatchAny(l)
 				}
 				b.ReportAllocs()
-				for b.Loop() {
-					l.Lock()
-					l.Unlock()
-				}
+				impl.run(b, watch == "this")
 			})
 		}
 	}
+}
+
+// watchIf watches l for the length of the benchmark if this is true.
+func watchIf[L any](b *testing.B, this bool, l *L) {
+	if this {
+		diag.Watch(l, "bench")
+		b.Cleanup(func() { diag.Unwatch(l) })
+	}
+}
+
+var uncontended = []struct {
+	name string
+	run  func(b *testing.B, watch bool)
+}{
+	{"sync.Mutex", func(b *testing.B, watch bool) {
+		var l sync.Mutex
+		for b.Loop() {
+			l.Lock()
+			l.Unlock()
+		}
+	}},
+	{"spin.Lock-nohooks", func(b *testing.B, watch bool) {
+		var l plainSpin
+		for b.Loop() {
+			l.Lock()
+			l.Unlock()
+		}
+	}},
+	{"spin.Lock", func(b *testing.B, watch bool) {
+		var l spin.Lock
+		watchIf(b, watch, &l)
+		for b.Loop() {
+			l.Lock()
+			l.Unlock()
+		}
+	}},
+	{"spin.TicketLock", func(b *testing.B, watch bool) {
+		var l spin.TicketLock
+		watchIf(b, watch, &l)
+		for b.Loop() {
+			l.Lock()
+			l.Unlock()
+		}
+	}},
+	{"rwlock.RWMutex", func(b *testing.B, watch bool) {
+		var l rwlock.RWMutex
+		watchIf(b, watch, &l)
+		for b.Loop() {
+			l.Lock()
+			l.Unlock()
+		}
+	}},
+	{"rwlock.RWMutex.RLock", func(b *testing.B, watch bool) {
+		var l rwlock.RWMutex
+		watchIf(b, watch, &l)
+		for b.Loop() {
+			l.RLock()
+			l.RUnlock()
+		}
+	}},
+	{"semaphore.Weighted", func(b *testing.B, watch bool) {
+		l := semaphore.New(1)
+		watchIf(b, watch, l)
+		ctx := context.Background()
+		for b.Loop() {
+			_ = l.Acquire(ctx, 1)
+			l.Release(1)
+		}
+	}},
 }
 
 // BenchmarkContended is every P locking one lock, with a little work

@@ -14,7 +14,8 @@ import (
 // the Go repository's test/inline_sync.go does for sync.Mutex.
 func TestFastPathsInline(t *testing.T) {
 	want := map[string][]string{
-		"../spin": {"(*Lock).Lock", "(*Lock).Unlock", "(*TicketLock).Unlock"},
+		"../spin":   {"(*Lock).Lock", "(*Lock).Unlock", "(*TicketLock).Unlock"},
+		"../rwlock": {"(*RWMutex).Lock", "(*RWMutex).TryLock", "(*RWMutex).Unlock", "(*RWMutex).RUnlock", "(*RWMutex).Downgrade", "(*ReadMostly).Unlock", "(*ReadMostly).Downgrade"},
 	}
 	for dir, fns := range want {
 		out, err := exec.Command("go", "build", "-gcflags=-m", dir).CombinedOutput()
