@@ -297,7 +297,7 @@ func TestRecursion(t *testing.T) {
 		t.Fatalf("recovered %v, want a recursion report", recovered)
 	}
 	rep := r.one(t, diag.Recursion)
-	if len(rep.Stacks) != 2 || !strings.Contains(rep.Message, "forever") {
+	if len(rep.Stacks) != 2 || !strings.Contains(rep.Message, "waits for itself") {
 		t.Fatalf("want both acquisitions and the reason:\n%s", rep)
 	}
 }

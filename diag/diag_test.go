@@ -13,6 +13,7 @@ import (
 
 	"github.com/lockstep-go/lockstep/diag"
 	"github.com/lockstep-go/lockstep/internal/testutil"
+	"github.com/lockstep-go/lockstep/mutex"
 	"github.com/lockstep-go/lockstep/rwlock"
 	"github.com/lockstep-go/lockstep/semaphore"
 	"github.com/lockstep-go/lockstep/spin"
@@ -33,6 +34,18 @@ var lockKinds = []struct {
 	name string
 	new  func(t *testing.T, name string) (tryLocker, func() (diag.LockStats, bool))
 }{
+	{"mutex.Mutex", func(t *testing.T, name string) (tryLocker, func() (diag.LockStats, bool)) {
+		l := new(mutex.Mutex)
+		diag.Watch(l, name)
+		t.Cleanup(func() { diag.Unwatch(l) })
+		return l, func() (diag.LockStats, bool) { return diag.Stats(l) }
+	}},
+	{"mutex.Fair", func(t *testing.T, name string) (tryLocker, func() (diag.LockStats, bool)) {
+		l := new(mutex.Fair)
+		diag.Watch(l, name)
+		t.Cleanup(func() { diag.Unwatch(l) })
+		return l, func() (diag.LockStats, bool) { return diag.Stats(l) }
+	}},
 	{"spin.Lock", func(t *testing.T, name string) (tryLocker, func() (diag.LockStats, bool)) {
 		l := new(spin.Lock)
 		diag.Watch(l, name)
@@ -416,6 +429,50 @@ func TestStatsRWHandoff(t *testing.T) {
 		s, _ := diag.Stats(&rw)
 		if s.Acquisitions != 2 || s.Contended != 1 || s.Handoffs != 1 || s.TotalWait != time.Second {
 			t.Fatalf("stats %v, want 2 acquisitions, 1 contended, 1 handoff, 1s of wait", s)
+		}
+	})
+}
+
+// mutex.Fair hands the lock to its longest waiter on every contended
+// Unlock; mutex.Mutex counts a LockContext that gave up. On fake time, so
+// that the waits are exact.
+func TestStatsMutexHandoffAndCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var f mutex.Fair
+		diag.Watch(&f, "fair")
+		defer diag.Unwatch(&f)
+		f.Lock()
+		done := make(chan struct{})
+		for range 2 {
+			go func() {
+				f.Lock()
+				f.Unlock()
+				done <- struct{}{}
+			}()
+		}
+		synctest.Wait() // both waiters parked
+		time.Sleep(time.Second)
+		f.Unlock()
+		<-done
+		<-done
+		s, _ := diag.Stats(&f)
+		if s.Acquisitions != 3 || s.Contended != 2 || s.Handoffs != 2 || s.TotalWait != 2*time.Second || s.MaxWait != time.Second {
+			t.Fatalf("Fair stats %v, want 3 acquisitions, 2 contended, 2 handoffs, 2s total and 1s max wait", s)
+		}
+
+		var m mutex.Mutex
+		diag.Watch(&m, "mutex")
+		defer diag.Unwatch(&m)
+		m.Lock()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := m.LockContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("LockContext = %v, want the deadline", err)
+		}
+		m.Unlock()
+		s, _ = diag.Stats(&m)
+		if s.Acquisitions != 1 || s.Cancellations != 1 || s.TotalWait != 3*time.Second {
+			t.Fatalf("Mutex stats %v, want 1 acquisition, 1 cancellation after 3s", s)
 		}
 	})
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/lockstep-go/lockstep/diag"
-	"github.com/lockstep-go/lockstep/spin"
+	"github.com/lockstep-go/lockstep/mutex"
 )
 
 // A lock-order inversion is found although it never deadlocks: a transfer
@@ -33,7 +33,7 @@ func Example_inversion() {
 		},
 	}))
 
-	var accounts, ledger spin.Lock
+	var accounts, ledger mutex.Mutex
 	diag.SetName(&accounts, "accounts")
 	diag.SetName(&ledger, "ledger")
 

@@ -4,14 +4,14 @@ import (
 	"fmt"
 
 	"github.com/lockstep-go/lockstep/diag"
-	"github.com/lockstep-go/lockstep/spin"
+	"github.com/lockstep-go/lockstep/mutex"
 )
 
 // Watch a lock, use it, read its statistics. Watched locks are listed by
 // diag.Top, most contended first; a production service can log them
 // periodically or serve them on a debug endpoint.
 func ExampleWatch() {
-	var mu spin.Lock
+	var mu mutex.Mutex
 	diag.Watch(&mu, "cache.mu")
 	defer diag.Unwatch(&mu)
 
@@ -29,6 +29,6 @@ func ExampleWatch() {
 		fmt.Println("top:", s.Name)
 	}
 	// Output:
-	// cache.mu *spin.Lock 4 acquisitions, 0 contended
+	// cache.mu *mutex.Mutex 4 acquisitions, 0 contended
 	// top: cache.mu
 }

@@ -14,6 +14,7 @@ import (
 // the Go repository's test/inline_sync.go does for sync.Mutex.
 func TestFastPathsInline(t *testing.T) {
 	want := map[string][]string{
+		"../mutex":  {"(*Mutex).Lock", "(*Mutex).Unlock", "(*Fair).Lock", "(*Fair).TryLock", "(*Fair).Unlock"},
 		"../spin":   {"(*Lock).Lock", "(*Lock).Unlock", "(*TicketLock).Unlock"},
 		"../rwlock": {"(*RWMutex).Lock", "(*RWMutex).TryLock", "(*RWMutex).Unlock", "(*RWMutex).RUnlock", "(*RWMutex).Downgrade", "(*ReadMostly).Unlock", "(*ReadMostly).Downgrade"},
 	}

@@ -1,6 +1,7 @@
 package diag_test
 
 import (
+	"context"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -9,7 +10,9 @@ import (
 
 	"github.com/lockstep-go/lockstep/diag"
 	"github.com/lockstep-go/lockstep/internal/testutil"
+	"github.com/lockstep-go/lockstep/mutex"
 	"github.com/lockstep-go/lockstep/rwlock"
+	"github.com/lockstep-go/lockstep/semaphore"
 	"github.com/lockstep-go/lockstep/spin"
 )
 
@@ -103,26 +106,53 @@ func parked(t *testing.T, fn string) {
 // channel wait under the lock's method, and not in the mutex profile,
 // which only sees sync.Mutex and sync.RWMutex.
 func TestProfilesParkedLock(t *testing.T) {
-	withProfiles(t)
-	var rw rwlock.RWMutex
-	rw.RLock()
-	done := make(chan struct{})
-	go func() {
-		waitOnRWMutex(&rw)
-		close(done)
-	}()
-	parked(t, "waitOnRWMutex")
-	rw.RUnlock()
-	<-done
-	if !profiled(t, "block", "diag_test.waitOnRWMutex") {
-		t.Error("a writer parked in rwlock.RWMutex.Lock is missing from the block profile")
-	}
-	if profiled(t, "mutex", "diag_test.waitOnRWMutex") {
-		t.Error("a writer parked in rwlock.RWMutex.Lock shows in the mutex profile")
+	for _, k := range []struct {
+		name string
+		hold func() (wait, release func())
+	}{
+		{"mutex.Mutex", func() (func(), func()) {
+			var m mutex.Mutex
+			m.Lock()
+			return func() { m.Lock(); m.Unlock() }, m.Unlock
+		}},
+		{"mutex.Fair", func() (func(), func()) {
+			var m mutex.Fair
+			m.Lock()
+			return func() { m.Lock(); m.Unlock() }, m.Unlock
+		}},
+		{"rwlock.RWMutex", func() (func(), func()) {
+			var rw rwlock.RWMutex
+			rw.RLock()
+			return func() { rw.Lock(); rw.Unlock() }, rw.RUnlock
+		}},
+		{"semaphore.Weighted", func() (func(), func()) {
+			s := semaphore.New(1)
+			_ = s.Acquire(context.Background(), 1)
+			return func() { _ = s.Acquire(context.Background(), 1); s.Release(1) }, func() { s.Release(1) }
+		}},
+	} {
+		t.Run(k.name, func(t *testing.T) {
+			withProfiles(t)
+			wait, release := k.hold()
+			done := make(chan struct{})
+			go func() {
+				waitInLock(wait)
+				close(done)
+			}()
+			parked(t, "waitInLock")
+			release()
+			<-done
+			if !profiled(t, "block", "diag_test.waitInLock") {
+				t.Error("a goroutine parked in the lock is missing from the block profile")
+			}
+			if profiled(t, "mutex", "diag_test.waitInLock") {
+				t.Error("a goroutine parked in the lock shows in the mutex profile")
+			}
+		})
 	}
 }
 
-func waitOnRWMutex(rw *rwlock.RWMutex) {
-	rw.Lock()
-	rw.Unlock()
-}
+// waitInLock names the frame the profiles are searched for.
+//
+//go:noinline
+func waitInLock(wait func()) { wait() }

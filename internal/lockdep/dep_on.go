@@ -458,7 +458,7 @@ func recursion(h, a *acq) *Report {
 	if h.mode == Read && a.mode == Read {
 		why = "a read lock is not recursive: a writer that queues between the two read locks waits for the first, and the second waits for the writer"
 	} else {
-		why = "the goroutine would wait for itself forever"
+		why = "the goroutine waits for itself (forever, or until the context of a LockContext ends)"
 	}
 	return &Report{
 		Kind:    Recursion,
