@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/lockstep-go/lockstep/diag"
+	"github.com/lockstep-go/lockstep/mutex"
 	"github.com/lockstep-go/lockstep/rwlock"
 	"github.com/lockstep-go/lockstep/semaphore"
 	"github.com/lockstep-go/lockstep/spin"
@@ -51,6 +52,7 @@ var benchLocks = []struct {
 	new  func() locker
 }{
 	{"sync.Mutex", func() locker { return new(sync.Mutex) }},
+	{"mutex.Mutex", func() locker { return new(mutex.Mutex) }},
 	{"spin.Lock-nohooks", func() locker { return new(plainSpin) }},
 	{"spin.Lock", func() locker { return new(spin.Lock) }},
 	{"spin.TicketLock", func() locker { return new(spin.TicketLock) }},
@@ -100,6 +102,22 @@ var uncontended = []struct {
 }{
 	{"sync.Mutex", func(b *testing.B, watch bool) {
 		var l sync.Mutex
+		for b.Loop() {
+			l.Lock()
+			l.Unlock()
+		}
+	}},
+	{"mutex.Mutex", func(b *testing.B, watch bool) {
+		var l mutex.Mutex
+		watchIf(b, watch, &l)
+		for b.Loop() {
+			l.Lock()
+			l.Unlock()
+		}
+	}},
+	{"mutex.Fair", func(b *testing.B, watch bool) {
+		var l mutex.Fair
+		watchIf(b, watch, &l)
 		for b.Loop() {
 			l.Lock()
 			l.Unlock()
@@ -194,6 +212,8 @@ func watchAny(l locker) {
 	switch l := l.(type) {
 	case *sync.Mutex:
 		diag.Watch(l, "bench") // never counts: not a lockstep lock
+	case *mutex.Mutex:
+		diag.Watch(l, "bench")
 	case *plainSpin:
 		diag.Watch(l, "bench")
 	case *spin.Lock:
@@ -208,6 +228,8 @@ func watchAny(l locker) {
 func unwatchAny(l locker) {
 	switch l := l.(type) {
 	case *sync.Mutex:
+		diag.Unwatch(l)
+	case *mutex.Mutex:
 		diag.Unwatch(l)
 	case *plainSpin:
 		diag.Unwatch(l)
