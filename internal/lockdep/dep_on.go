@@ -98,10 +98,12 @@ type class struct {
 	out   map[*class]*edge
 }
 
-// edge records the first time its order was seen: the acquisition of the
-// held lock (from) and the acquisition made while holding it (to).
+// edge records the first time its order was seen: the classes it joins,
+// the acquisition of the held lock (from) and the acquisition made while
+// holding it (to).
 type edge struct {
-	from, to *acq
+	fromCls, toCls *class
+	from, to       *acq
 }
 
 // acq is one acquisition (or attempt) by one goroutine.
@@ -371,7 +373,7 @@ func checkOrder(g *gstate, a *acq) []*Report {
 			}
 			continue // never record an edge that closes a cycle
 		}
-		from.out[to] = &edge{from: h, to: a}
+		from.out[to] = &edge{fromCls: from, toCls: to, from: h, to: a}
 	}
 	return rs
 }
@@ -391,7 +393,7 @@ func findPath(src, dst *class) []*edge {
 			via[next] = e
 			if next == dst {
 				var path []*edge
-				for n := dst; n != src; n = via[n].from.ls.cls {
+				for n := dst; n != src; n = via[n].fromCls {
 					path = append(path, via[n])
 				}
 				slices.Reverse(path)
@@ -423,7 +425,7 @@ func inversion(h, a *acq, path []*edge) *Report {
 	r := &Report{Kind: Inversion}
 	r.Locks = append(r.Locks, h.ls.cls.name, a.ls.cls.name)
 	for _, e := range path[:len(path)-1] {
-		r.Locks = append(r.Locks, e.to.ls.cls.name)
+		r.Locks = append(r.Locks, e.toCls.name)
 	}
 	order := make([]string, len(r.Locks))
 	for i, n := range r.Locks {
@@ -441,7 +443,7 @@ func inversion(h, a *acq, path []*edge) *Report {
 		Stack{Title: fmt.Sprintf("goroutine %d locked %s here:", h.gid, held), Goroutine: h.gid, Text: formatStack(h.pcs)},
 		Stack{Title: fmt.Sprintf("then, holding %s, goroutine %d locks %s here:", held, a.gid, want), Goroutine: a.gid, Text: formatStack(a.pcs)})
 	for _, e := range path {
-		f, t := e.from.ls.name(), e.to.ls.name()
+		f, t := fmt.Sprintf("%q", e.fromCls.name), fmt.Sprintf("%q", e.toCls.name)
 		r.Stacks = append(r.Stacks,
 			Stack{Title: fmt.Sprintf("earlier, goroutine %d locked %s here:", e.from.gid, f), Goroutine: e.from.gid, Text: formatStack(e.from.pcs)},
 			Stack{Title: fmt.Sprintf("then, holding %s, goroutine %d locked %s here:", f, e.to.gid, t), Goroutine: e.to.gid, Text: formatStack(e.to.pcs)})

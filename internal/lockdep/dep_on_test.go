@@ -230,3 +230,34 @@ func TestSweep(t *testing.T) {
 	}
 	runtime.KeepAlive(hub)
 }
+
+// SetName after a lock was used moves it to the named class; the order
+// recorded under its old class stays there (SetName's documented
+// limitation), and cycle searches through edges recorded before and after
+// the move terminate.
+func TestRenameAfterUse(t *testing.T) {
+	c := collect(t)
+	a, b, x := fakeLock(), fakeLock(), fakeLock()
+	inGoroutine(func() {
+		lock(a, Write)
+		lock(b, Write) // old class of a -> b
+		unlock(b, Write)
+		unlock(a, Write)
+	})
+	SetName(a, "renamed")
+	SetName(x, "renamed")
+	inGoroutine(func() {
+		lock(b, Write)
+		lock(x, Write) // b -> "renamed"
+		unlock(x, Write)
+		unlock(b, Write)
+	})
+	c.want(t)
+	inGoroutine(func() {
+		lock(a, Write)
+		lock(b, Write) // "renamed" -> b closes the cycle
+		unlock(b, Write)
+		unlock(a, Write)
+	})
+	c.want(t, Inversion)
+}

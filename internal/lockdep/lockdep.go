@@ -6,19 +6,22 @@
 //
 // # How a lock calls the hooks
 //
-// A lock keeps its uncontended fast path and adds one condition to it:
+// A lock keeps its uncontended fast path and lets the hooks piggyback on
+// it. A lock whose free state word is 0 expects FastFree in its fast-path
+// compare-and-swap:
 //
 //	func (l *Lock) Lock() {
-//		if !lockdep.Active() && l.state.CompareAndSwap(unlocked, locked) {
+//		if l.state.CompareAndSwap(lockdep.FastFree(), locked) {
 //			return // fast path: nothing watched, no debug build
 //		}
 //		l.lockTracked() // the hooks, then the lock's own slow path
 //	}
 //
-// Active is the constant true in a debug build (every acquisition goes
-// through the hooks) and otherwise one atomic load of a global flag that is
-// set while at least one lock is watched, so that an ordinary build with
-// nothing watched pays one predictable load and branch. The tracked path
+// FastFree is the constant all-ones in a debug build (every acquisition
+// goes through the hooks) and otherwise one atomic load of a global word
+// that is 0 until some lock is watched, so an ordinary build pays one load
+// folded into the CAS and the fast path still inlines. Other fast paths
+// test Active, which is the same switch as a bool. The tracked path
 // brackets the acquisition:
 //
 //	t := lockdep.Acquire(unsafe.Pointer(l), &typ, lockdep.Write) // order check (debug)
@@ -27,14 +30,21 @@
 //	<slow path>
 //	t.Acquired() // or t.Canceled() when ctx ended first
 //
-// TryAcquired records a successful try, Release comes first in every unlock
-// (before the lock is actually released, so that the next holder's Acquired
-// cannot be overtaken), Handoff marks a direct handoff to a waiter, and
-// Downgrade a write lock that became a read lock.
+// TryAcquired records a successful try. Release comes first in every
+// unlock (before the lock is actually released, so that the next holder's
+// Acquired cannot be overtaken) and Downgrade marks a write lock that
+// became a read lock; both matter only to the debug build and are written
 //
-// Without the lockstep_debug tag the lock-order half is empty functions:
-// Release and Downgrade compile to nothing, and the tracked path is only
-// taken for watched locks. Package diag documents the behaviour users see.
+//	if lockdep.Enabled {
+//		lockdep.Release(unsafe.Pointer(l), &typ, lockdep.Write)
+//	}
+//
+// so that the constant condition removes them, arguments included, before
+// the inliner counts their cost. Handoff marks a direct handoff to a
+// waiter.
+//
+// Without the lockstep_debug tag the lock-order half is empty functions
+// (dep_off.go). Package diag documents the behaviour users see.
 package lockdep
 
 import (
