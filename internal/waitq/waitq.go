@@ -24,11 +24,16 @@
 // except Wait, which takes it over. Holding the primitive's state and its
 // queue under one lock is what makes the check-then-park of rule 4 atomic.
 //
-// A wake closes the waiter's channel; a waiter is used for one wait and then
-// dropped. Waiters are not pooled: a channel created inside a
-// testing/synctest bubble must not be used outside it, and the slow path
-// already costs a park and a wake (100-150 ns here), next to which one small
-// allocation is noise.
+// A waiter is used for one wait and then dropped: one allocation per park.
+// It parks on a sync.WaitGroup embedded in it when the wait cannot be
+// cancelled (WaitNoCtx, or a ctx whose Done is nil), and on a channel,
+// selected together with ctx.Done(), when it can; the channel is made only
+// then. Contended profiles of the locks showed the second allocation (the
+// channel, 96 bytes) and the garbage it makes as a large share of the slow
+// path. Waiters are not pooled: a channel or WaitGroup first used inside a
+// testing/synctest bubble must not be used outside it, so a pooled waiter
+// would break users' synctest tests; both park kinds are durably blocking
+// inside a bubble as long as they are fresh.
 package waitq
 
 import (
@@ -48,7 +53,8 @@ const (
 // Waiter is one goroutine parked in a Queue.
 type Waiter struct {
 	next, prev *Waiter
-	ready      chan struct{} // closed by Wake; never sent on
+	ready      chan struct{}  // made by Wait for a cancellable wait; closed by Wake
+	sema       sync.WaitGroup // count 1 from Enqueue to Wake; WaitNoCtx parks on it
 	state      uint8
 
 	// Value is the primitive's own record of the request: a semaphore's
@@ -77,7 +83,8 @@ func (q *Queue) Front() *Waiter { return q.head }
 // then re-checks its condition (the wait may no longer be needed; then it
 // calls Cancel) and, still holding the lock, calls Wait.
 func (q *Queue) Enqueue(value int64) *Waiter {
-	w := &Waiter{ready: make(chan struct{}), Value: value}
+	w := &Waiter{Value: value}
+	w.sema.Add(1)
 	if q.tail == nil {
 		q.head, q.tail = w, w
 	} else {
@@ -93,7 +100,8 @@ func (q *Queue) Enqueue(value int64) *Waiter {
 // waiters compete with newcomers (mutex.Mutex) uses it to requeue a waiter
 // that lost the race, so it does not go to the back of the line again.
 func (q *Queue) EnqueueFront(value int64) *Waiter {
-	w := &Waiter{ready: make(chan struct{}), Value: value}
+	w := &Waiter{Value: value}
+	w.sema.Add(1)
 	if q.head == nil {
 		q.head, q.tail = w, w
 	} else {
@@ -130,7 +138,10 @@ func (q *Queue) Wake(w *Waiter) {
 	}
 	q.unlink(w)
 	w.state = stateWoken
-	close(w.ready)
+	if w.ready != nil {
+		close(w.ready)
+	}
+	w.sema.Done()
 }
 
 // WakeAll wakes every queued waiter, front first, and returns how many.
@@ -165,11 +176,22 @@ func (q *Queue) Cancel(w *Waiter) {
 // The abandon callback is where a primitive honours rule 3 of the contract:
 // a waiter that leaves the front may unblock those behind it.
 func (q *Queue) Wait(ctx context.Context, mu sync.Locker, w *Waiter, abandon func(wasFront bool)) error {
+	if w.state == stateWoken {
+		mu.Unlock()
+		return nil
+	}
+	done := ctx.Done()
+	if done == nil {
+		mu.Unlock()
+		w.sema.Wait()
+		return nil
+	}
+	w.ready = make(chan struct{}) // under mu: Wake sees it or has not run
 	mu.Unlock()
 	select {
 	case <-w.ready:
 		return nil
-	case <-ctx.Done():
+	case <-done:
 	}
 	mu.Lock()
 	if w.state == stateWoken {
@@ -185,6 +207,15 @@ func (q *Queue) Wait(ctx context.Context, mu sync.Locker, w *Waiter, abandon fun
 	}
 	mu.Unlock()
 	return Err(ctx)
+}
+
+// WaitNoCtx is Wait for a wait that cannot be cancelled (a plain Lock). It
+// releases mu and parks until w is woken; a wake that came before, even
+// after mu was released, returns at once. mu may be a no-op locker when the
+// caller released the queue lock itself after Enqueue.
+func (q *Queue) WaitNoCtx(mu sync.Locker, w *Waiter) {
+	mu.Unlock()
+	w.sema.Wait()
 }
 
 // Err returns the error a blocking lockstep call reports when ctx ends:
