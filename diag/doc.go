@@ -226,15 +226,17 @@
 //
 // runtime.SetMutexProfileFraction samples contention on sync.Mutex and
 // sync.RWMutex: the profile charges the time waiters waited to the stack of
-// the Unlock that released them. lockstep's locks are not sync.Mutex, and
-// their waiters park on channels (internal/waitq), so a goroutine blocked in
-// mutex.Mutex.Lock, rwlock's locks or a semaphore shows up in the block
-// profile (runtime.SetBlockProfileRate), as a channel receive or select
-// under the lockstep method that waited, and not in the mutex profile. The
-// mutex profile may still show short contention on the sync.Mutex that
-// guards a lockstep lock's wait queue, charged to lockstep's internal
-// frames. Spin locks never park: their waits show only in the CPU profile.
-// TestProfiles checks these claims. The profiles are sampled, process-wide
-// and by stack; [Watch] is exact, per lock and by name, and counts
-// uncontended acquisitions too.
+// the Unlock that released them. lockstep's locks are not sync.Mutex: their
+// waiters park in internal/waitq, on a channel (in a select with ctx.Done)
+// when the wait can be cancelled and on a sync.WaitGroup when it cannot
+// (plain Lock). Both are recorded by the block profile
+// (runtime.SetBlockProfileRate), as runtime.selectgo or
+// sync.(*WaitGroup).Wait under the lockstep method that waited, and a
+// lockstep wait does not appear in the mutex profile. The mutex profile may
+// still show short contention on the sync.Mutex that guards a lockstep
+// lock's wait queue, charged to lockstep's internal frames. Spin locks
+// never park: their waits show only in the CPU profile. TestProfilesSpin
+// and TestProfilesParkedLock check these claims for every lock type. The
+// profiles are sampled, process-wide and keyed by stack; [Watch] is exact,
+// per lock and by name, and counts uncontended acquisitions too.
 package diag

@@ -82,8 +82,9 @@ func waitOnSpinLock(l *spin.Lock) {
 	l.Unlock()
 }
 
-// parked waits until a goroutine whose stack contains fn is parked on a
-// channel (lockstep's waiters park in a select or a channel receive).
+// parked waits until a goroutine whose stack contains fn is parked:
+// lockstep's waiters park on a channel in a select when their wait can be
+// cancelled, and on a sync.WaitGroup when it cannot (internal/waitq).
 func parked(t *testing.T, fn string) {
 	t.Helper()
 	deadline := time.Now().Add(testutil.Liveness)
@@ -92,8 +93,13 @@ func parked(t *testing.T, fn string) {
 		n := runtime.Stack(buf, true)
 		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
 			header, _, _ := strings.Cut(g, "\n")
-			if strings.Contains(g, fn) && (strings.Contains(header, "[select") || strings.Contains(header, "[chan receive")) {
-				return
+			if !strings.Contains(g, fn) {
+				continue
+			}
+			for _, state := range []string{"[select", "[chan receive", "[sync.WaitGroup.Wait", "[semacquire"} {
+				if strings.Contains(header, state) {
+					return
+				}
 			}
 		}
 		runtime.Gosched()
@@ -103,8 +109,9 @@ func parked(t *testing.T, fn string) {
 }
 
 // A goroutine parked in a lockstep lock shows in the block profile, as a
-// channel wait under the lock's method, and not in the mutex profile,
-// which only sees sync.Mutex and sync.RWMutex.
+// channel select (LockContext, Acquire with a ctx that can end) or a
+// sync.WaitGroup wait (Lock) under the lock's method, and not in the mutex
+// profile, which only sees contention on sync.Mutex and sync.RWMutex.
 func TestProfilesParkedLock(t *testing.T) {
 	for _, k := range []struct {
 		name string
@@ -114,6 +121,17 @@ func TestProfilesParkedLock(t *testing.T) {
 			var m mutex.Mutex
 			m.Lock()
 			return func() { m.Lock(); m.Unlock() }, m.Unlock
+		}},
+		{"mutex.Mutex.LockContext", func() (func(), func()) {
+			var m mutex.Mutex
+			m.Lock()
+			ctx, cancel := context.WithCancel(context.Background())
+			return func() {
+				defer cancel()
+				if m.LockContext(ctx) == nil {
+					m.Unlock()
+				}
+			}, m.Unlock
 		}},
 		{"mutex.Fair", func() (func(), func()) {
 			var m mutex.Fair
@@ -128,7 +146,13 @@ func TestProfilesParkedLock(t *testing.T) {
 		{"semaphore.Weighted", func() (func(), func()) {
 			s := semaphore.New(1)
 			_ = s.Acquire(context.Background(), 1)
-			return func() { _ = s.Acquire(context.Background(), 1); s.Release(1) }, func() { s.Release(1) }
+			ctx, cancel := context.WithCancel(context.Background())
+			return func() {
+				defer cancel()
+				if s.Acquire(ctx, 1) == nil {
+					s.Release(1)
+				}
+			}, func() { s.Release(1) }
 		}},
 	} {
 		t.Run(k.name, func(t *testing.T) {
