@@ -4,7 +4,9 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
+	"github.com/lockstep-go/lockstep/internal/lockdep"
 	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
@@ -70,10 +72,12 @@ const (
 // Lock locks f. If f is locked, the calling goroutine queues behind every
 // goroutine already waiting and parks until the lock is handed to it.
 func (f *Fair) Lock() {
-	if f.state.CompareAndSwap(0, fairLocked) {
+	// lockdep.FastFree is 0, unless package diag tracks locks: see
+	// lockdep.go.
+	if f.state.CompareAndSwap(lockdep.FastFreeInt32(), fairLocked) {
 		return
 	}
-	_ = f.lockSlow(nil)
+	f.lockTracked()
 }
 
 // LockContext locks f, or returns an error when ctx ends first.
@@ -93,10 +97,10 @@ func (f *Fair) LockContext(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return waitq.Err(ctx)
 	}
-	if f.state.CompareAndSwap(0, fairLocked) {
+	if f.state.CompareAndSwap(lockdep.FastFreeInt32(), fairLocked) {
 		return nil
 	}
-	return f.lockSlow(ctx)
+	return f.lockContextTracked(ctx)
 }
 
 // TryLock locks f if it is unlocked and reports whether it did.
@@ -107,13 +111,16 @@ func (f *Fair) LockContext(ctx context.Context) error {
 // strictly FIFO instead, as x/sync's semaphore does for TryAcquire. A
 // caller that wants to barge wants [Mutex].)
 func (f *Fair) TryLock() bool {
-	return f.state.CompareAndSwap(0, fairLocked)
+	return f.state.CompareAndSwap(lockdep.FastFreeInt32(), fairLocked) || f.tryLockTracked()
 }
 
 // Unlock unlocks f, handing it to the longest waiter if there is one. It
 // panics with "mutex: unlock of unlocked Fair" if f is not locked on entry,
 // and leaves f unchanged then.
 func (f *Fair) Unlock() {
+	if lockdep.Enabled {
+		lockdep.Release(unsafe.Pointer(f), &fairType, lockdep.Write)
+	}
 	if f.state.CompareAndSwap(fairLocked, 0) {
 		return
 	}
@@ -176,6 +183,7 @@ func (f *Fair) unlockSlow() {
 		f.state.Store(0)
 	case fairLocked | fairQueued:
 		// Hand off: the lock stays locked and passes to the front.
+		lockdep.Handoff(unsafe.Pointer(f))
 		f.q.Wake(f.q.Front())
 		if f.q.Len() == 0 {
 			f.state.Store(fairLocked)

@@ -6,8 +6,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
+	"github.com/lockstep-go/lockstep/internal/lockdep"
 	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
@@ -132,12 +134,13 @@ const (
 // briefly (only on a multicore machine, and only while the holder is
 // running) and then parks until the mutex is available.
 func (m *Mutex) Lock() {
-	// Fast path: grab an idle mutex. One CAS; inlined.
-	if m.state.CompareAndSwap(0, mutexLocked) {
+	// Fast path: grab an idle mutex. One CAS; inlined. (lockdep.FastFree
+	// is 0, unless package diag tracks locks: see lockdep.go.)
+	if m.state.CompareAndSwap(lockdep.FastFreeInt32(), mutexLocked) {
 		return
 	}
 	// Slow path, outlined so that the fast path can be inlined.
-	_ = m.lockSlow(nil)
+	m.lockTracked()
 }
 
 // LockContext locks m, or returns an error when ctx ends first.
@@ -154,10 +157,10 @@ func (m *Mutex) LockContext(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return waitq.Err(ctx)
 	}
-	if m.state.CompareAndSwap(0, mutexLocked) {
+	if m.state.CompareAndSwap(lockdep.FastFreeInt32(), mutexLocked) {
 		return nil
 	}
-	return m.lockSlow(ctx)
+	return m.lockContextTracked(ctx)
 }
 
 // TryLock tries to lock m and reports whether it succeeded. It fails only
@@ -174,7 +177,9 @@ func (m *Mutex) TryLock() bool {
 		return false
 	}
 	testhook.Yield() // racy window: between the load and the CAS
-	if m.state.CompareAndSwap(old, old|mutexLocked) {
+	// old|lockdep.FastFree is old, unless package diag tracks locks: then
+	// the CAS fails and tryLockSlow runs the hook.
+	if m.state.CompareAndSwap(old|lockdep.FastFreeInt32(), old|mutexLocked) {
 		return true
 	}
 	return m.tryLockSlow()
@@ -191,6 +196,7 @@ func (m *Mutex) tryLockSlow() bool {
 		}
 		testhook.Yield()
 		if m.state.CompareAndSwap(old, old|mutexLocked) {
+			lockdep.TryAcquired(unsafe.Pointer(m), &mutexType, lockdep.Write)
 			return true
 		}
 	}
@@ -199,6 +205,9 @@ func (m *Mutex) tryLockSlow() bool {
 // Unlock unlocks m. It panics with "mutex: unlock of unlocked mutex" if m
 // is not locked on entry, and leaves m unchanged then.
 func (m *Mutex) Unlock() {
+	if lockdep.Enabled {
+		lockdep.Release(unsafe.Pointer(m), &mutexType, lockdep.Write)
+	}
 	// Fast path: locked with nobody waiting or awake. One CAS, not an Add:
 	// a failed CAS leaves the state untouched, so the slow path can detect
 	// an unlock of an unlocked mutex and panic with the state intact, and
@@ -485,6 +494,7 @@ func (m *Mutex) handoff(now int64) bool {
 		}
 		if m.state.CompareAndSwap(old, new) {
 			w.Value = handoff
+			lockdep.Handoff(unsafe.Pointer(m))
 			m.q.Wake(w)
 			m.noteFront()
 			if !starving {

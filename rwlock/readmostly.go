@@ -11,6 +11,7 @@ import (
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
 	"github.com/lockstep-go/lockstep/internal/cacheline"
+	"github.com/lockstep-go/lockstep/internal/lockdep"
 	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
@@ -166,6 +167,9 @@ func (t *slotTable) pick() *slot {
 // RLock locks m for reading and returns the token to pass to RUnlock. It
 // waits while a writer holds the lock or is waiting for it.
 func (m *ReadMostly) RLock() RToken {
+	if lockdep.Active() {
+		return m.rlockTracked() // package diag: see lockdep.go
+	}
 	// BRAVO's reader fast path, written out here so that it inlines; see
 	// rlockBiased for the argument.
 	if t := m.bias.Load(); t != nil && t != &revoked {
@@ -181,7 +185,7 @@ func (m *ReadMostly) RLock() RToken {
 }
 
 func (m *ReadMostly) rlockSlow() RToken {
-	m.rw.RLock()
+	m.rw.rlockNoHook()
 	m.restoreBias()
 	return RToken{}
 }
@@ -194,12 +198,15 @@ func (m *ReadMostly) RLockContext(ctx context.Context) (RToken, error) {
 	if ctx.Err() != nil {
 		return RToken{}, waitq.Err(ctx)
 	}
+	if lockdep.Active() {
+		return m.rlockContextTracked(ctx) // package diag: see lockdep.go
+	}
 	if t := m.bias.Load(); t != nil && t != &revoked {
 		if s, ok := m.rlockBiased(t); ok {
 			return RToken{s}, nil
 		}
 	}
-	if err := m.rw.RLockContext(ctx); err != nil {
+	if err := m.rw.rlockContextNoHook(ctx); err != nil {
 		return RToken{}, err
 	}
 	m.restoreBias()
@@ -211,13 +218,15 @@ func (m *ReadMostly) RLockContext(ctx context.Context) (RToken, error) {
 func (m *ReadMostly) TryRLock() (RToken, bool) {
 	if t := m.bias.Load(); t != nil && t != &revoked {
 		if s, ok := m.rlockBiased(t); ok {
+			m.tried(lockdep.Read)
 			return RToken{s}, true
 		}
 	}
-	if !m.rw.TryRLock() {
+	if !m.rw.tryRLock() {
 		return RToken{}, false
 	}
 	m.restoreBias()
+	m.tried(lockdep.Read)
 	return RToken{}, true
 }
 
@@ -278,6 +287,9 @@ func (m *ReadMostly) restoreBias() {
 // RUnlock undoes the RLock that returned tok. It panics if the read lock tok
 // stands for is not held.
 func (m *ReadMostly) RUnlock(tok RToken) {
+	if lockdep.Enabled {
+		lockdep.Release(unsafe.Pointer(m), &readMostlyType, lockdep.Read)
+	}
 	if tok.s == nil {
 		m.runlockUnderlying()
 		return
@@ -320,6 +332,10 @@ func (m *ReadMostly) drained() {
 // Lock locks m for writing. It waits until no reader or writer holds the
 // lock; while it waits, new readers wait too.
 func (m *ReadMostly) Lock() {
+	if lockdep.Active() {
+		_ = m.lockContextTracked(context.Background()) // package diag: see lockdep.go
+		return
+	}
 	if !m.rw.state.CompareAndSwap(0, stateWriter) {
 		_ = m.rw.lockSlow(context.Background(), m)
 	}
@@ -333,6 +349,9 @@ func (m *ReadMostly) Lock() {
 func (m *ReadMostly) LockContext(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return waitq.Err(ctx)
+	}
+	if lockdep.Active() {
+		return m.lockContextTracked(ctx) // package diag: see lockdep.go
 	}
 	if !m.rw.state.CompareAndSwap(0, stateWriter) {
 		if err := m.rw.lockSlow(ctx, m); err != nil {
@@ -349,11 +368,12 @@ func (m *ReadMostly) LockContext(ctx context.Context) error {
 // TryLock tries to lock m for writing without waiting and reports whether
 // it succeeded.
 func (m *ReadMostly) TryLock() bool {
-	if !m.rw.TryLock() {
+	if !m.rw.state.CompareAndSwap(0, stateWriter) {
 		return false
 	}
 	old := m.bias.Swap(nil)
 	if old == nil {
+		m.tried(lockdep.Write)
 		return true
 	}
 	testhook.Yield()
@@ -365,7 +385,7 @@ func (m *ReadMostly) TryLock() bool {
 				// off for its turn. Readers that saw our revocation went to
 				// the underlying lock, which we still hold.
 				m.bias.CompareAndSwap(nil, old)
-				m.Unlock()
+				m.unlockNoHook()
 				return false
 			}
 		}
@@ -373,6 +393,7 @@ func (m *ReadMostly) TryLock() bool {
 	// A scan that found nobody took next to nothing: no inhibit period (the
 	// zero time also spares later readers a clock read).
 	m.inhibit = time.Time{}
+	m.tried(lockdep.Write)
 	return true
 }
 
@@ -462,6 +483,9 @@ func (m *ReadMostly) drain(ctx context.Context, s *slot) error {
 // Unlock unlocks m for writing. It panics if m is not locked for writing.
 // The bias stays off until a reader after the inhibit period restores it.
 func (m *ReadMostly) Unlock() {
+	if lockdep.Enabled {
+		lockdep.Release(unsafe.Pointer(m), &readMostlyType, lockdep.Write)
+	}
 	if !m.rw.state.CompareAndSwap(stateWriter, 0) {
 		m.rw.unlockSlow("ReadMostly")
 	}
@@ -475,13 +499,28 @@ func (m *ReadMostly) RLocker() sync.Locker { return (*rmLocker)(m) }
 
 type rmLocker ReadMostly
 
-func (r *rmLocker) Lock()   { (*ReadMostly)(r).rw.RLock() }
-func (r *rmLocker) Unlock() { (*ReadMostly)(r).runlockUnderlying() }
+func (r *rmLocker) Lock() {
+	if lockdep.Active() {
+		(*ReadMostly)(r).rlockerTracked() // package diag: see lockdep.go
+		return
+	}
+	(*ReadMostly)(r).rw.rlockNoHook()
+}
+
+func (r *rmLocker) Unlock() {
+	if lockdep.Enabled {
+		lockdep.Release(unsafe.Pointer(r), &readMostlyType, lockdep.Read)
+	}
+	(*ReadMostly)(r).runlockUnderlying()
+}
 
 // Downgrade atomically turns m's write lock into a read lock and returns its
 // token: no writer can take the lock in between. It panics if m is not
 // locked for writing. The bias stays off until a later reader restores it.
 func (m *ReadMostly) Downgrade() RToken {
+	if lockdep.Enabled {
+		lockdep.Downgrade(unsafe.Pointer(m))
+	}
 	if !m.rw.state.CompareAndSwap(stateWriter, readerUnit) {
 		m.rw.downgradeSlow("ReadMostly")
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
+	"github.com/lockstep-go/lockstep/internal/lockdep"
 	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
@@ -132,10 +134,12 @@ type RWMutex struct {
 // Lock locks rw for writing. If the lock is held for reading or writing, or
 // other goroutines are waiting for it, Lock waits its turn.
 func (rw *RWMutex) Lock() {
-	if rw.state.CompareAndSwap(0, stateWriter) {
+	// lockdep.FastFree is 0, unless package diag tracks locks: then the
+	// CAS fails and lockTracked (lockdep.go) runs the hooks.
+	if rw.state.CompareAndSwap(lockdep.FastFree64(), stateWriter) {
 		return
 	}
-	_ = rw.lockSlow(context.Background(), nil)
+	rw.lockTracked()
 }
 
 // LockContext locks rw for writing like Lock, or returns an error when ctx
@@ -147,10 +151,10 @@ func (rw *RWMutex) LockContext(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return waitq.Err(ctx)
 	}
-	if rw.state.CompareAndSwap(0, stateWriter) {
+	if rw.state.CompareAndSwap(lockdep.FastFree64(), stateWriter) {
 		return nil
 	}
-	return rw.lockSlow(ctx, nil)
+	return rw.lockContextTracked(ctx)
 }
 
 // TryLock tries to lock rw for writing without waiting and reports whether
@@ -158,7 +162,7 @@ func (rw *RWMutex) LockContext(ctx context.Context) error {
 // wait. It may also fail, rarely, while a concurrent RLock is on its way to
 // waiting (see the phantom readers of the state word).
 func (rw *RWMutex) TryLock() bool {
-	return rw.state.CompareAndSwap(0, stateWriter)
+	return rw.state.CompareAndSwap(lockdep.FastFree64(), stateWriter) || rw.tryLockTracked()
 }
 
 // lockSlow queues a writer. rm is the ReadMostly lock built on rw, or nil:
@@ -237,6 +241,9 @@ func (rw *RWMutex) lockSlow(ctx context.Context, rm *ReadMostly) error {
 // As with sync.RWMutex, a locked RWMutex is not associated with a particular
 // goroutine: one goroutine may Lock and another Unlock.
 func (rw *RWMutex) Unlock() {
+	if lockdep.Enabled {
+		lockdep.Release(unsafe.Pointer(rw), &rwMutexType, lockdep.Write)
+	}
 	if rw.state.CompareAndSwap(stateWriter, 0) {
 		return
 	}
@@ -274,10 +281,11 @@ func (rw *RWMutex) unlockSlow(typ string) {
 // RLock locks rw for reading. It waits while a writer holds the lock or is
 // queued; see the type's documentation on recursive read locking.
 func (rw *RWMutex) RLock() {
-	if rw.state.Add(readerUnit)&closedToReaders == 0 {
-		return
+	// lockdep.FastFree64 is 0, unless package diag tracks locks: then
+	// every RLock takes rlockTracked (lockdep.go).
+	if s := rw.state.Add(readerUnit); s&(closedToReaders|lockdep.FastFree64()) != 0 {
+		rw.rlockTracked(s)
 	}
-	_ = rw.rlockSlow(context.Background())
 }
 
 // RLockContext locks rw for reading like RLock, or returns an error when ctx
@@ -288,6 +296,9 @@ func (rw *RWMutex) RLockContext(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return waitq.Err(ctx)
 	}
+	if lockdep.Active() {
+		return rw.rlockContextTracked(ctx)
+	}
 	if rw.state.Add(readerUnit)&closedToReaders == 0 {
 		return nil
 	}
@@ -297,6 +308,16 @@ func (rw *RWMutex) RLockContext(ctx context.Context) error {
 // TryRLock tries to lock rw for reading without waiting and reports whether
 // it succeeded. It fails while a writer holds the lock or anyone waits.
 func (rw *RWMutex) TryRLock() bool {
+	if rw.tryRLock() {
+		if lockdep.Active() {
+			lockdep.TryAcquired(unsafe.Pointer(rw), &rwMutexType, lockdep.Read)
+		}
+		return true
+	}
+	return false
+}
+
+func (rw *RWMutex) tryRLock() bool {
 	var bo backoff.Backoff
 	for {
 		s := rw.state.Load()
@@ -345,6 +366,9 @@ func (rw *RWMutex) rlockSlow(ctx context.Context) error {
 // RUnlock undoes a single RLock call; it does not affect other readers. It
 // panics if rw is not locked for reading.
 func (rw *RWMutex) RUnlock() {
+	if lockdep.Enabled {
+		lockdep.Release(unsafe.Pointer(rw), &rwMutexType, lockdep.Read)
+	}
 	s := rw.state.Add(minusReader)
 	if s&(stateWriterWait|countNegative) != 0 {
 		rw.runlockSlow(s, "RWMutex")
@@ -374,6 +398,9 @@ func (rw *RWMutex) runlockSlow(s uint64, typ string) {
 // to Downgrade as to Unlock: Downgrade synchronizes before the RLocks it
 // admits return.
 func (rw *RWMutex) Downgrade() {
+	if lockdep.Enabled {
+		lockdep.Downgrade(unsafe.Pointer(rw))
+	}
 	if rw.state.CompareAndSwap(stateWriter, readerUnit) {
 		return
 	}
@@ -469,6 +496,7 @@ func (rw *RWMutex) dispatch() {
 			}
 			testhook.Yield()
 			if rw.state.CompareAndSwap(s, next) {
+				lockdep.Handoff(unsafe.Pointer(rw))
 				rw.q.Wake(front)
 				return
 			}
@@ -503,6 +531,7 @@ func (rw *RWMutex) dispatch() {
 		testhook.Yield()
 		if rw.state.CompareAndSwap(s, next) {
 			for range n {
+				lockdep.Handoff(unsafe.Pointer(rw))
 				rw.q.Wake(rw.q.Front())
 			}
 			if recheck != nil {

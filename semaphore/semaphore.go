@@ -5,8 +5,10 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
+	"github.com/lockstep-go/lockstep/internal/lockdep"
 	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
@@ -156,6 +158,9 @@ func (s *Weighted) Acquire(ctx context.Context, n int64) error {
 		default:
 		}
 	}
+	if lockdep.Active() && n > 0 {
+		return s.acquireTracked(ctx, n) // package diag: see lockdep.go
+	}
 	// Fast path: nobody queued, nothing frozen, enough permits.
 	// (No testhook.Yield between the load and the CAS here, in TryAcquire
 	// or in Release: it cost 0.7 ns of the 8.7 ns uncontended pair. The
@@ -245,10 +250,14 @@ func (s *Weighted) abandon(bool) {
 // queued waiter. TryAcquire(0) is always true. It panics if n is negative.
 func (s *Weighted) TryAcquire(n int64) bool {
 	st := s.state.Load()
-	if st&flagMask == 0 && n > 0 && st>>permitShift >= n && s.state.CompareAndSwap(st, st-n<<permitShift) {
+	if st&flagMask == 0 && n > 0 && st>>permitShift >= n && s.state.CompareAndSwap(st, st-n<<permitShift) ||
+		s.tryAcquireSlow(n) {
+		if lockdep.Active() && n > 0 {
+			s.tried(n) // package diag: see lockdep.go
+		}
 		return true
 	}
-	return s.tryAcquireSlow(n)
+	return false
 }
 
 func (s *Weighted) tryAcquireSlow(n int64) bool {
@@ -293,6 +302,9 @@ func (s *Weighted) tryAcquireSlow(n int64) bool {
 //
 // Release(0) does nothing.
 func (s *Weighted) Release(n int64) {
+	if lockdep.Enabled && n > 0 {
+		lockdep.Release(unsafe.Pointer(s), &weightedType, s.mode(n))
+	}
 	st := s.state.Load()
 	// The over-release check uses capacity read after st: a Resize that
 	// ran in between sets lockedFlag and changes the word, failing the CAS.
@@ -448,6 +460,7 @@ func (s *Weighted) settle(a int64) {
 	}
 	s.publish(a, s.q.Len()-k)
 	for ; k > 0; k-- {
+		lockdep.Handoff(unsafe.Pointer(s))
 		s.q.Wake(s.q.Front())
 	}
 }

@@ -3,8 +3,10 @@ package spin
 import (
 	"runtime"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
+	"github.com/lockstep-go/lockstep/internal/lockdep"
 	"github.com/lockstep-go/lockstep/internal/testhook"
 )
 
@@ -37,11 +39,12 @@ type Lock struct {
 
 // Lock locks l, spinning (then yielding) until it is free.
 func (l *Lock) Lock() {
-	// Fast path: one CAS on a free lock (inlined into the caller).
-	if l.state.CompareAndSwap(unlocked, locked) {
+	// Fast path: one CAS on a free lock (inlined into the caller), unless
+	// package diag tracks locks (see lockdep.go).
+	if l.state.CompareAndSwap(lockdep.FastFree(), locked) {
 		return
 	}
-	l.lockSlow()
+	l.lockTracked()
 }
 
 // maxRelaxShift caps a waiter's backoff at 2^10 relax iterations, about
@@ -78,12 +81,16 @@ func (l *Lock) lockSlow() {
 
 // TryLock tries to lock l without waiting and reports whether it succeeded.
 func (l *Lock) TryLock() bool {
-	return l.state.Load() == unlocked && l.state.CompareAndSwap(unlocked, locked)
+	return l.state.Load() == unlocked &&
+		(l.state.CompareAndSwap(lockdep.FastFree(), locked) || l.tryLockTracked())
 }
 
 // Unlock unlocks l. It panics if l is not locked. Any goroutine may unlock
 // a locked Lock.
 func (l *Lock) Unlock() {
+	if lockdep.Enabled {
+		lockdep.Release(unsafe.Pointer(l), &lockType, lockdep.Write)
+	}
 	// Swap, not Store: the returned value detects an unlock of an unlocked
 	// lock, and on amd64 and arm64 a sequentially consistent Store is an
 	// exchange anyway, so the check is free.

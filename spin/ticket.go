@@ -3,8 +3,10 @@ package spin
 import (
 	"runtime"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
+	"github.com/lockstep-go/lockstep/internal/lockdep"
 	"github.com/lockstep-go/lockstep/internal/testhook"
 )
 
@@ -52,6 +54,10 @@ type TicketLock struct {
 
 // Lock takes a ticket and waits until it is served.
 func (l *TicketLock) Lock() {
+	if lockdep.Active() {
+		l.lockTracked() // package diag tracks locks: see lockdep.go
+		return
+	}
 	// Our ticket is next-1; it is our turn when serving equals it. (When
 	// serving is 2^32-1 the 64-bit comparison misses the wrapped match and
 	// wait, which compares modulo 2^32, returns at once.)
@@ -95,12 +101,19 @@ func (l *TicketLock) TryLock() bool {
 		return false
 	}
 	testhook.Yield() // racy window between the look and the CAS
-	return l.state.CompareAndSwap(s, s+ticketOne)
+	if l.state.CompareAndSwap(s, s+ticketOne) {
+		lockdep.TryAcquired(unsafe.Pointer(l), &ticketLockType, lockdep.Write)
+		return true
+	}
+	return false
 }
 
 // Unlock serves the next ticket. It panics if l is not locked. Any
 // goroutine may unlock a locked TicketLock.
 func (l *TicketLock) Unlock() {
+	if lockdep.Enabled {
+		lockdep.Release(unsafe.Pointer(l), &ticketLockType, lockdep.Write)
+	}
 	// Only the holder changes serving, so this load of it is exact; next
 	// may move concurrently, which the Add below tolerates.
 	next, serving := unpackTicket(l.state.Load())
