@@ -11,8 +11,10 @@ import (
 )
 
 // queue is the queue family's interface: blocking in spirit. Channels block
-// natively; for non-blocking queues the adapter retries, yielding the
-// processor, which is how their users wait.
+// natively and lockstep's queues through their blocking layer (Push and Pop
+// park); for non-blocking queues the adapter retries, yielding the
+// processor, which is how their users wait. The ".Try" lockstep variants go
+// through that same retry adapter, to compare the queues alone.
 type queue interface {
 	Push(v int)
 	Pop() int
@@ -67,18 +69,33 @@ func (l lockstepQueue) Pop() int {
 	return v
 }
 
+// tryRing gives lockstep's ring buffers xsync's method names, so that the
+// .Try variants wait exactly as the xsync queues do (the same tryQueue
+// adapter, yielding between attempts) and only the queue differs.
+type tryRing struct {
+	q interface {
+		TryPush(int) bool
+		TryPop() (int, bool)
+	}
+}
+
+func (t tryRing) TryEnqueue(v int) bool   { return t.q.TryPush(v) }
+func (t tryRing) TryDequeue() (int, bool) { return t.q.TryPop() }
+
 const queueCap = 1024
 
 var spscImpls = []impl[queue]{
 	{"chan", func() queue { return make(chanQueue, queueCap) }},
 	{"xsync.SPSCQueue", func() queue { return tryQueue[*xsync.SPSCQueue[int]]{xsync.NewSPSCQueue[int](queueCap)} }},
 	{"lockstep.ringbuf.SPSC", func() queue { return lockstepQueue{ringbuf.NewSPSC[int](queueCap)} }},
+	{"lockstep.ringbuf.SPSC.Try", func() queue { return tryQueue[tryRing]{tryRing{ringbuf.NewSPSC[int](queueCap)}} }},
 }
 
 var mpmcImpls = []impl[queue]{
 	{"chan", func() queue { return make(chanQueue, queueCap) }},
 	{"xsync.MPMCQueue", func() queue { return tryQueue[*xsync.MPMCQueue[int]]{xsync.NewMPMCQueue[int](queueCap)} }},
 	{"lockstep.ringbuf.MPMC", func() queue { return lockstepQueue{ringbuf.NewMPMC[int](queueCap)} }},
+	{"lockstep.ringbuf.MPMC.Try", func() queue { return tryQueue[tryRing]{tryRing{ringbuf.NewMPMC[int](queueCap)}} }},
 }
 
 // BenchmarkQueues: time per item moved. uncontended is one goroutine
