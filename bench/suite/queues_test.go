@@ -69,18 +69,28 @@ func (l lockstepQueue) Pop() int {
 	return v
 }
 
-// tryRing gives lockstep's ring buffers xsync's method names, so that the
-// .Try variants wait exactly as the xsync queues do (the same tryQueue
-// adapter, yielding between attempts) and only the queue differs.
-type tryRing struct {
-	q interface {
-		TryPush(int) bool
-		TryPop() (int, bool)
+// tryRing adapts lockstep's ring buffers exactly as tryQueue adapts
+// xsync's (the same retry loop, yielding between attempts), so that the
+// ".Try" variants differ from xsync's queues in the queue alone.
+type tryRing[Q interface {
+	TryPush(int) bool
+	TryPop() (int, bool)
+}] struct{ q Q }
+
+func (t tryRing[Q]) Push(v int) {
+	for !t.q.TryPush(v) {
+		runtime.Gosched()
 	}
 }
 
-func (t tryRing) TryEnqueue(v int) bool   { return t.q.TryPush(v) }
-func (t tryRing) TryDequeue() (int, bool) { return t.q.TryPop() }
+func (t tryRing[Q]) Pop() int {
+	for {
+		if v, ok := t.q.TryPop(); ok {
+			return v
+		}
+		runtime.Gosched()
+	}
+}
 
 const queueCap = 1024
 
@@ -88,14 +98,14 @@ var spscImpls = []impl[queue]{
 	{"chan", func() queue { return make(chanQueue, queueCap) }},
 	{"xsync.SPSCQueue", func() queue { return tryQueue[*xsync.SPSCQueue[int]]{xsync.NewSPSCQueue[int](queueCap)} }},
 	{"lockstep.ringbuf.SPSC", func() queue { return lockstepQueue{ringbuf.NewSPSC[int](queueCap)} }},
-	{"lockstep.ringbuf.SPSC.Try", func() queue { return tryQueue[tryRing]{tryRing{ringbuf.NewSPSC[int](queueCap)}} }},
+	{"lockstep.ringbuf.SPSC.Try", func() queue { return tryRing[*ringbuf.SPSC[int]]{ringbuf.NewSPSC[int](queueCap)} }},
 }
 
 var mpmcImpls = []impl[queue]{
 	{"chan", func() queue { return make(chanQueue, queueCap) }},
 	{"xsync.MPMCQueue", func() queue { return tryQueue[*xsync.MPMCQueue[int]]{xsync.NewMPMCQueue[int](queueCap)} }},
 	{"lockstep.ringbuf.MPMC", func() queue { return lockstepQueue{ringbuf.NewMPMC[int](queueCap)} }},
-	{"lockstep.ringbuf.MPMC.Try", func() queue { return tryQueue[tryRing]{tryRing{ringbuf.NewMPMC[int](queueCap)}} }},
+	{"lockstep.ringbuf.MPMC.Try", func() queue { return tryRing[*ringbuf.MPMC[int]]{ringbuf.NewMPMC[int](queueCap)} }},
 }
 
 // BenchmarkQueues: time per item moved. uncontended is one goroutine

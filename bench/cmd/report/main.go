@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,29 +181,43 @@ func runSuite(rawPath, cpus string, count int, benchtime, filter string) error {
 		p.tty = true
 	}
 	for round := 1; round <= count; round++ {
-		cmd := exec.Command(bin, "-test.run=^$", "-test.bench="+filter, "-test.benchmem",
-			"-test.benchtime="+benchtime, "-test.cpu="+cpus, "-test.count=1", "-test.timeout=0")
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			return err
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(f, line)
-			if fields := strings.Fields(line); len(fields) > 2 && strings.HasPrefix(fields[0], "Benchmark") {
-				p.done(round, count, fields)
+		// One process per GOMAXPROCS value: with several -test.cpu values in
+		// one process, Go 1.26 runs the first value's b.Loop benchmarks at
+		// the last value's GOMAXPROCS (measured: -cpu 1,4,3 reports 3
+		// inside the loop for the "1" run), which would make the 1-CPU
+		// column a copy of the last.
+		for _, procs := range strings.Split(cpus, ",") {
+			if err := runOnce(f, p, bin, filter, benchtime, procs, round, count); err != nil {
+				return err
 			}
-		}
-		if err := cmd.Wait(); err != nil {
-			return fmt.Errorf("round %d: %w", round, err)
 		}
 	}
 	fmt.Fprintln(os.Stderr)
+	return nil
+}
+
+func runOnce(f io.Writer, p *progress, bin, filter, benchtime, procs string, round, count int) error {
+	cmd := exec.Command(bin, "-test.run=^$", "-test.bench="+filter, "-test.benchmem",
+		"-test.benchtime="+benchtime, "-test.cpu="+procs, "-test.count=1", "-test.timeout=0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(f, line)
+		if fields := strings.Fields(line); len(fields) > 2 && strings.HasPrefix(fields[0], "Benchmark") {
+			p.done(round, count, fields)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("round %d, GOMAXPROCS %s: %w", round, procs, err)
+	}
 	return nil
 }
 
