@@ -150,7 +150,7 @@ var forkJoinImpls = []impl[executor]{
 }
 
 // BenchmarkPools: tiny tasks (an atomic add each; time per task), fork-join
-// fib(24) with a cutoff of 12 (time per fib), and an unbalanced tree of
+// fib(30) with a cutoff of 16 (time per fib), and an unbalanced tree of
 // 3,576 nodes of uneven work (time per tree).
 func BenchmarkPools(b *testing.B) {
 	run(b, kv("workload", "tiny"), poolImpls, func(b *testing.B, e executor) {
@@ -250,10 +250,12 @@ func treeWorker(w *lpool.Worker, depth, id int, sum *atomic.Int64) {
 	}
 }
 
+// fib(30) with a cutoff of 16: leaves of fib(15), a few microseconds each,
+// as a user sizing a fork-join would choose them.
 const (
-	fibN      = 24
-	fibCutoff = 12
-	fibWant   = 46368
+	fibN      = 30
+	fibCutoff = 16
+	fibWant   = 832040
 )
 
 func fibSerial(n int) int {

@@ -108,9 +108,13 @@ func run(cpus string, count int, benchtime, filter, out, in string) error {
 	}
 	var md bytes.Buffer
 	fmt.Fprintf(&md, "# lockstep comparison report\n\n")
-	fmt.Fprintf(&md, "- date: %s\n- cpu: %s (%d logical CPUs), %s/%s\n- go: %s\n- rounds: %d, benchtime %s, GOMAXPROCS %s\n\n",
-		time.Now().UTC().Format("2006-01-02"), d.Config["cpu"], runtime.NumCPU(), d.Config["goos"], d.Config["goarch"],
-		runtime.Version(), count, benchtime, cpus)
+	if in == "" {
+		fmt.Fprintf(&md, "- date: %s\n- cpu: %s (%d logical CPUs), %s/%s\n- go: %s\n- rounds: %d, benchtime %s, GOMAXPROCS %s\n\n",
+			time.Now().UTC().Format("2006-01-02"), d.Config["cpu"], runtime.NumCPU(), d.Config["goos"], d.Config["goarch"],
+			runtime.Version(), count, benchtime, cpus)
+	} else {
+		fmt.Fprintf(&md, "- rendered from %s (cpu: %s, %s/%s)\n\n", in, d.Config["cpu"], d.Config["goos"], d.Config["goarch"])
+	}
 	md.WriteString("Time per operation (median; ± is the 95% confidence interval when there are 6 or more rounds). " +
 		"Ratios are lockstep ÷ the fastest other implementation in the same run: below 1 is faster. " +
 		"✅ leads, ❌ trails, ≈ within noise (overlapping intervals, or within 5% without intervals).\n\n")
