@@ -32,7 +32,7 @@ func formatSummary(s benchmath.Summary, n int) string {
 	if n < 2 || math.IsInf(s.Lo, 0) || math.IsInf(s.Hi, 0) || s.Center == 0 {
 		return FormatTime(s.Center)
 	}
-	return FormatTime(s.Center) + " " + s.PctRangeString()
+	return FormatTime(s.Center) + " ±" + strings.TrimPrefix(s.PctRangeString(), "±")
 }
 
 // WriteTables writes one Markdown table per family: each workload's
