@@ -87,6 +87,7 @@
 //     timeout): [future.Future] and [future.Promise].
 //   - Any of the above across machines: the separate module
 //     github.com/lockstep-go/lockstep/dist, on etcd or Redis.
+//   - Finding lock-order bugs and contended locks: [diag].
 //
 // # Deadlock, livelock, starvation
 //
@@ -102,7 +103,10 @@
 //     a context, so a goroutine can give up, release what it holds, and
 //     retry (with random backoff, or the retries become a livelock).
 //   - Detection: find the cycle and break it. Go's runtime reports only a
-//     total deadlock ("all goroutines are asleep").
+//     total deadlock ("all goroutines are asleep"). Build tests with
+//     -tags lockstep_debug and package diag reports a lock-order cycle
+//     among lockstep's locks the first time both orders are taken, before
+//     any deadlock happens, with both acquisition stacks.
 //
 // A livelock is goroutines that keep reacting to each other without
 // progress (two people stepping aside in a corridor); randomised backoff
