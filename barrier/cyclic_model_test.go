@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 
 	"github.com/lockstep-go/lockstep/barrier"
+	"github.com/lockstep-go/lockstep/internal/testutil"
 	"pgregory.net/rapid"
 )
 
@@ -203,7 +204,7 @@ func (s *cyclicSM) check(t *rapid.T) {
 // parties, Resets and failing actions.
 func TestCyclicModel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rapid.Check(inBubble{t}, func(rt *rapid.T) {
+		rapid.Check(testutil.InBubble{TB: t}, func(rt *rapid.T) {
 			s := &cyclicSM{
 				m:         cyclicModel{parties: rapid.IntRange(1, 4).Draw(rt, "parties")},
 				errAction: errors.New("action failed"),
@@ -236,7 +237,3 @@ func TestCyclicModel(t *testing.T) {
 		})
 	})
 }
-
-// inBubble hides the *testing.T from rapid, which would call t.Deadline,
-// and testing forbids that inside a synctest bubble.
-type inBubble struct{ testing.TB }

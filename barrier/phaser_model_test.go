@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 
 	"github.com/lockstep-go/lockstep/barrier"
+	"github.com/lockstep-go/lockstep/internal/testutil"
 	"pgregory.net/rapid"
 )
 
@@ -245,7 +246,7 @@ func (s *phaserSM) check(t *rapid.T) {
 // forced termination, and an OnAdvance that terminates at a drawn phase.
 func TestPhaserModel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rapid.Check(inBubble{t}, func(rt *rapid.T) {
+		rapid.Check(testutil.InBubble{TB: t}, func(rt *rapid.T) {
 			s := &phaserSM{}
 			s.m.parties = rapid.IntRange(0, 4).Draw(rt, "parties")
 			s.m.unarrived = s.m.parties

@@ -11,10 +11,6 @@ import (
 	"pgregory.net/rapid"
 )
 
-// bubbleTB hides the *testing.T from rapid, which would otherwise call
-// t.Deadline, which panics inside a synctest bubble.
-type bubbleTB struct{ *testing.T }
-
 type latchWaiter struct {
 	cancel context.CancelFunc
 	res    chan error
@@ -29,7 +25,7 @@ type latchWaiter struct {
 // "still blocked" from "not yet scheduled".
 func TestStateMachine(t *testing.T) {
 	for range testutil.Scale(5) {
-		synctest.Test(t, func(t *testing.T) { rapid.Check(bubbleTB{t}, latchStateMachine) })
+		synctest.Test(t, func(t *testing.T) { rapid.Check(testutil.InBubble{TB: t}, latchStateMachine) })
 	}
 }
 

@@ -39,10 +39,6 @@ func (m *semModel) settle() []*modelWaiter {
 	return granted
 }
 
-// bubbleTB hides the *testing.T from rapid, which would otherwise call
-// t.Deadline, which panics inside a synctest bubble.
-type bubbleTB struct{ *testing.T }
-
 // TestStateMachine drives a real semaphore, with real goroutines blocked in
 // Acquire, through random operations and compares every observable against
 // the model: who is woken, with what result, and Available, Capacity and
@@ -53,7 +49,7 @@ func TestStateMachine(t *testing.T) {
 	// Resize that fails a waiter behind one that does not fit) need about a
 	// thousand cases to show up.
 	for range testutil.Scale(10) {
-		synctest.Test(t, func(t *testing.T) { rapid.Check(bubbleTB{t}, semStateMachine) })
+		synctest.Test(t, func(t *testing.T) { rapid.Check(testutil.InBubble{TB: t}, semStateMachine) })
 	}
 }
 

@@ -83,8 +83,7 @@ func (q *Queue) Front() *Waiter { return q.head }
 // then re-checks its condition (the wait may no longer be needed; then it
 // calls Cancel) and, still holding the lock, calls Wait.
 func (q *Queue) Enqueue(value int64) *Waiter {
-	w := &Waiter{Value: value}
-	w.sema.Add(1)
+	w := newWaiter(value)
 	if q.tail == nil {
 		q.head, q.tail = w, w
 	} else {
@@ -100,8 +99,7 @@ func (q *Queue) Enqueue(value int64) *Waiter {
 // waiters compete with newcomers (mutex.Mutex) uses it to requeue a waiter
 // that lost the race, so it does not go to the back of the line again.
 func (q *Queue) EnqueueFront(value int64) *Waiter {
-	w := &Waiter{Value: value}
-	w.sema.Add(1)
+	w := newWaiter(value)
 	if q.head == nil {
 		q.head, q.tail = w, w
 	} else {
@@ -110,6 +108,13 @@ func (q *Queue) EnqueueFront(value int64) *Waiter {
 		q.head = w
 	}
 	q.n++
+	return w
+}
+
+// newWaiter returns a waiter whose WaitGroup counts the wake still to come.
+func newWaiter(value int64) *Waiter {
+	w := &Waiter{Value: value}
+	w.sema.Add(1)
 	return w
 }
 
