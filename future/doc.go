@@ -103,13 +103,20 @@
 //     node in All), which errgroup does not need. On an executor
 //     (Submit), the same fan-out takes 0.35x to 0.75x the CPU of errgroup
 //     with SetLimit, which still starts a goroutine per task.
-//   - The first Done (or a Get that has to wait) on a pending future
-//     allocates its channel.
+//   - The first Done on a pending future, or a Get that has to wait with a
+//     ctx that can end, allocates the future's Done channel and a node for
+//     it (two allocations). A Get that has to wait with a ctx that cannot
+//     end (context.Background: its Done is nil) parks on a node of its own
+//     instead, one 48-byte allocation, unless the Done channel exists
+//     already. A Get waiting for another goroutine's Resolve takes 1.3x to
+//     1.45x the time of a receive from a buffered channel of one (a channel
+//     hands the value straight to its parked receiver).
 //
 // # Testing with testing/synctest
 //
-// Get and Done wait on channels, so synctest sees a goroutine blocked in
-// Get as durably blocked, and OrTimeout's timer runs on the bubble's fake
+// Get and Done wait on channels (Get with a ctx that cannot end on a
+// sync.WaitGroup of its own), so synctest sees a goroutine blocked in Get
+// as durably blocked, and OrTimeout's timer runs on the bubble's fake
 // clock. A future's Done channel is created by its first waiter: create and
 // wait on futures inside the bubble that completes them, since a channel
 // made in a bubble must not be closed from outside it.

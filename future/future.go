@@ -2,6 +2,7 @@ package future
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
@@ -267,10 +268,27 @@ func (f *Future[T]) Get(ctx context.Context) (T, error) {
 }
 
 func (f *Future[T]) getSlow(ctx context.Context) (T, error) {
+	cancel := ctx.Done()
+	if cancel == nil {
+		// A ctx that can never end (context.Background): park on a
+		// WaitGroup in a node of our own, one allocation, rather than make
+		// the Done channel (a node and a channel) and select on it. A
+		// channel that Done already made costs nothing more to wait on.
+		if d := f.done.Load(); d != nil {
+			<-d.ch
+			return f.val, f.err
+		}
+		p := new(parkNode)
+		p.link.cb = p
+		p.wg.Add(1)
+		f.attach(&p.link) // runs p at once if f completed meanwhile
+		p.wg.Wait()       // p.run's Done synchronizes before Wait returns
+		return f.val, f.err
+	}
 	select {
 	case <-f.Done():
 		return f.val, f.err
-	case <-ctx.Done():
+	case <-cancel:
 		if f.isDone() {
 			return f.val, f.err
 		}
@@ -335,6 +353,17 @@ type doneNode struct {
 
 func (d *doneNode) run() *node {
 	close(d.ch)
+	return nil
+}
+
+// parkNode wakes one goroutine parked in Get with a ctx that cannot end.
+type parkNode struct {
+	link node
+	wg   sync.WaitGroup // count 1 until run
+}
+
+func (p *parkNode) run() *node {
+	p.wg.Done()
 	return nil
 }
 
