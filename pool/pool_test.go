@@ -723,8 +723,9 @@ func TestShutdownReportsUnwaitedPanic(t *testing.T) {
 }
 
 // An idle pool burns no CPU: on fake time, once the work is done every
-// goroutine of the pool is durably blocked (parked on a channel), and an
-// hour passes without the starvation monitor checking anything.
+// goroutine of the pool is durably blocked (parked on a channel, or the
+// starvation monitor on its timer), and once the monitor's last check has
+// found no work, an hour passes without it checking anything.
 func TestIdlePoolIsParked(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := pool.New(4)
@@ -736,6 +737,11 @@ func TestIdlePoolIsParked(t *testing.T) {
 			t.Fatalf("Wait = %v, ran %d", err, n.Load())
 		}
 		synctest.Wait() // every goroutine durably blocked: parked
+		// If the submissions above found every worker busy, they armed the
+		// monitor, and its check is still due (after at most its longest
+		// interval, 1s): that check finds no work and disarms it.
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
 		ticks := p.MonitorTicks()
 		time.Sleep(time.Hour)
 		synctest.Wait()
