@@ -42,3 +42,12 @@ func BenchmarkRelax(b *testing.B) {
 		})
 	}
 }
+
+// Pause is assembly on amd64 and arm64: it must return for every count,
+// zero included (a loop that decrements before it tests would run 2^32
+// times, over a minute, and the test would time out).
+func TestPauseReturns(t *testing.T) {
+	for _, n := range []uint32{0, 1, 2, 30, 1000} {
+		backoff.Pause(n)
+	}
+}
