@@ -10,11 +10,11 @@
 // scheduler does not know the waiters are waiting.
 //
 // Both locks here are bounded spinners: a waiter spins with exponential
-// backoff (2^k relax iterations: for Lock k up to 10, about 1.5 µs, which
-// it keeps between looks from then on; for TicketLock internal/backoff's
-// k up to 6), then yields the processor with runtime.Gosched on every
-// further attempt, so they stay live with more goroutines than cores,
-// GOMAXPROCS=1 included. They never
+// backoff (Lock: 2^k spin-wait hints, PAUSE on amd64, k up to 5, about
+// 0.9 µs, which it keeps between looks from then on; TicketLock:
+// internal/backoff's 2^k relax iterations, k up to 6), then yields the
+// processor with runtime.Gosched on every further attempt, so they stay
+// live with more goroutines than cores, GOMAXPROCS=1 included. They never
 // park, so a waiter keeps using CPU (yielding) for as long as it waits: do
 // not hold them across anything that blocks.
 //
