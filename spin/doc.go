@@ -10,8 +10,8 @@
 // scheduler does not know the waiters are waiting.
 //
 // Both locks here are bounded spinners: a waiter spins with exponential
-// backoff (Lock: 2^k spin-wait hints, PAUSE on amd64, k up to 5, about
-// 0.9 µs, which it keeps between looks from then on; TicketLock:
+// backoff (Lock: 2^k spin-wait hints, PAUSE on amd64, k from 4 to 5, about
+// 0.9 µs at most, which it keeps between looks from then on; TicketLock:
 // internal/backoff's 2^k relax iterations, k up to 6), then yields the
 // processor with runtime.Gosched on every further attempt, so they stay
 // live with more goroutines than cores, GOMAXPROCS=1 included. They never
