@@ -2,7 +2,6 @@ package rwlock_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 
 	"github.com/lockstep-go/lockstep/internal/testutil"
@@ -67,48 +66,11 @@ func forEach(t *testing.T, fn func(t *testing.T, newLock func() rwl)) {
 	}
 }
 
-// hammerTokens is testutil.HammerRW for locks whose read lock returns a
-// token: readers add 1, writers 10000; a reader must see less than 10000,
-// a writer exactly 10000; the plain counter must count every write.
+// hammerTokens is testutil.HammerRW through the token-passing shape
+// shared by both locks.
 func hammerTokens(t *testing.T, l rwl, goroutines, iters, readEvery int) {
 	t.Helper()
-	const writer = 10000
-	var activity atomic.Int32
-	var bad atomic.Int64
-	plain := 0
-	writes := make([]int, goroutines)
-	testutil.Run(t, goroutines, func(id int) {
-		for i := range iters {
-			if readEvery > 1 && (i+id)%readEvery != 0 {
-				tok := l.RL()
-				if n := activity.Add(1); n < 1 || n >= writer {
-					bad.Add(1)
-				}
-				_ = plain // a read racing a write is reported by -race
-				activity.Add(-1)
-				l.RU(tok)
-				continue
-			}
-			l.Lock()
-			if n := activity.Add(writer); n != writer {
-				bad.Add(1)
-			}
-			plain++
-			activity.Add(-writer)
-			l.Unlock()
-			writes[id]++
-		}
-	})
-	if n := bad.Load(); n != 0 {
-		t.Fatalf("%d critical sections broke reader/writer exclusion", n)
-	}
-	total := 0
-	for _, w := range writes {
-		total += w
-	}
-	if plain != total {
-		t.Fatalf("write counter = %d after %d writes: increments were lost", plain, total)
-	}
+	testutil.HammerRWTokens(t, l, l.RL, l.RU, goroutines, iters, readEvery)
 }
 
 // mustBeFree checks that l is unlocked with nobody queued: TryLock

@@ -141,6 +141,16 @@ type RWLocker interface {
 // a writer must see exactly 10000 (nobody else inside).
 func HammerRW(t testing.TB, l RWLocker, goroutines, iters, readEvery int) {
 	t.Helper()
+	rlock := func() struct{} { l.RLock(); return struct{}{} }
+	runlock := func(struct{}) { l.RUnlock() }
+	HammerRWTokens(t, l, rlock, runlock, goroutines, iters, readEvery)
+}
+
+// HammerRWTokens is HammerRW for a lock whose read lock returns a token
+// that its read unlock takes back (rwlock.ReadMostly): rlock and runlock
+// take and release a read lock of the lock whose write side is l.
+func HammerRWTokens[T any](t testing.TB, l Locker, rlock func() T, runlock func(T), goroutines, iters, readEvery int) {
+	t.Helper()
 	const writer = 10000
 	var activity atomic.Int32
 	var bad atomic.Int64
@@ -148,13 +158,13 @@ func HammerRW(t testing.TB, l RWLocker, goroutines, iters, readEvery int) {
 	Run(t, goroutines, func(id int) {
 		for i := range iters {
 			if readEvery > 1 && (i+id)%readEvery != 0 {
-				l.RLock()
+				tok := rlock()
 				if n := activity.Add(1); n < 1 || n >= writer {
 					bad.Add(1)
 				}
 				_ = plain // a read racing a write is reported by -race
 				activity.Add(-1)
-				l.RUnlock()
+				runlock(tok)
 				continue
 			}
 			l.Lock()
