@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -78,12 +77,11 @@ type Report struct {
 // String formats the report with its stacks, as it is written to standard
 // error.
 func (r *Report) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "lockstep/diag: %s\n%s\n", r.Kind, r.Message)
+	lr := lockdep.Report{Kind: lockdep.Kind(r.Kind), Message: r.Message, Locks: r.Locks}
 	for _, s := range r.Stacks {
-		fmt.Fprintf(&b, "\n%s\n%s", s.Title, s.Text)
+		lr.Stacks = append(lr.Stacks, lockdep.Stack(s))
 	}
-	return b.String()
+	return lr.String() // one format, whether or not a handler is set
 }
 
 // Error returns r.String(), so that a panic with a Report prints it whole.
