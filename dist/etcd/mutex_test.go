@@ -3,14 +3,13 @@ package etcd_test
 import (
 	"context"
 	"errors"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lockstep-go/lockstep/dist"
 	"github.com/lockstep-go/lockstep/dist/etcd"
 	"github.com/lockstep-go/lockstep/dist/etcd/etcdtest"
+	"github.com/lockstep-go/lockstep/dist/internal/locktest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -20,56 +19,22 @@ func TestMutexExcludesAndTokensGrow(t *testing.T) {
 	if testing.Short() {
 		iters = 5
 	}
-	var (
-		inside atomic.Int32
-		mu     sync.Mutex // protects tokens
-		tokens []int64    // in acquisition order
-		fence  dist.Fence
-		wg     sync.WaitGroup
-	)
-	start := make(chan struct{})
-	for i := range sessions {
+	var fence dist.Fence
+	var lockers []func() (*etcd.Lock, error)
+	for range sessions {
 		s, _ := newSession(t, srv)
 		// Two goroutines share each session: a session's locks exclude
 		// each other too.
-		for g := range 2 {
+		for range 2 {
 			m := etcd.NewMutex(s, "/excl")
-			wg.Go(func() {
-				<-start
-				for range iters {
-					l, err := m.Lock(context.Background())
-					if err != nil {
-						t.Errorf("session %d/%d: %v", i, g, err)
-						return
-					}
-					if n := inside.Add(1); n != 1 {
-						t.Errorf("%d holders at once", n)
-					}
-					mu.Lock()
-					tokens = append(tokens, l.Token())
-					mu.Unlock()
-					if err := fence.Check(l.Token()); err != nil {
-						t.Error(err)
-					}
-					inside.Add(-1)
-					if err := l.Unlock(context.Background()); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			})
+			lockers = append(lockers, func() (*etcd.Lock, error) { return m.Lock(context.Background()) })
 		}
 	}
-	close(start)
-	wg.Wait()
-	if len(tokens) != sessions*2*iters {
-		t.Fatalf("%d acquisitions, want %d", len(tokens), sessions*2*iters)
-	}
-	for i := 1; i < len(tokens); i++ {
-		if tokens[i] <= tokens[i-1] {
-			t.Fatalf("token %d = %d after %d: not strictly increasing", i, tokens[i], tokens[i-1])
+	locktest.Exclusion(t, iters, lockers, func(l *etcd.Lock) {
+		if err := fence.Check(l.Token()); err != nil {
+			t.Error(err)
 		}
-	}
+	})
 }
 
 func TestTryLock(t *testing.T) {

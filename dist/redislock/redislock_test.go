@@ -3,12 +3,11 @@ package redislock_test
 import (
 	"context"
 	"errors"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lockstep-go/lockstep/dist"
+	"github.com/lockstep-go/lockstep/dist/internal/locktest"
 	"github.com/lockstep-go/lockstep/dist/internal/redistest"
 	"github.com/lockstep-go/lockstep/dist/redislock"
 	"go.uber.org/goleak"
@@ -36,49 +35,14 @@ func TestMutexExcludesAndTokensGrow(t *testing.T) {
 	if testing.Short() {
 		iters = 8
 	}
-	var (
-		inside atomic.Int32
-		mu     sync.Mutex
-		tokens []int64
-		wg     sync.WaitGroup
-	)
-	start := make(chan struct{})
-	for i := range clients {
+	var lockers []func() (*redislock.Lock, error)
+	for range clients {
 		m := redislock.New(srv.Client(t), "excl", redislock.WithTTL(ttl))
 		for range goroutines {
-			wg.Go(func() {
-				<-start
-				for range iters {
-					l, err := m.Lock(ctxTimeout(t, 30*time.Second))
-					if err != nil {
-						t.Errorf("client %d: %v", i, err)
-						return
-					}
-					if n := inside.Add(1); n != 1 {
-						t.Errorf("%d holders at once", n)
-					}
-					mu.Lock()
-					tokens = append(tokens, l.Token())
-					mu.Unlock()
-					inside.Add(-1)
-					if err := l.Unlock(context.Background()); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			})
+			lockers = append(lockers, func() (*redislock.Lock, error) { return m.Lock(ctxTimeout(t, 30*time.Second)) })
 		}
 	}
-	close(start)
-	wg.Wait()
-	if len(tokens) != clients*goroutines*iters {
-		t.Fatalf("%d acquisitions", len(tokens))
-	}
-	for i := 1; i < len(tokens); i++ {
-		if tokens[i] <= tokens[i-1] {
-			t.Fatalf("token %d = %d after %d", i, tokens[i], tokens[i-1])
-		}
-	}
+	locktest.Exclusion(t, iters, lockers, nil)
 }
 
 func TestTryLockAndCancel(t *testing.T) {
