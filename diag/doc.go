@@ -234,8 +234,10 @@
 // sync.(*WaitGroup).Wait under the lockstep method that waited, and a
 // lockstep wait does not appear in the mutex profile. The mutex profile may
 // still show short contention on the sync.Mutex that guards a lockstep
-// lock's wait queue, charged to lockstep's internal frames. Spin locks
-// never park: their waits show only in the CPU profile. TestProfilesSpin
+// lock's wait queue, charged to lockstep's internal frames; in a build with
+// -tags lockstep_debug, also contention on the checker's own sync.Mutex
+// (internal/lockdep), under any lockstep lock, spin locks included. Spin
+// locks never park: their waits show only in the CPU profile. TestProfilesSpin
 // and TestProfilesParkedLock check these claims for every lock type. The
 // profiles are sampled, process-wide and keyed by stack; [Watch] is exact,
 // per lock and by name, and counts uncontended acquisitions too.
