@@ -14,10 +14,12 @@
 //
 //   - RWMutex: the general choice. Uncontended RLock, RUnlock, Lock and
 //     Unlock are one atomic operation each and allocate nothing, like
-//     sync.RWMutex's. Waiters are served first come, first served: a
-//     writer that waits closes the lock to new readers, and a writer's
-//     Unlock admits all readers queued before the next writer as one
-//     batch. LockContext and RLockContext give up when their context ends,
+//     sync.RWMutex's. Waiters queue first come, first served: a writer
+//     that waits closes the lock to new readers, and a writer's Unlock
+//     admits all readers queued before the next writer as one batch. A
+//     lone waiting writer may be overtaken by a newcomer for up to about a
+//     millisecond, as with sync.Mutex, so back-to-back writers do not
+//     park on every Lock. LockContext and RLockContext give up when their context ends,
 //     without disturbing anyone else; Downgrade turns a write lock into a
 //     read lock atomically.
 //   - ReadMostly: for configuration, routing tables and caches: data read
@@ -71,9 +73,9 @@
 //     the counters.
 //   - A call that has to wait parks through lockstep's wait queue: a waiter
 //     allocation and a park/wake handoff, about 1 µs of CPU in all under
-//     contention. Waiters are served in order, so under heavy contention
-//     (and especially with GOMAXPROCS above the number of cores) more
-//     acquisitions park than with sync.RWMutex, whose writers may barge.
+//     contention. Readers and writers are served in order, so under heavy
+//     contention (and especially with GOMAXPROCS above the number of
+//     cores) more acquisitions park than with sync.RWMutex.
 //
 // Values of these types must not be copied after first use.
 package rwlock

@@ -24,7 +24,7 @@ func Inspect(rw *RWMutex) Snapshot {
 		Readers:    int(readers(s)),
 	}
 	for w := rw.q.Front(); w != nil; w = w.Next() {
-		if w.Value == waitWriter {
+		if isWriter(w.Value) {
 			snap.QueuedWriters++
 		} else {
 			snap.QueuedReaders++

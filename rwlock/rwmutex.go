@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
@@ -33,8 +34,9 @@ import (
 //	  0      0     1       *     transient only: the queue lock's holder is
 //	                             about to dispatch
 //
-// A writer that dispatch woke to contend (waitRecheck) is out of the queue
-// and has no bit: until it runs, the state is whatever the readers make it.
+// A writer that dispatch or passToWriter woke to contend (waitRecheck) is
+// out of the queue and has no bit: until it runs, the state is whatever
+// the readers and any barging writer make it.
 //
 // stateWriterWait and stateQueued change only under the queue lock (mu).
 // stateWriter is set by Lock's CAS from 0 (the queue is then empty) or, for
@@ -72,10 +74,28 @@ const (
 const (
 	waitReader int64 = iota
 	waitWriter
+	// waitWriterStarving is a writer that lost the race for the lock
+	// after a wake-up (waitRecheck) and has been losing for longer than
+	// starvationThreshold: dispatch only ever grants it the lock.
+	waitWriterStarving
 	// waitRecheck is what dispatch sets on a writer it wakes without
-	// granting it the lock: see dispatch.
+	// granting it the lock: see dispatch and passToWriter.
 	waitRecheck
 )
+
+// isWriter reports whether a queued waiter's Value is a writer's.
+func isWriter(v int64) bool { return v == waitWriter || v == waitWriterStarving }
+
+// starvationThreshold bounds how long a writer woken to re-contend keeps
+// losing to writers that barge in (sync.Mutex's starvation threshold, for
+// the same reason): after that, the lock is handed to it.
+const starvationThreshold = int64(time.Millisecond)
+
+// epoch anchors nanotime. time.Since uses the monotonic clock; inside a
+// testing/synctest bubble, which has none, the bubble's fake clock.
+var epoch = time.Now()
+
+func nanotime() int64 { return int64(time.Since(epoch)) }
 
 func readers(s uint64) uint64 { return s >> stateReaderShift }
 
@@ -85,14 +105,17 @@ func readers(s uint64) uint64 { return s >> stateReaderShift }
 //
 // An RWMutex must not be copied after first use.
 //
-// It is task-fair: waiters are served first come, first served, and neither
-// side starves. A writer that waits (in Lock or LockContext) closes the lock
-// to new readers, so continuous overlapping readers cannot starve it, and
-// when a writer unlocks, every reader queued before the next queued writer
-// is admitted as one batch, so continuous writers cannot starve readers.
-// (One relaxation: a writer that is the last waiter behind such a batch is
-// woken to take the lock when it runs rather than having the lock held for
-// it while it wakes up, so one newcomer may get in first; see dispatch.)
+// Neither side starves. Waiters queue first come, first served. A writer
+// that waits (in Lock or LockContext) closes the lock to new readers, so
+// continuous overlapping readers cannot starve it, and when a writer
+// unlocks, every reader queued before the next queued writer is admitted as
+// one batch, so continuous writers cannot starve readers. One relaxation,
+// the one sync.Mutex makes: when the only waiter is a writer, it is woken
+// to take the lock when it runs rather than having the lock held for it
+// while it wakes up, so a newcomer (often the goroutine that just unlocked)
+// may get in first; a writer that keeps losing this way for a millisecond
+// is then handed the lock. Without it, back-to-back writers formed a lock
+// convoy, each of them parking on every Lock.
 // Because a waiting writer blocks new readers, a goroutine that already
 // holds a read lock must not call RLock again: if a writer queues between
 // the two calls, the second RLock waits for the writer, which waits for the
@@ -198,13 +221,15 @@ func (rw *RWMutex) lockSlow(ctx context.Context, rm *ReadMostly) error {
 		}
 	}
 	w := rw.q.Enqueue(waitWriter)
+	var lostAt int64 // when this writer first lost a re-contention; 0: never
+	lost := false
 	for {
 		rw.state.Or(stateQueued)
 		rw.dispatch()
 		if rm != nil {
 			rm.writerQueued() // harmless if dispatch already granted w
 		}
-		if err := rw.q.Wait(ctx, &rw.mu, w, abandon); err != nil || w.Value == waitWriter {
+		if err := rw.q.Wait(ctx, &rw.mu, w, abandon); err != nil || w.Value != waitRecheck {
 			return err
 		}
 		// Woken to re-contend (waitRecheck; dispatch set it under mu before
@@ -232,7 +257,13 @@ func (rw *RWMutex) lockSlow(ctx context.Context, rm *ReadMostly) error {
 			}
 			bo.Spin()
 		}
-		w = rw.q.EnqueueFront(waitWriter)
+		kind := waitWriter
+		if !lost {
+			lost, lostAt = true, nanotime()
+		} else if nanotime()-lostAt > starvationThreshold {
+			kind = waitWriterStarving
+		}
+		w = rw.q.EnqueueFront(kind)
 	}
 }
 
@@ -274,8 +305,45 @@ func (rw *RWMutex) unlockSlow(typ string) {
 	// set unless waiters left; either way the state stays closed to
 	// newcomers until dispatch has served the queue.
 	rw.state.Add(^(stateWriter - 1)) // subtracts stateWriter
-	rw.dispatch()
+	if !rw.passToWriter() {
+		rw.dispatch()
+	}
 	rw.mu.Unlock()
+}
+
+// passToWriter runs under mu after a writer's Unlock, when the one waiter
+// queued is a writer that is not starving: it wakes that writer to
+// re-contend (waitRecheck) and opens the lock, instead of holding the lock
+// for it while it wakes. The unlocking goroutine, or any other, may then
+// take the lock first, as with sync.Mutex (and with sync.RWMutex, whose
+// writers exclude each other with a sync.Mutex). Handing the lock to a
+// parked writer made a lock convoy of back-to-back writers: each of them
+// parked on every Lock, because the lock it came back for was already
+// promised to a goroutine that was still waking up.
+//
+// The woken writer requeues at the front if it loses, and after losing for
+// starvationThreshold it is granted the lock (waitWriterStarving), so a
+// stream of barging writers delays it by about that much at most.
+func (rw *RWMutex) passToWriter() bool {
+	front := rw.q.Front()
+	if front == nil || front.Value != waitWriter || rw.q.Len() != 1 {
+		return false
+	}
+	var bo backoff.Backoff
+	for {
+		s := rw.state.Load()
+		if s&stateWriter != 0 {
+			return false // cannot happen: the unlocking writer still counted on mu
+		}
+		testhook.Yield()
+		if rw.state.CompareAndSwap(s, s&^(stateQueued|stateWriterWait)) {
+			break
+		}
+		bo.Spin() // phantom readers moved the count
+	}
+	front.Value = waitRecheck
+	rw.q.Wake(front)
+	return true
 }
 
 // RLock locks rw for reading. It waits while a writer holds the lock or is
@@ -480,7 +548,7 @@ func (rw *RWMutex) dispatch() {
 		if s&stateWriter != 0 {
 			return // the writer's Unlock or Downgrade dispatches again
 		}
-		if front.Value == waitWriter {
+		if isWriter(front.Value) {
 			if readers(s) != 0 {
 				if s&stateWriterWait != 0 {
 					return // the last reader out dispatches again
@@ -524,7 +592,7 @@ func (rw *RWMutex) dispatch() {
 		}
 		recheck := last.Next()
 		next := (s + uint64(n)*readerUnit) &^ (stateQueued | stateWriterWait)
-		if n+1 < rw.q.Len() {
+		if n+1 < rw.q.Len() || (recheck != nil && recheck.Value == waitWriterStarving) {
 			next |= stateQueued | stateWriterWait
 			recheck = nil
 		}
@@ -553,7 +621,7 @@ func (*noCopy) Unlock() {}
 // writerWaitingBehind reports whether a writer is queued. It runs under mu.
 func (rw *RWMutex) writerWaitingBehind() bool {
 	for w := rw.q.Front(); w != nil; w = w.Next() {
-		if w.Value == waitWriter {
+		if isWriter(w.Value) {
 			return true
 		}
 	}

@@ -327,6 +327,35 @@ func TestWriterNotStarved(t *testing.T) {
 	})
 }
 
+// A writer gets in under a stream of writers that barge in: an unlock
+// wakes a lone queued writer to re-contend rather than handing it the
+// lock, and the one that keeps losing is handed the lock after
+// starvationThreshold.
+func TestWriterNotStarvedByWriters(t *testing.T) {
+	forEach(t, func(t *testing.T, newLock func() rwl) {
+		l := newLock()
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				for !stop.Load() {
+					l.Lock()
+					l.Unlock()
+				}
+			})
+		}
+		testutil.Run(t, 1, func(int) {
+			for range testutil.Scale(200) {
+				l.Lock()
+				l.Unlock()
+			}
+		})
+		stop.Store(true)
+		testutil.WaitLive(t, &wg)
+		mustBeFree(t, l)
+	})
+}
+
 // Readers get in under continuous writers.
 func TestReadersNotStarved(t *testing.T) {
 	forEach(t, func(t *testing.T, newLock func() rwl) {
