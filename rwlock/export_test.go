@@ -52,7 +52,8 @@ func Biased(m *ReadMostly) bool {
 }
 
 // Inhibit returns the time until which m's bias stays off.
-func Inhibit(m *ReadMostly) time.Time { return m.inhibit }
+// InhibitLeft returns how long m's bias stays off from now.
+func InhibitLeft(m *ReadMostly) time.Duration { return time.Duration(m.inhibit - nanotime()) }
 
 // Counters returns the sum of m's reader counters and how many there are.
 func Counters(m *ReadMostly) (sum int64, n int) {

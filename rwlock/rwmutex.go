@@ -91,11 +91,14 @@ func isWriter(v int64) bool { return v == waitWriter || v == waitWriterStarving 
 // the same reason): after that, the lock is handed to it.
 const starvationThreshold = int64(time.Millisecond)
 
-// epoch anchors nanotime. time.Since uses the monotonic clock; inside a
-// testing/synctest bubble, which has none, the bubble's fake clock.
+// epoch anchors nanotime. time.Since uses the monotonic clock (one clock
+// read, where time.Now reads two); inside a testing/synctest bubble, which
+// has none, the bubble's fake wall clock, which starts years before epoch.
 var epoch = time.Now()
 
-func nanotime() int64 { return int64(time.Since(epoch)) }
+// nanotime returns a positive time in nanoseconds (0 stays free to mean
+// "none"); the offset keeps bubble times positive too.
+func nanotime() int64 { return int64(time.Since(epoch)) + 1<<62 }
 
 func readers(s uint64) uint64 { return s >> stateReaderShift }
 
