@@ -34,7 +34,8 @@ import (
 // revocation the bias stays off for nine times as long as the revocation
 // took (BRAVO's inhibit period, N = 9), during which readers use the
 // underlying RWMutex, so that frequent writers do not pay for a revocation
-// each. The first reader after the inhibit period turns the bias back on.
+// each. A reader soon after the inhibit period turns the bias back on (one
+// in eight of the readers that find it off reads the clock).
 //
 // RLock returns an [RToken] that the matching RUnlock takes: it records
 // which counter the reader incremented (or that it took the underlying read
