@@ -111,7 +111,7 @@ type generation struct {
 	// leaving counts the parties of a tripped generation that have yet
 	// to return; the last one hands the generation back to the barrier
 	// for reuse (see Cyclic.spare). Set by the trip, before it ends g.
-	leaving atomic.Int32
+	leaving atomic.Int64
 }
 
 // closedChan stands in for done when a generation ended before anyone
@@ -481,7 +481,7 @@ func (b *Cyclic) nextLocked(g *generation) {
 	}
 	b.spare = nil
 	b.gen = next
-	g.leaving.Store(int32(b.parties - 1))
+	g.leaving.Store(int64(b.parties - 1))
 	g.end(genTripped, nil)
 }
 
