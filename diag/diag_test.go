@@ -433,6 +433,54 @@ func TestStatsRWHandoff(t *testing.T) {
 	})
 }
 
+// A reader that waits for a writer is a contended acquisition that the
+// writer's Unlock hands the lock to, on an RWMutex and on a ReadMostly
+// (whose waiters queue on its underlying RWMutex, while the statistics
+// are kept for the ReadMostly).
+func TestStatsRWReaderHandoff(t *testing.T) {
+	for _, k := range []struct {
+		name  string
+		watch func() (lock, unlock func(), rlock func() func(), stats func() diag.LockStats, unwatch func())
+	}{
+		{"RWMutex", func() (func(), func(), func() func(), func() diag.LockStats, func()) {
+			rw := new(rwlock.RWMutex)
+			diag.Watch(rw, "rw")
+			return rw.Lock, rw.Unlock,
+				func() func() { rw.RLock(); return rw.RUnlock },
+				func() diag.LockStats { s, _ := diag.Stats(rw); return s },
+				func() { diag.Unwatch(rw) }
+		}},
+		{"ReadMostly", func() (func(), func(), func() func(), func() diag.LockStats, func()) {
+			rm := new(rwlock.ReadMostly)
+			diag.Watch(rm, "rm")
+			return rm.Lock, rm.Unlock,
+				func() func() { tok := rm.RLock(); return func() { rm.RUnlock(tok) } },
+				func() diag.LockStats { s, _ := diag.Stats(rm); return s },
+				func() { diag.Unwatch(rm) }
+		}},
+	} {
+		t.Run(k.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				lock, unlock, rlock, stats, unwatch := k.watch()
+				defer unwatch()
+				lock()
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					rlock()()
+				}()
+				synctest.Wait() // the reader is parked
+				time.Sleep(time.Second)
+				unlock()
+				<-done
+				if s := stats(); s.Acquisitions != 2 || s.Contended != 1 || s.Handoffs != 1 || s.TotalWait != time.Second {
+					t.Fatalf("stats %v, want 2 acquisitions, 1 contended, 1 handoff, 1s of wait", s)
+				}
+			})
+		})
+	}
+}
+
 // mutex.Fair hands the lock to its longest waiter on every contended
 // Unlock; mutex.Mutex counts a LockContext that gave up. On fake time, so
 // that the waits are exact.

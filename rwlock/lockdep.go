@@ -77,7 +77,7 @@ func (rw *RWMutex) rlockTracked(s uint64) {
 		return
 	}
 	t.Wait()
-	_ = rw.rlockSlow(context.Background())
+	_ = rw.rlockSlow(context.Background(), unsafe.Pointer(rw))
 	t.Acquired()
 }
 
@@ -104,7 +104,7 @@ func (rw *RWMutex) rlockContextTracked(ctx context.Context) error {
 		return nil
 	}
 	t.Wait()
-	if err := rw.rlockSlow(ctx); err != nil {
+	if err := rw.rlockSlow(ctx, unsafe.Pointer(rw)); err != nil {
 		t.Canceled()
 		return err
 	}
@@ -112,23 +112,24 @@ func (rw *RWMutex) rlockContextTracked(ctx context.Context) error {
 	return nil
 }
 
-// rlockNoHook is RLock without hooks, for ReadMostly.
-func (rw *RWMutex) rlockNoHook() {
+// rlockNoHook is RLock without hooks, for ReadMostly (owner is the
+// ReadMostly, the lock the statistics know).
+func (rw *RWMutex) rlockNoHook(owner unsafe.Pointer) {
 	if rw.state.Add(readerUnit)&closedToReaders == 0 {
 		return
 	}
-	_ = rw.rlockSlow(context.Background())
+	_ = rw.rlockSlow(context.Background(), owner)
 }
 
 // rlockContextNoHook is RLockContext without hooks, for ReadMostly.
-func (rw *RWMutex) rlockContextNoHook(ctx context.Context) error {
+func (rw *RWMutex) rlockContextNoHook(ctx context.Context, owner unsafe.Pointer) error {
 	if ctx.Err() != nil {
 		return waitq.Err(ctx)
 	}
 	if rw.state.Add(readerUnit)&closedToReaders == 0 {
 		return nil
 	}
-	return rw.rlockSlow(ctx)
+	return rw.rlockSlow(ctx, owner)
 }
 
 func (m *ReadMostly) rlockTracked() RToken {
@@ -141,7 +142,7 @@ func (m *ReadMostly) rlockTracked() RToken {
 	}
 	if m.rw.state.Add(readerUnit)&closedToReaders != 0 {
 		t.Wait()
-		_ = m.rw.rlockSlow(context.Background())
+		_ = m.rw.rlockSlow(context.Background(), unsafe.Pointer(m))
 	}
 	m.restoreBias()
 	t.Acquired()
@@ -158,7 +159,7 @@ func (m *ReadMostly) rlockContextTracked(ctx context.Context) (RToken, error) {
 	}
 	if m.rw.state.Add(readerUnit)&closedToReaders != 0 {
 		t.Wait()
-		if err := m.rw.rlockSlow(ctx); err != nil {
+		if err := m.rw.rlockSlow(ctx, unsafe.Pointer(m)); err != nil {
 			t.Canceled()
 			return RToken{}, err
 		}
@@ -206,7 +207,7 @@ func (m *ReadMostly) rlockerTracked() {
 	t := lockdep.Acquire(unsafe.Pointer(m), &readMostlyType, lockdep.Read)
 	if m.rw.state.Add(readerUnit)&closedToReaders != 0 {
 		t.Wait()
-		_ = m.rw.rlockSlow(context.Background())
+		_ = m.rw.rlockSlow(context.Background(), unsafe.Pointer(m))
 	}
 	t.Acquired()
 }

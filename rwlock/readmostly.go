@@ -190,7 +190,7 @@ func (m *ReadMostly) RLock() RToken {
 }
 
 func (m *ReadMostly) rlockSlow() RToken {
-	m.rw.rlockNoHook()
+	m.rw.rlockNoHook(unsafe.Pointer(m))
 	m.restoreBias()
 	return RToken{}
 }
@@ -211,7 +211,7 @@ func (m *ReadMostly) RLockContext(ctx context.Context) (RToken, error) {
 			return RToken{s}, nil
 		}
 	}
-	if err := m.rw.rlockContextNoHook(ctx); err != nil {
+	if err := m.rw.rlockContextNoHook(ctx, unsafe.Pointer(m)); err != nil {
 		return RToken{}, err
 	}
 	m.restoreBias()
@@ -517,7 +517,7 @@ func (r *rmLocker) Lock() {
 		(*ReadMostly)(r).rlockerTracked() // package diag: see lockdep.go
 		return
 	}
-	(*ReadMostly)(r).rw.rlockNoHook()
+	(*ReadMostly)(r).rw.rlockNoHook(unsafe.Pointer(r))
 }
 
 func (r *rmLocker) Unlock() {

@@ -232,8 +232,18 @@ func (rw *RWMutex) lockSlow(ctx context.Context, rm *ReadMostly) error {
 		if rm != nil {
 			rm.writerQueued() // harmless if dispatch already granted w
 		}
-		if err := rw.q.Wait(ctx, &rw.mu, w, abandon); err != nil || w.Value != waitRecheck {
+		if err := rw.q.Wait(ctx, &rw.mu, w, abandon); err != nil {
 			return err
+		}
+		if w.Value != waitRecheck {
+			// Handed the lock by dispatch. The handoff is counted here,
+			// where the lock package diag knows is at hand.
+			if rm != nil {
+				lockdep.Handoff(unsafe.Pointer(rm))
+			} else {
+				lockdep.Handoff(unsafe.Pointer(rw))
+			}
+			return nil
 		}
 		// Woken to re-contend (waitRecheck; dispatch set it under mu before
 		// the wake, which the wake publishes): take the lock if it is free,
@@ -373,7 +383,7 @@ func (rw *RWMutex) RLockContext(ctx context.Context) error {
 	if rw.state.Add(readerUnit)&closedToReaders == 0 {
 		return nil
 	}
-	return rw.rlockSlow(ctx)
+	return rw.rlockSlow(ctx, unsafe.Pointer(rw))
 }
 
 // TryRLock tries to lock rw for reading without waiting and reports whether
@@ -404,8 +414,9 @@ func (rw *RWMutex) tryRLock() bool {
 }
 
 // rlockSlow runs after RLock's add found the lock closed to readers: the
-// reader's count is a phantom to remove.
-func (rw *RWMutex) rlockSlow(ctx context.Context) error {
+// reader's count is a phantom to remove. owner is the lock package diag
+// knows (rw, or the ReadMostly built on it), for the handoff count.
+func (rw *RWMutex) rlockSlow(ctx context.Context, owner unsafe.Pointer) error {
 	rw.mu.Lock()
 	rw.state.Add(minusReader)
 	if ctx.Err() != nil {
@@ -431,7 +442,11 @@ func (rw *RWMutex) rlockSlow(ctx context.Context) error {
 	w := rw.q.Enqueue(waitReader)
 	rw.state.Or(stateQueued)
 	rw.dispatch() // also hands a drained lock to a waiting writer
-	return rw.q.Wait(ctx, &rw.mu, w, rw.abandon)
+	if err := rw.q.Wait(ctx, &rw.mu, w, rw.abandon); err != nil {
+		return err
+	}
+	lockdep.Handoff(owner) // a reader is woken only when admitted
+	return nil
 }
 
 // RUnlock undoes a single RLock call; it does not affect other readers. It
@@ -567,7 +582,6 @@ func (rw *RWMutex) dispatch() {
 			}
 			testhook.Yield()
 			if rw.state.CompareAndSwap(s, next) {
-				lockdep.Handoff(unsafe.Pointer(rw))
 				rw.q.Wake(front)
 				return
 			}
@@ -602,7 +616,6 @@ func (rw *RWMutex) dispatch() {
 		testhook.Yield()
 		if rw.state.CompareAndSwap(s, next) {
 			for range n {
-				lockdep.Handoff(unsafe.Pointer(rw))
 				rw.q.Wake(rw.q.Front())
 			}
 			if recheck != nil {
