@@ -17,11 +17,12 @@
 //     sync.RWMutex's. Waiters queue first come, first served: a writer
 //     that waits closes the lock to new readers, and a writer's Unlock
 //     admits all readers queued before the next writer as one batch. A
-//     lone waiting writer may be overtaken by a newcomer for up to about a
-//     millisecond, as with sync.Mutex, so back-to-back writers do not
-//     park on every Lock. LockContext and RLockContext give up when their context ends,
-//     without disturbing anyone else; Downgrade turns a write lock into a
-//     read lock atomically.
+//     lone waiting writer may be overtaken by newcomers (at most four
+//     times or for about a millisecond), as with sync.Mutex, so that
+//     back-to-back writers do not park on every Lock. LockContext and
+//     RLockContext give up when their context ends, without disturbing
+//     anyone else; Downgrade turns a write lock into a read lock
+//     atomically.
 //   - ReadMostly: for configuration, routing tables and caches: data read
 //     on every request and written a few times a second at most. Readers
 //     on different cores increment different counters (BRAVO, Dice and
@@ -73,9 +74,10 @@
 //     the counters.
 //   - A call that has to wait parks through lockstep's wait queue: a waiter
 //     allocation and a park/wake handoff, about 1 µs of CPU in all under
-//     contention. Readers and writers are served in order, so under heavy
-//     contention (and especially with GOMAXPROCS above the number of
-//     cores) more acquisitions park than with sync.RWMutex.
+//     contention. Readers and batches of readers are served in order, so
+//     under heavy contention (and especially with GOMAXPROCS above the
+//     number of cores) more acquisitions may park than with
+//     sync.RWMutex.
 //
 // Values of these types must not be copied after first use.
 package rwlock

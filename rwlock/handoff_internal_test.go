@@ -50,47 +50,69 @@ func TestUnlockPassesOrHandsOff(t *testing.T) {
 	}
 }
 
-// A writer woken to re-contend that keeps losing to a barging writer for
-// longer than starvationThreshold requeues as starving and is then handed
-// the lock. One processor makes the interleaving exact: Unlock readies the
-// woken writer, but the unlocking goroutine runs on and takes the lock
-// again before it; synctest.Wait then lets the woken writer run, lose and
-// park again; the bubble's clock moves only by the Sleep.
+// A writer woken to re-contend that keeps losing to a barging writer, for
+// longer than starvationThreshold or more than maxLosses times, requeues
+// as starving and is then handed the lock. One processor makes the
+// interleaving exact: Unlock readies the woken writer, but the unlocking
+// goroutine runs on and takes the lock again before it; synctest.Wait
+// then lets the woken writer run, lose and park again. The bubble's clock
+// moves only by the Sleeps; without them it stands still, which is why
+// the count bound exists (a goroutine that never blocks stops the clock).
 func TestBargedWriterStarvesThenGetsIn(t *testing.T) {
-	testutil.Procs(t, []int{1}, func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			var rw RWMutex
-			rw.Lock()
-			got := make(chan struct{})
-			go func() {
-				rw.Lock()
-				close(got)
-				rw.Unlock()
-			}()
-			synctest.Wait() // the writer is queued
-
-			for i, wantValue := range []int64{waitWriter, waitWriterStarving} {
-				rw.Unlock()        // wakes the writer to re-contend ...
-				if !rw.TryLock() { // ... and barges in before it runs
-					t.Fatalf("round %d: the unlocking goroutine could not take the lock back", i)
-				}
-				synctest.Wait() // the woken writer lost and queued again
-				rw.mu.Lock()
-				n, value := rw.q.Len(), int64(-1)
-				if front := rw.q.Front(); front != nil {
-					value = front.Value
-				}
-				rw.mu.Unlock()
-				if n != 1 || value != wantValue {
-					t.Fatalf("round %d: %d waiters, the front one's Value %d; want 1 with Value %d", i, n, value, wantValue)
-				}
-				time.Sleep(time.Duration(2 * starvationThreshold))
-			}
-			rw.Unlock() // hands the lock to the starving writer
-			if rw.TryLock() {
-				t.Fatal("the unlocking goroutine took the lock from a starving writer")
-			}
-			<-got
+	// want[i] is the Value the writer requeues with after its i+1'th loss.
+	byTime := []int64{waitWriter, waitWriterStarving}
+	var byCount []int64
+	for range maxLosses {
+		byCount = append(byCount, waitWriter)
+	}
+	byCount = append(byCount, waitWriterStarving)
+	for _, c := range []struct {
+		name  string
+		sleep time.Duration // between losses
+		want  []int64
+	}{
+		{"time", time.Duration(2 * starvationThreshold), byTime},
+		{"count", 0, byCount},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			testutil.Procs(t, []int{1}, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) { bargeUntilStarving(t, c.sleep, c.want) })
+			})
 		})
-	})
+	}
+}
+
+func bargeUntilStarving(t *testing.T, sleep time.Duration, want []int64) {
+	var rw RWMutex
+	rw.Lock()
+	got := make(chan struct{})
+	go func() {
+		rw.Lock()
+		close(got)
+		rw.Unlock()
+	}()
+	synctest.Wait() // the writer is queued
+
+	for i, wantValue := range want {
+		rw.Unlock()        // wakes the writer to re-contend ...
+		if !rw.TryLock() { // ... and barges in before it runs
+			t.Fatalf("round %d: the unlocking goroutine could not take the lock back", i)
+		}
+		synctest.Wait() // the woken writer lost and queued again
+		rw.mu.Lock()
+		n, value := rw.q.Len(), int64(-1)
+		if front := rw.q.Front(); front != nil {
+			value = front.Value
+		}
+		rw.mu.Unlock()
+		if n != 1 || value != wantValue {
+			t.Fatalf("round %d: %d waiters, the front one's Value %d; want 1 with Value %d", i, n, value, wantValue)
+		}
+		time.Sleep(sleep)
+	}
+	rw.Unlock() // hands the lock to the starving writer
+	if rw.TryLock() {
+		t.Fatal("the unlocking goroutine took the lock from a starving writer")
+	}
+	<-got
 }

@@ -60,7 +60,9 @@ import (
 // has to queue for the underlying lock turns the bias off as it queues, and
 // a writer that has the underlying lock revokes the bias before it waits
 // for the counters, so a waiting writer closes the lock to new readers
-// either way and continuous readers cannot starve it; a writer that gives
+// either way (except for the moment a lone writer woken to re-contend
+// takes to run, as on an RWMutex) and continuous readers cannot starve
+// it; a writer that gives
 // up puts the bias back (unless another writer waits) and admits the
 // readers queued behind it. LockContext and RLockContext follow the
 // cancellation contract. As with RWMutex, a goroutine that holds a read

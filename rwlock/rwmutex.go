@@ -39,9 +39,11 @@ import (
 // the readers and any barging writer make it.
 //
 // stateWriterWait and stateQueued change only under the queue lock (mu).
-// stateWriter is set by Lock's CAS from 0 (the queue is then empty) or, for
-// a queued writer, by dispatch under mu, and cleared by the holder. The
-// reader count changes without the lock.
+// stateWriter is set by Lock's CAS from 0 (the queue is then empty), by
+// dispatch under mu for a queued writer, or under mu by a writer woken to
+// re-contend (waitRecheck), which may find stateQueued set by waiters that
+// queued meanwhile; it is cleared by the holder. The reader count changes
+// without the lock.
 //
 // Phantom readers. RLock is one atomic add: it adds a reader and looks at
 // the bits it added to. When any of stateWriter|stateWriterWait|stateQueued
@@ -88,8 +90,14 @@ func isWriter(v int64) bool { return v == waitWriter || v == waitWriterStarving 
 
 // starvationThreshold bounds how long a writer woken to re-contend keeps
 // losing to writers that barge in (sync.Mutex's starvation threshold, for
-// the same reason): after that, the lock is handed to it.
-const starvationThreshold = int64(time.Millisecond)
+// the same reason): after that, the lock is handed to it. maxLosses bounds
+// how many times: inside a testing/synctest bubble the clock stands still
+// while goroutines run, so a writer overtaken by a goroutine that never
+// blocks would never reach the threshold.
+const (
+	starvationThreshold = int64(time.Millisecond)
+	maxLosses           = 4
+)
 
 // epoch anchors nanotime. time.Since uses the monotonic clock (one clock
 // read, where time.Now reads two); inside a testing/synctest bubble, which
@@ -116,9 +124,10 @@ func readers(s uint64) uint64 { return s >> stateReaderShift }
 // the one sync.Mutex makes: when the only waiter is a writer, it is woken
 // to take the lock when it runs rather than having the lock held for it
 // while it wakes up, so a newcomer (often the goroutine that just unlocked)
-// may get in first; a writer that keeps losing this way for a millisecond
-// is then handed the lock. Without it, back-to-back writers formed a lock
-// convoy, each of them parking on every Lock.
+// may get in first; a writer that loses this way more than four times, or
+// for more than a millisecond, is then handed the lock. Without it,
+// back-to-back writers formed a lock convoy, each of them parking on
+// every Lock.
 // Because a waiting writer blocks new readers, a goroutine that already
 // holds a read lock must not call RLock again: if a writer queues between
 // the two calls, the second RLock waits for the writer, which waits for the
@@ -154,7 +163,7 @@ type RWMutex struct {
 	state atomic.Uint64
 
 	mu sync.Mutex  // the queue lock: guards q and the slow-path transitions
-	q  waitq.Queue // parked waiters; Value is waitReader or waitWriter
+	q  waitq.Queue // parked waiters; Value is waitReader, waitWriter or waitWriterStarving
 }
 
 // Lock locks rw for writing. If the lock is held for reading or writing, or
@@ -185,8 +194,10 @@ func (rw *RWMutex) LockContext(ctx context.Context) error {
 
 // TryLock tries to lock rw for writing without waiting and reports whether
 // it succeeded. It does not jump the queue: it fails while other goroutines
-// wait. It may also fail, rarely, while a concurrent RLock is on its way to
-// waiting (see the phantom readers of the state word).
+// are queued (a lone writer woken to re-contend is not queued, and may be
+// overtaken, as by Lock). It may also fail, rarely, while a concurrent
+// RLock is on its way to waiting (see the phantom readers of the state
+// word).
 func (rw *RWMutex) TryLock() bool {
 	return rw.state.CompareAndSwap(lockdep.FastFree64(), stateWriter) || rw.tryLockTracked()
 }
@@ -224,8 +235,8 @@ func (rw *RWMutex) lockSlow(ctx context.Context, rm *ReadMostly) error {
 		}
 	}
 	w := rw.q.Enqueue(waitWriter)
-	var lostAt int64 // when this writer first lost a re-contention; 0: never
-	lost := false
+	var lostAt int64 // when this writer first lost a re-contention
+	losses := 0      // re-contentions lost
 	for {
 		rw.state.Or(stateQueued)
 		rw.dispatch()
@@ -245,10 +256,10 @@ func (rw *RWMutex) lockSlow(ctx context.Context, rm *ReadMostly) error {
 			}
 			return nil
 		}
-		// Woken to re-contend (waitRecheck; dispatch set it under mu before
-		// the wake, which the wake publishes): take the lock if it is free,
-		// else go back to the front of the queue, ahead of anyone who
-		// queued while we were waking.
+		// Woken to re-contend (waitRecheck; dispatch or passToWriter set it
+		// under mu before the wake, which the wake publishes): take the
+		// lock if it is free, else go back to the front of the queue,
+		// ahead of anyone who queued while we were waking.
 		rw.mu.Lock()
 		if ctx.Err() != nil {
 			rw.dispatch() // readers that queued meanwhile may now be at the front
@@ -271,9 +282,9 @@ func (rw *RWMutex) lockSlow(ctx context.Context, rm *ReadMostly) error {
 			bo.Spin()
 		}
 		kind := waitWriter
-		if !lost {
-			lost, lostAt = true, nanotime()
-		} else if nanotime()-lostAt > starvationThreshold {
+		if losses++; losses == 1 {
+			lostAt = nanotime()
+		} else if losses > maxLosses || nanotime()-lostAt > starvationThreshold {
 			kind = waitWriterStarving
 		}
 		w = rw.q.EnqueueFront(kind)
@@ -316,7 +327,8 @@ func (rw *RWMutex) unlockSlow(typ string) {
 	rw.mu.Lock()
 	// We hold the writer bit, and stateQueued (set when we loaded) is still
 	// set unless waiters left; either way the state stays closed to
-	// newcomers until dispatch has served the queue.
+	// newcomers until dispatch has served the queue, or passToWriter has
+	// opened it for a lone writer to re-contend.
 	rw.state.Add(^(stateWriter - 1)) // subtracts stateWriter
 	if !rw.passToWriter() {
 		rw.dispatch()
