@@ -302,78 +302,53 @@ func TestCancelRaces(t *testing.T) {
 
 // A waiting writer gets in under continuous overlapping readers.
 func TestWriterNotStarved(t *testing.T) {
-	forEach(t, func(t *testing.T, newLock func() rwl) {
-		l := newLock()
-		var stop atomic.Bool
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Go(func() {
-				for !stop.Load() {
-					tok := l.RL()
-					runtime.Gosched() // overlap with the other readers
-					l.RU(tok)
-				}
-			})
-		}
-		testutil.Run(t, 1, func(int) {
-			for range testutil.Scale(200) {
-				l.Lock()
-				l.Unlock()
-			}
-		})
-		stop.Store(true)
-		testutil.WaitLive(t, &wg)
-		mustBeFree(t, l)
-	})
+	notStarved(t, 4, func(l rwl) {
+		tok := l.RL()
+		runtime.Gosched() // overlap with the other readers
+		l.RU(tok)
+	}, 1, writeOnce)
 }
 
 // A writer gets in under a stream of writers that barge in: an unlock
 // wakes a lone queued writer to re-contend rather than handing it the
-// lock, and the one that keeps losing is handed the lock after
-// starvationThreshold.
+// lock, and the one that keeps losing (more than maxLosses times, or for
+// starvationThreshold) is handed the lock.
 func TestWriterNotStarvedByWriters(t *testing.T) {
-	forEach(t, func(t *testing.T, newLock func() rwl) {
-		l := newLock()
-		var stop atomic.Bool
-		var wg sync.WaitGroup
-		for range 2 {
-			wg.Go(func() {
-				for !stop.Load() {
-					l.Lock()
-					l.Unlock()
-				}
-			})
-		}
-		testutil.Run(t, 1, func(int) {
-			for range testutil.Scale(200) {
-				l.Lock()
-				l.Unlock()
-			}
-		})
-		stop.Store(true)
-		testutil.WaitLive(t, &wg)
-		mustBeFree(t, l)
-	})
+	notStarved(t, 2, writeOnce, 1, writeOnce)
 }
 
 // Readers get in under continuous writers.
 func TestReadersNotStarved(t *testing.T) {
+	notStarved(t, 4, func(l rwl) {
+		l.Lock()
+		runtime.Gosched()
+		l.Unlock()
+	}, 2, func(l rwl) { l.RU(l.RL()) })
+}
+
+func writeOnce(l rwl) {
+	l.Lock()
+	l.Unlock()
+}
+
+// notStarved runs, on a fresh lock of each kind, n goroutines that repeat
+// load until stopped, and checks that probers goroutines each get through
+// probe 200 times (scaled) within testutil.Liveness.
+func notStarved(t *testing.T, n int, load func(rwl), probers int, probe func(rwl)) {
 	forEach(t, func(t *testing.T, newLock func() rwl) {
 		l := newLock()
 		var stop atomic.Bool
 		var wg sync.WaitGroup
-		for range 4 {
+		for range n {
 			wg.Go(func() {
 				for !stop.Load() {
-					l.Lock()
-					runtime.Gosched()
-					l.Unlock()
+					load(l)
 				}
 			})
 		}
-		testutil.Run(t, 2, func(int) {
+		testutil.Run(t, probers, func(int) {
 			for range testutil.Scale(200) {
-				l.RU(l.RL())
+				probe(l)
 			}
 		})
 		stop.Store(true)
