@@ -360,17 +360,15 @@ func (q *MPMC[T]) TryPushN(vs []T) int {
 			idx := tail & q.mask
 			first := min(n, q.cap-idx)
 			pos := tail + 1 // the stamp that publishes the first slot
-			run := q.slots[idx : idx+first]
+			run, wrap := q.slots[idx:idx+first], q.slots[:n-first]
 			for i := range run {
 				run[i].val = vs[i]
-				run[i].stamp.Store(pos + uint64(i))
 			}
-			pos = tail&^q.mask + q.oneLap + 1
-			run = q.slots[:n-first]
 			for i, v := range vs[first:n] {
-				run[i].val = v
-				run[i].stamp.Store(pos + uint64(i))
+				wrap[i].val = v
 			}
+			publishStamps(run, pos)
+			publishStamps(wrap, tail&^q.mask+q.oneLap+1)
 			q.notify()
 			return int(n)
 		}
@@ -439,19 +437,17 @@ func (q *MPMC[T]) TryPopN(dst []T) int {
 			idx := head & q.mask
 			first := min(n, q.cap-idx)
 			pos := head + q.oneLap // the stamp that releases the first slot
-			run := q.slots[idx : idx+first]
+			run, wrap := q.slots[idx:idx+first], q.slots[:n-first]
 			for i := range run {
 				dst[i] = run[i].val
 				run[i].val = zero
-				run[i].stamp.Store(pos + uint64(i))
 			}
-			pos = head&^q.mask + 2*q.oneLap
-			run = q.slots[:n-first]
-			for i := range run {
-				dst[first+uint64(i)] = run[i].val
-				run[i].val = zero
-				run[i].stamp.Store(pos + uint64(i))
+			for i := range wrap {
+				dst[first+uint64(i)] = wrap[i].val
+				wrap[i].val = zero
 			}
+			publishStamps(run, pos)
+			publishStamps(wrap, head&^q.mask+2*q.oneLap)
 			q.notify()
 			return int(n)
 		}
