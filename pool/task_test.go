@@ -19,6 +19,7 @@ var topLevelCalls int
 // top-level functions (static, read-only closures), method values, and
 // closures with captures of different sizes.
 func TestTaskEncoding(t *testing.T) {
+	topLevelCalls = 0 // a package variable: -count 2 runs this test again
 	var c counter
 	var small int8
 	var big [5]int64
