@@ -2,6 +2,7 @@ package future
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -255,7 +256,7 @@ func runRest(work *node) {
 // then satisfies errors.Is(err, ctx.Err()), and errors.Is(err, cause) when
 // ctx was cancelled with a cause. A completion that races with the end of
 // ctx wins: if f is complete when Get notices ctx is done, Get returns the
-// result.
+// result. A Get that finds f pending yields a few times, then parks.
 func (f *Future[T]) Get(ctx context.Context) (T, error) {
 	if ctx.Err() != nil {
 		var zero T
@@ -269,6 +270,18 @@ func (f *Future[T]) Get(ctx context.Context) (T, error) {
 
 func (f *Future[T]) getSlow(ctx context.Context) (T, error) {
 	cancel := ctx.Done()
+	// Yield a few times before parking: a completer that is runnable but
+	// not running (on this P, or with more goroutines than processors)
+	// then completes f without this goroutine parking and being woken.
+	for range getYields {
+		runtime.Gosched()
+		if f.isDone() {
+			return f.val, f.err
+		}
+		if cancel != nil && ctx.Err() != nil {
+			break // the select below reports it, or the result if both
+		}
+	}
 	if cancel == nil {
 		// A ctx that can never end (context.Background): park on a
 		// WaitGroup in a node of our own, one allocation, rather than make
@@ -336,6 +349,10 @@ func (f *Future[T]) doneSlow() <-chan struct{} {
 	f.attach(&d.link)
 	return d.ch
 }
+
+// getYields bounds the yields of a Get before it parks: internal/backoff's
+// yield steps, as in the ring buffers and barriers.
+const getYields = backoff.YieldLimit - backoff.SpinLimit
 
 // closedChan is what Done returns for a future that completed before
 // anyone asked for its channel.

@@ -227,6 +227,38 @@ func TestGetParkedWaiters(t *testing.T) {
 	})
 }
 
+// A Get yields a few times before it parks. A completion or a cancellation
+// by a goroutine that runs during those yields is seen: with GOMAXPROCS 1
+// the other goroutine runs exactly there, the first time Get yields.
+func TestGetYieldWindow(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for range 1000 {
+		p := future.NewPromise[int]()
+		go p.Resolve(3)
+		if v, err := p.Future().Get(bg); v != 3 || err != nil {
+			t.Fatalf("Get = %v, %v; want 3, nil", v, err)
+		}
+
+		q := future.NewPromise[int]()
+		ctx, cancel := context.WithCancel(bg)
+		go cancel()
+		if v, err := q.Future().Get(ctx); v != 0 || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Get with a ctx cancelled while it waits = %v, %v", v, err)
+		}
+		if _, _, ok := q.Future().TryGet(); ok {
+			t.Fatal("a cancelled Get completed the future")
+		}
+
+		r := future.NewPromise[int]()
+		ctx, cancel = context.WithCancel(bg)
+		go func() { r.Resolve(4); cancel() }()
+		v, err := r.Future().Get(ctx)
+		if !(v == 4 && err == nil) && !(v == 0 && errors.Is(err, context.Canceled)) {
+			t.Fatalf("Get racing a completion and a cancellation = %v, %v", v, err)
+		}
+	}
+}
+
 func TestDone(t *testing.T) {
 	p := future.NewPromise[int]()
 	f := p.Future()
