@@ -2,9 +2,11 @@ package latch
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
+	"github.com/lockstep-go/lockstep/internal/backoff"
 	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
@@ -159,7 +161,8 @@ func (l *Latch) TryWait() bool {
 // holds, wrapping context.Cause when there is one; and when the latch opens
 // while ctx ends, Wait fails if it sees ctx done, so it returns nil only
 // while ctx is not done. A failed Wait changes nothing: the latch has no
-// waiter state to undo.
+// waiter state to undo. A Wait that finds the latch closed yields a few
+// times, then parks.
 func (l *Latch) Wait(ctx context.Context) error {
 	done := ctx.Done()
 	if done != nil {
@@ -171,6 +174,19 @@ func (l *Latch) Wait(ctx context.Context) error {
 	}
 	if l.count.Load() <= 0 {
 		return nil
+	}
+	// Yield a few times before parking: the goroutines that are to count
+	// down are often runnable but not running (on this processor, or with
+	// more goroutines than processors), and a yield lets them finish
+	// without this goroutine parking and being woken.
+	for range waitYields {
+		runtime.Gosched()
+		if done != nil && ctx.Err() != nil {
+			return waitq.Err(ctx) // looked at first: a done ctx wins, as below
+		}
+		if l.count.Load() <= 0 {
+			return nil
+		}
 	}
 	if done == nil {
 		l.parkWait() // ctx can never end: park on a WaitGroup
@@ -234,6 +250,10 @@ func (l *Latch) makeDone() *chan struct{} {
 	}
 	return l.done.Load()
 }
+
+// waitYields bounds the yields of a Wait before it parks: internal/backoff's
+// yield steps, as in the ring buffers, barriers and futures.
+const waitYields = backoff.YieldLimit - backoff.SpinLimit
 
 // noCopy may be added to structs which must not be copied after first use;
 // go vet's -copylocks checker reports copies. Lock and Unlock are no-ops.

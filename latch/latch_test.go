@@ -171,6 +171,36 @@ func TestCancelledBeforeOpening(t *testing.T) {
 	})
 }
 
+// A Wait yields a few times before it parks. What another goroutine does
+// during those yields is seen as it would be by a parked Wait: with
+// GOMAXPROCS 1 the other goroutine runs exactly there, the first time Wait
+// yields.
+func TestWaitYieldWindow(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for range 1000 {
+		l := latch.New(2)
+		go func() { l.CountDown(); l.CountDown() }()
+		if err := l.Wait(context.Background()); err != nil || l.Count() != 0 {
+			t.Fatalf("Wait = %v with Count() = %d, want nil and 0", err, l.Count())
+		}
+
+		l = latch.New(1)
+		ctx, cancel := context.WithCancel(context.Background())
+		go cancel()
+		if err := l.Wait(ctx); !errors.Is(err, context.Canceled) || l.Count() != 1 {
+			t.Fatalf("Wait with a ctx cancelled while it waits = %v with Count() = %d", err, l.Count())
+		}
+
+		// Cancelled, then opened, before the waiter looks again: the
+		// done ctx wins (TestCancelledBeforeOpening, in the yield window).
+		ctx, cancel = context.WithCancel(context.Background())
+		go func() { cancel(); l.CountDown() }()
+		if err := l.Wait(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Wait whose ctx ended before the latch opened = %v, want context.Canceled", err)
+		}
+	}
+}
+
 func TestZeroValueIsOpen(t *testing.T) {
 	var l latch.Latch
 	if !l.TryWait() || l.Count() != 0 || !isClosed(l.Done()) {
