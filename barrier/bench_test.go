@@ -188,8 +188,8 @@ func BenchmarkPhaserArrive(b *testing.B) {
 // BenchmarkSpin measures the busy-wait part of the spin-before-park policy
 // on Cyclic and Phaser rounds: spin=yield never busy-waits (it only yields
 // a few times before parking), spin=busy always busy-waits first,
-// spin=adaptive (the default) busy-waits only when every party still to
-// come can be running.
+// spin=adaptive (the default) busy-waits only when there are no more
+// parties than processors.
 func BenchmarkSpin(b *testing.B) {
 	policies := []struct {
 		name string

@@ -291,8 +291,9 @@ func (b *Cyclic) Broken() bool {
 //
 // A party that is not the last polls briefly before it parks: it yields
 // the processor a few times (so that the parties still to come can run and
-// arrive), and first busy-waits for a few hundred nanoseconds if every one
-// of them can be running on another processor. Parties that arrive close
+// arrive), and first busy-waits for a few hundred nanoseconds if there are
+// no more parties than processors, so that every party can be running at
+// once. Parties that arrive close
 // together get a short round trip; a party that waits longer parks and
 // burns no CPU. The bounds come from internal/backoff.
 func (b *Cyclic) Await(ctx context.Context) (int, error) {
@@ -339,8 +340,10 @@ func (b *Cyclic) Await(ctx context.Context) (int, error) {
 	if b.arrived == b.parties {
 		return b.trip(g, index)
 	}
-	// Busy-wait only if every party still to come can be running now.
-	relax := b.parties-b.arrived < b.procs
+	// Busy-wait only if every party can be running at once: with more
+	// parties than processors, the ones still to come may be queued on
+	// this very processor, behind the busy-waiting party.
+	relax := b.parties <= b.procs
 	b.mu.Unlock()
 	return b.wait(ctx, g, index, relax)
 }

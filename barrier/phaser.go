@@ -216,9 +216,9 @@ func (p *Phaser) ArriveAndDeregister() int {
 
 // arrive records one arrival (and a deregistration when adjust says so) and
 // reports the arrival phase, whether this call advanced it, and how many
-// parties are still to arrive in it. A negative phase means the phaser was
-// terminated before the arrival.
-func (p *Phaser) arrive(adjust uint64) (phase int, advanced bool, remaining int) {
+// parties are registered in it (0 when it advanced). A negative phase means
+// the phaser was terminated before the arrival.
+func (p *Phaser) arrive(adjust uint64) (phase int, advanced bool, parties int) {
 	for {
 		s := p.state.Load()
 		if isTerminated(s) {
@@ -243,7 +243,7 @@ func (p *Phaser) arrive(adjust uint64) (phase int, advanced bool, remaining int)
 		testhook.Yield() // between the load and the CAS
 		if unarrived > 1 {
 			if p.state.CompareAndSwap(s, s-adjust) {
-				return phase, false, unarrived - 1
+				return phase, false, partiesOf(s)
 			}
 			continue
 		}
@@ -354,7 +354,7 @@ func (p *Phaser) AwaitAdvance(ctx context.Context, phase int) (int, error) {
 	s := p.state.Load()
 	if phaseOf(s) == phase && !isTerminated(s) {
 		var err error
-		if s, err = p.awaitPhase(ctx, phase, unarrivedOf(s) < p.parallelism()); err != nil {
+		if s, err = p.awaitPhase(ctx, phase, partiesOf(s) <= p.parallelism()); err != nil {
 			return phase, err
 		}
 	}
@@ -380,7 +380,7 @@ func (p *Phaser) ArriveAndAwaitAdvance(ctx context.Context) (int, error) {
 	if ctx.Err() != nil {
 		return p.Phase(), waitq.Err(ctx)
 	}
-	phase, advanced, remaining := p.arrive(oneArrival)
+	phase, advanced, parties := p.arrive(oneArrival)
 	if phase < 0 {
 		return phase, ErrTerminated
 	}
@@ -389,7 +389,9 @@ func (p *Phaser) ArriveAndAwaitAdvance(ctx context.Context) (int, error) {
 		s = p.state.Load()
 	} else {
 		var err error
-		s, err = p.awaitPhase(ctx, phase, remaining < p.parallelism())
+		// Busy-wait only if every party can be running at once (see
+		// Cyclic.Await).
+		s, err = p.awaitPhase(ctx, phase, parties <= p.parallelism())
 		if err != nil {
 			if s, err = p.withdraw(phase, err); err != nil {
 				return phase, err

@@ -12,12 +12,19 @@ import (
 // reports whether ended became true.
 //
 // Each part pays in its own case, measured in BenchmarkSpin:
-//   - Busy-waiting (a few hundred nanoseconds in all) pays when every party
-//     still to come can be running on another processor right now: the
+//   - Busy-waiting (a few hundred nanoseconds in all) can pay when every
+//     party still to come is running on another processor right now: the
 //     trip then usually lands while the party polls, and a round trip costs
 //     two cache-line transfers instead of a park and a wake (a microsecond
-//     or more end to end). The caller sets relax only then: with more
-//     parties to come than processors, busy-waiting only delays them.
+//     or more end to end). The callers set relax only when there are no
+//     more parties than processors. With more, the parties still to come
+//     may well be queued on this processor, behind the busy-waiting one:
+//     deciding by the number still to come (as before 2026-12-06) made
+//     the 8-party rounds of BenchmarkRound 16-23% slower at 2 CPUs, and
+//     bimodal (±150-320% intervals against ±4-27%). On the 2-vCPU CI
+//     machine even 2-party Cyclic rounds measured faster without the
+//     busy-wait (see BENCHMARKS.md); whether it pays on real cores is for
+//     a many-core run to show.
 //   - Yielding (runtime.Gosched, a few times) pays whenever the parties
 //     still to come are runnable goroutines: each yield lets them run on
 //     this processor and arrive, without the channel, park and wake of a
