@@ -164,6 +164,11 @@ func (l *Latch) TryWait() bool {
 // waiter state to undo. A Wait that finds the latch closed yields a few
 // times, then parks.
 func (l *Latch) Wait(ctx context.Context) error {
+	// Every look below reads the count first and ctx second: a nil result
+	// needs a moment at which the latch was open and ctx not yet done, and
+	// that order proves there was one. (ctx first would let a cancel and
+	// the last CountDown both land between the two reads.)
+	open := l.count.Load() <= 0
 	done := ctx.Done()
 	if done != nil {
 		select {
@@ -172,7 +177,7 @@ func (l *Latch) Wait(ctx context.Context) error {
 		default:
 		}
 	}
-	if l.count.Load() <= 0 {
+	if open {
 		return nil
 	}
 	// Yield a few times before parking: the goroutines that are to count
@@ -181,10 +186,11 @@ func (l *Latch) Wait(ctx context.Context) error {
 	// without this goroutine parking and being woken.
 	for range waitYields {
 		runtime.Gosched()
+		open := l.count.Load() <= 0
 		if done != nil && ctx.Err() != nil {
-			return waitq.Err(ctx) // looked at first: a done ctx wins, as below
+			return waitq.Err(ctx) // a done ctx wins, as below
 		}
-		if l.count.Load() <= 0 {
+		if open {
 			return nil
 		}
 	}

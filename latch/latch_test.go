@@ -201,6 +201,40 @@ func TestWaitYieldWindow(t *testing.T) {
 	}
 }
 
+// hookCtx runs hook, once, inside the first call to Err, after reading the
+// error, so that another party's steps land exactly between the waiter's
+// look at ctx and its next step.
+type hookCtx struct {
+	context.Context
+	once sync.Once
+	hook func()
+}
+
+func (c *hookCtx) Err() error {
+	err := c.Context.Err()
+	c.once.Do(c.hook)
+	return err
+}
+
+// The ctx is cancelled and then the latch opens, both between the waiter's
+// look at ctx and its look at the count: Wait must fail, since there was no
+// moment at which the latch was open and ctx not done (found in review: a
+// Wait that looked at ctx first returned nil here).
+func TestCancelThenOpenBetweenLooks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := latch.New(1)
+		inner, cancel := context.WithCancel(context.Background())
+		ctx := &hookCtx{Context: inner, hook: func() { cancel(); l.CountDown() }}
+		errc := make(chan error, 1)
+		go func() { errc <- l.Wait(ctx) }()
+		synctest.Wait()
+		ctx.once.Do(ctx.hook) // in case Wait parked without calling Err
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Wait whose ctx ended before the latch opened = %v, want context.Canceled", err)
+		}
+	})
+}
+
 func TestZeroValueIsOpen(t *testing.T) {
 	var l latch.Latch
 	if !l.TryWait() || l.Count() != 0 || !isClosed(l.Done()) {
