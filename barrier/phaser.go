@@ -113,8 +113,9 @@ type Phaser struct {
 	sleepers atomic.Int32
 
 	// procs caches parallelism() (0: not read yet); reset every
-	// refreshProcs phases. A waiter busy-waits only if the parties still
-	// to arrive can all be running.
+	// refreshProcs phases. A waiter busy-waits only if every goroutine
+	// involved can be running at once: all the parties, plus the caller
+	// when it is not a party (AwaitAdvance).
 	procs atomic.Int32
 
 	mu sync.Mutex // protects waitCh
@@ -216,8 +217,9 @@ func (p *Phaser) ArriveAndDeregister() int {
 
 // arrive records one arrival (and a deregistration when adjust says so) and
 // reports the arrival phase, whether this call advanced it, and how many
-// parties are registered in it (0 when it advanced). A negative phase means
-// the phaser was terminated before the arrival.
+// parties are registered in it (0 when it advanced, or when the phaser was
+// terminated). A negative phase means the phaser was terminated before the
+// arrival.
 func (p *Phaser) arrive(adjust uint64) (phase int, advanced bool, parties int) {
 	for {
 		s := p.state.Load()
@@ -354,7 +356,9 @@ func (p *Phaser) AwaitAdvance(ctx context.Context, phase int) (int, error) {
 	s := p.state.Load()
 	if phaseOf(s) == phase && !isTerminated(s) {
 		var err error
-		if s, err = p.awaitPhase(ctx, phase, partiesOf(s) <= p.parallelism()); err != nil {
+		// The caller is not a party here: it needs a processor of its own
+		// besides the parties' to busy-wait without delaying them.
+		if s, err = p.awaitPhase(ctx, phase, partiesOf(s) < p.parallelism()); err != nil {
 			return phase, err
 		}
 	}
@@ -431,7 +435,7 @@ func (p *Phaser) withdraw(phase int, err error) (uint64, error) {
 // and returns its state then, or returns the ctx error if ctx ends first.
 // A nil ctx waits without a deadline. It polls the state briefly before it
 // parks (see spinUntil); relax says whether to busy-wait too: the caller
-// judged that the parties still to arrive can all be running right now.
+// judged that every goroutine involved can be running at once.
 func (p *Phaser) awaitPhase(ctx context.Context, phase int, relax bool) (uint64, error) {
 	var s uint64
 	if spinUntil(relax, func() bool {

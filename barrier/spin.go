@@ -12,19 +12,19 @@ import (
 // ended became true.
 //
 // Each part pays in its own case, measured in BenchmarkSpin:
-//   - Busy-waiting (a few hundred nanoseconds in all) can pay when every
-//     party still to come is running on another processor right now: the
-//     trip then usually lands while the party polls, and a round trip costs
-//     two cache-line transfers instead of a park and a wake (a microsecond
-//     or more end to end). The callers set relax only when there are no
-//     more parties than processors. With more, the parties still to come
-//     may well be queued on this processor, behind the busy-waiting one:
-//     deciding by the number still to come (as before 2026-12-06) made
+//   - Busy-waiting (a few hundred nanoseconds in all on x86) can pay when
+//     every party still to come is running on another processor right now:
+//     the trip then usually lands while the party polls, and a round trip
+//     costs two cache-line transfers instead of a park and a wake (a
+//     microsecond or more end to end). The callers set relax only when there
+//     are no more parties than processors. With more, the parties still to
+//     come may well be queued on this processor, behind the busy-waiting
+//     one: deciding by the number still to come (as before 2026-12-06) made
 //     the 8-party rounds of BenchmarkRound 16-23% slower at 2 CPUs, and
-//     bimodal (±150-320% intervals against ±4-27%). On the 2-vCPU CI
-//     machine even 2-party Cyclic rounds measured faster without the
-//     busy-wait (see BENCHMARKS.md); whether it pays on real cores is for
-//     a many-core run to show.
+//     bimodal (±150-320% intervals against ±4-27%). On the 2-vCPU CI machine
+//     even 2-party Cyclic rounds measured faster without the busy-wait (see
+//     BENCHMARKS.md); whether it pays on real cores is for a many-core run
+//     to show.
 //   - Yielding (runtime.Gosched, a few times) pays whenever the parties
 //     still to come are runnable goroutines: each yield lets them run on
 //     this processor and arrive, without the channel, park and wake of a
@@ -32,13 +32,15 @@ import (
 //     so the bound keeps the cost to about a microsecond of CPU before the
 //     party parks and burns nothing more.
 //
-// The busy-wait is in spin-wait hints (backoff.Pause: PAUSE on amd64, as
-// sync.Mutex spins), 1, 2, 4 and 8 of them between looks, a few hundred
-// nanoseconds in all on current x86 cores. Against arithmetic (backoff's
-// Snooze steps, used before 2026-12-06) it made 2-party Phaser rounds 41%
+// The busy-wait is in spin-wait hints (backoff.Pause: PAUSE on amd64,
+// YIELD on arm64, as sync.Mutex spins), 1, 2, 4 and 8 of them between
+// looks: a few hundred nanoseconds in all on current x86 cores (15 PAUSEs,
+// about 400 ns on the AMD EPYC CI machine), much less on arm64, whose
+// YIELD is nearly free. Against arithmetic (backoff's Snooze steps, about
+// 130 ns in all, used before 2026-12-06) it made 2-party Phaser rounds 41%
 // faster at 2 CPUs (144.8 to 85.0 ns, p=0.002, 10 interleaved runs), with
-// Cyclic rounds level (p=0.25): a hint does not flood the core with
-// speculative loads of the word being waited on.
+// Cyclic rounds level (p=0.25). Whether the hint or the longer wait earned
+// that was not separated.
 func spinUntil(relax bool, ended func() bool) bool {
 	if relax {
 		for i := range busyRounds {

@@ -279,7 +279,11 @@ func (f *Future[T]) getSlow(ctx context.Context) (T, error) {
 			return f.val, f.err
 		}
 		if cancel != nil && ctx.Err() != nil {
-			break // the select below reports it, or the result if both
+			if f.isDone() {
+				return f.val, f.err // a completion that raced the end of ctx wins
+			}
+			var zero T
+			return zero, waitq.Err(ctx)
 		}
 	}
 	if cancel == nil {
