@@ -167,6 +167,7 @@ func (f *Future[T]) complete(v T, err error) bool {
 		f.waitCompleting()
 		return false
 	}
+	testhook.Yield() // window: complete, callbacks not yet run
 	if list != nil {
 		runAll(list)
 	}
@@ -332,11 +333,14 @@ func (f *Future[T]) TryGet() (T, error, bool) {
 // the bubble that completes it: a channel made in a bubble must not be
 // closed from outside it.
 func (f *Future[T]) Done() <-chan struct{} {
-	if d := f.done.Load(); d != nil {
-		return d.ch
-	}
+	// Complete first: the channel a waiter made is closed by a callback,
+	// which may still be pending when Get or TryGet already report f
+	// complete; Done must not report it pending then.
 	if f.isDone() {
 		return closedChan
+	}
+	if d := f.done.Load(); d != nil {
+		return d.ch
 	}
 	return f.doneSlow()
 }

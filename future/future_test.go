@@ -13,6 +13,7 @@ import (
 
 	"github.com/lockstep-go/lockstep/future"
 	"github.com/lockstep-go/lockstep/internal/panics"
+	"github.com/lockstep-go/lockstep/internal/testhook"
 )
 
 var (
@@ -255,6 +256,38 @@ func TestGetYieldWindow(t *testing.T) {
 		v, err := r.Future().Get(ctx)
 		if !(v == 4 && err == nil) && !(v == 0 && errors.Is(err, context.Canceled)) {
 			t.Fatalf("Get racing a completion and a cancellation = %v, %v", v, err)
+		}
+	}
+}
+
+// Once Get has returned, the future reads as complete everywhere: Done is
+// closed, and a GoContext function's context is released, although the
+// completer may not have run the future's callbacks yet (a Get that yields
+// before it parks often sees the completion in that window).
+func TestCompleteEverywhereOnceGetReturns(t *testing.T) {
+	testhook.Enable(t) // widen the window between completion and callbacks
+	for range 2000 {
+		p := future.NewPromise[int]()
+		f := p.Future()
+		_ = f.Done() // made now, closed by a callback
+		go p.Resolve(1)
+		if v, err := f.Get(bg); v != 1 || err != nil {
+			t.Fatalf("Get = %v, %v", v, err)
+		}
+		if !isClosed(f.Done()) {
+			t.Fatal("Done is open after Get returned the result")
+		}
+
+		var inner context.Context
+		g := future.GoContext(bg, func(ctx context.Context) (int, error) {
+			inner = ctx
+			return 2, nil
+		})
+		if v, err := g.Get(bg); v != 2 || err != nil {
+			t.Fatalf("Get = %v, %v", v, err)
+		}
+		if inner.Err() == nil {
+			t.Fatal("fn's context is still live after Get returned its result")
 		}
 	}
 }

@@ -65,7 +65,7 @@ func Go[T any](fn func() (T, error)) *Future[T] {
 // end and decides what to return.
 func GoContext[T any](ctx context.Context, fn func(ctx context.Context) (T, error)) *Future[T] {
 	c, cctx := newCtxFuture[T](ctx)
-	go produce(&c.out, func() (T, error) { return fn(cctx) })
+	go produce(&c.out, func() (T, error) { defer c.cancel(); return fn(cctx) })
 	return &c.out
 }
 
@@ -93,7 +93,7 @@ func SubmitContext[T any](ctx context.Context, exec Executor, fn func(ctx contex
 		panic("future: SubmitContext with a nil Executor")
 	}
 	c, cctx := newCtxFuture[T](ctx)
-	if err := exec.Submit(func() { produce(&c.out, func() (T, error) { return fn(cctx) }) }); err != nil {
+	if err := exec.Submit(func() { produce(&c.out, func() (T, error) { defer c.cancel(); return fn(cctx) }) }); err != nil {
 		var zero T
 		c.out.complete(zero, rejectedError(err)) // runs c, which cancels cctx
 	}
@@ -105,8 +105,11 @@ func rejectedError(err error) error {
 }
 
 // ctxFuture is the future of GoContext and SubmitContext. Its first
-// callback cancels the function's context, so whatever completes the
-// future (Cancel, or the function's return) releases the context.
+// callback cancels the function's context, so that a completion by Cancel
+// (or by an executor's refusal) reaches the function. The function's own
+// return cancels the context before it completes the future, not in a
+// callback: a Get that sees the future complete may return before the
+// completer has run the callbacks, and must find the context released.
 type ctxFuture[T any] struct {
 	out    Future[T]
 	link   node
