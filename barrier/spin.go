@@ -50,7 +50,7 @@ func spinUntil(relax bool, ended func() bool) bool {
 			backoff.Pause(1 << i)
 		}
 	}
-	for range backoff.YieldLimit - backoff.SpinLimit {
+	for range backoff.ParkYields {
 		if ended() {
 			return true
 		}

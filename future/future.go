@@ -274,15 +274,14 @@ func (f *Future[T]) getSlow(ctx context.Context) (T, error) {
 	// Yield a few times before parking: a completer that is runnable but
 	// not running (on this P, or with more goroutines than processors)
 	// then completes f without this goroutine parking and being woken.
-	for range getYields {
+	for range backoff.ParkYields {
 		runtime.Gosched()
+		// ctx first, then f: a completion that raced the end of ctx wins.
+		ended := cancel != nil && ctx.Err() != nil
 		if f.isDone() {
 			return f.val, f.err
 		}
-		if cancel != nil && ctx.Err() != nil {
-			if f.isDone() {
-				return f.val, f.err // a completion that raced the end of ctx wins
-			}
+		if ended {
 			var zero T
 			return zero, waitq.Err(ctx)
 		}
@@ -357,10 +356,6 @@ func (f *Future[T]) doneSlow() <-chan struct{} {
 	f.attach(&d.link)
 	return d.ch
 }
-
-// getYields bounds the yields of a Get before it parks: internal/backoff's
-// yield steps, as in the ring buffers and barriers.
-const getYields = backoff.YieldLimit - backoff.SpinLimit
 
 // closedChan is what Done returns for a future that completed before
 // anyone asked for its channel.

@@ -64,8 +64,8 @@ func Go[T any](fn func() (T, error)) *Future[T] {
 // The end of ctx itself does not complete the future: fn sees its context
 // end and decides what to return.
 func GoContext[T any](ctx context.Context, fn func(ctx context.Context) (T, error)) *Future[T] {
-	c, cctx := newCtxFuture[T](ctx)
-	go produce(&c.out, func() (T, error) { defer c.cancel(); return fn(cctx) })
+	c, run := newCtxFuture(ctx, fn)
+	go produce(&c.out, run)
 	return &c.out
 }
 
@@ -92,8 +92,8 @@ func SubmitContext[T any](ctx context.Context, exec Executor, fn func(ctx contex
 	if exec == nil {
 		panic("future: SubmitContext with a nil Executor")
 	}
-	c, cctx := newCtxFuture[T](ctx)
-	if err := exec.Submit(func() { produce(&c.out, func() (T, error) { defer c.cancel(); return fn(cctx) }) }); err != nil {
+	c, run := newCtxFuture(ctx, fn)
+	if err := exec.Submit(func() { produce(&c.out, run) }); err != nil {
 		var zero T
 		c.out.complete(zero, rejectedError(err)) // runs c, which cancels cctx
 	}
@@ -116,12 +116,14 @@ type ctxFuture[T any] struct {
 	cancel context.CancelFunc
 }
 
-func newCtxFuture[T any](ctx context.Context) (*ctxFuture[T], context.Context) {
+// newCtxFuture returns the future and the function for produce to run:
+// fn on the derived context, which it cancels when fn returns.
+func newCtxFuture[T any](ctx context.Context, fn func(ctx context.Context) (T, error)) (*ctxFuture[T], func() (T, error)) {
 	cctx, cancel := context.WithCancel(ctx)
 	c := &ctxFuture[T]{cancel: cancel}
 	c.link.cb = c
 	c.out.push(&c.link) // a new future's stack is open: cannot fail
-	return c, cctx
+	return c, func() (T, error) { defer cancel(); return fn(cctx) }
 }
 
 func (c *ctxFuture[T]) run() *node {

@@ -184,7 +184,7 @@ func (l *Latch) Wait(ctx context.Context) error {
 	// down are often runnable but not running (on this processor, or with
 	// more goroutines than processors), and a yield lets them finish
 	// without this goroutine parking and being woken.
-	for range waitYields {
+	for range backoff.ParkYields {
 		runtime.Gosched()
 		open := l.count.Load() <= 0
 		if done != nil && ctx.Err() != nil {
@@ -256,10 +256,6 @@ func (l *Latch) makeDone() *chan struct{} {
 	}
 	return l.done.Load()
 }
-
-// waitYields bounds the yields of a Wait before it parks: internal/backoff's
-// yield steps, as in the ring buffers, barriers and futures.
-const waitYields = backoff.YieldLimit - backoff.SpinLimit
 
 // noCopy may be added to structs which must not be copied after first use;
 // go vet's -copylocks checker reports copies. Lock and Unlock are no-ops.

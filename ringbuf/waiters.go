@@ -122,12 +122,8 @@ func (w *waiters) wakeAll() {
 	w.mu.Unlock()
 }
 
-// maxYields bounds how often a blocking call yields before it parks: the
-// yield steps of backoff's schedule.
-const maxYields = backoff.YieldLimit - backoff.SpinLimit
-
 // pause is the bounded wait of a blocking Push or Pop between a failed try
-// and parking: it yields the processor up to maxYields times, the caller
+// and parking: it yields the processor up to backoff.ParkYields times, the caller
 // retrying after each, and then tells the caller to park. The zero value is
 // ready; it lives on the caller's stack.
 //
@@ -151,7 +147,7 @@ type pause struct {
 // wait yields once and reports true, or reports false when the caller
 // should park.
 func (p *pause) wait() bool {
-	if p.yields == maxYields {
+	if p.yields == backoff.ParkYields {
 		return false
 	}
 	p.yields++

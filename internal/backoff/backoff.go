@@ -25,6 +25,14 @@ const (
 	SpinLimit = 6
 	// YieldLimit is the last step that yields; after it Completed is true.
 	YieldLimit = 10
+
+	// ParkYields is how often a blocking call that expects its event soon
+	// (a ring buffer's Push or Pop, a barrier party, a future's Get, a
+	// latch's Wait) yields the processor, looking again after each yield,
+	// before it parks: the yield steps of the schedule above. A park and
+	// the wake that ends it cost more than a few yields when the goroutine
+	// that will act is runnable but not running.
+	ParkYields = YieldLimit - SpinLimit
 )
 
 // Backoff is the state of one spin loop. The zero value is ready to use; it
