@@ -144,7 +144,9 @@ func (l *Latch) Count() int {
 // TryWait reports whether the latch is open, without blocking.
 //
 // A true result means that every CountDown that lowered the count has
-// happened; it synchronizes as a successful Wait does.
+// happened; it synchronizes as a successful Wait does. TryWait never
+// blocks, so it can report true a moment before the last CountDown has
+// closed Done's channel; Wait cannot (see Done).
 func (l *Latch) TryWait() bool {
 	// The count reaches zero (by an atomic add that observed every earlier
 	// add) before done is closed; a load of zero therefore observes every
@@ -162,7 +164,7 @@ func (l *Latch) TryWait() bool {
 // while ctx ends, Wait fails if it sees ctx done, so it returns nil only
 // while ctx is not done. A failed Wait changes nothing: the latch has no
 // waiter state to undo. A Wait that finds the latch closed yields a few
-// times, then parks.
+// times, then parks. Once Wait has returned nil, Done's channel is closed.
 func (l *Latch) Wait(ctx context.Context) error {
 	// Every look below reads the count first and ctx second: a nil result
 	// needs a moment at which the latch was open and ctx not yet done, and
@@ -178,6 +180,7 @@ func (l *Latch) Wait(ctx context.Context) error {
 		}
 	}
 	if open {
+		l.settle()
 		return nil
 	}
 	// Yield a few times before parking: the goroutines that are to count
@@ -191,11 +194,13 @@ func (l *Latch) Wait(ctx context.Context) error {
 			return waitq.Err(ctx) // a done ctx wins, as below
 		}
 		if open {
+			l.settle()
 			return nil
 		}
 	}
 	if done == nil {
 		l.parkWait() // ctx can never end: park on a WaitGroup
+		l.settle()
 		return nil
 	}
 	select {
@@ -210,6 +215,21 @@ func (l *Latch) Wait(ctx context.Context) error {
 		return nil
 	case <-done:
 		return waitq.Err(ctx)
+	}
+}
+
+// settle returns once Done's channel, if one was made, is closed. The count
+// reaches zero a moment before the CountDown that took it there closes the
+// channel (and that CountDown releases the WaitGroup before it closes the
+// channel), so a Wait that saw the latch open waits out that moment: once
+// Wait has returned nil, a select on Done does not take its default
+// branch. The wait is for the last few steps of a CountDown that is
+// already running, not for an event, so it does not look at ctx. Every
+// channel a caller can have made is closed by open: makeDone installs one
+// only while the count is above zero, and open runs once it reaches zero.
+func (l *Latch) settle() {
+	if p := l.done.Load(); p != nil && p != &closed {
+		<-*p
 	}
 }
 
@@ -234,6 +254,10 @@ func (l *Latch) parkWait() {
 // Done returns a channel that is closed when the latch opens, for use in a
 // select. It returns the same channel on every call. The channel is made on
 // the first call; a latch whose Done is never called allocates none.
+//
+// The channel is closed by the CountDown that opens the latch, as its last
+// step: a Wait that returns nil returns after that step, so a select on
+// Done that follows it finds the channel closed.
 func (l *Latch) Done() <-chan struct{} {
 	if p := l.done.Load(); p != nil {
 		return *p

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/testutil"
 	"github.com/lockstep-go/lockstep/latch"
 )
@@ -233,6 +234,39 @@ func TestCancelThenOpenBetweenLooks(t *testing.T) {
 			t.Fatalf("Wait whose ctx ended before the latch opened = %v, want context.Canceled", err)
 		}
 	})
+}
+
+// A Wait that returns nil leaves Done closed, on each of its paths (the
+// latch open at entry, open after a yield, woken from its park): the count
+// reaches zero a moment before the last CountDown closes Done's channel,
+// and the test hook yields in that moment. Before 2026-12-06 Wait returned
+// nil there, and a select on Done just after it took its default branch.
+func TestDoneClosedOnceWaitReturns(t *testing.T) {
+	testhook.Enable(t)
+	ctxs := map[string]func() (context.Context, context.CancelFunc){
+		"background": func() (context.Context, context.CancelFunc) { return context.Background(), func() {} },
+		"cancelable": func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
+	}
+	for name, mk := range ctxs {
+		for i := range 2000 {
+			l := latch.New(1)
+			ch := l.Done()
+			counted := make(chan struct{})
+			go func() { l.CountDown(); close(counted) }()
+			if i%4 == 0 {
+				runtime.Gosched() // let the CountDown get into its window first
+			}
+			ctx, cancel := mk()
+			if err := l.Wait(ctx); err != nil {
+				t.Fatalf("%s: Wait = %v", name, err)
+			}
+			if !isClosed(ch) {
+				t.Fatalf("%s, round %d: Wait returned nil before Done was closed", name, i)
+			}
+			cancel()
+			<-counted
+		}
+	}
 }
 
 func TestZeroValueIsOpen(t *testing.T) {
