@@ -7,7 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/lockstep-go/lockstep/internal/backoff"
 	"github.com/lockstep-go/lockstep/internal/panics"
+	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
 
@@ -70,91 +72,90 @@ func (e *BrokenError) Error() string {
 // Is reports whether target is ErrBroken.
 func (e *BrokenError) Is(target error) bool { return target == ErrBroken }
 
-// Generation states. A generation is one round of the barrier: the Await
-// calls that one trip releases. Every move happens under Cyclic.mu; the
-// state is also an atomic word so that a party that has arrived can poll it
-// without the lock while it spins.
+// The barrier's state is one 64-bit word, changed only by compare-and-swap
+// (or, where nothing else can change it, stored), as a Phaser's is:
 //
-//	state      | meaning                                  | next
+//	bits  0-31  arrived: parties that have arrived in this generation
+//	bits 32-33  status, below
+//	bits 34-63  generation number (30 bits; wraps to 0 after maxGen)
+//
+// A generation is one round: the Await calls that one trip releases. An
+// arrival is one CAS that adds 1 to arrived. The last arrival's CAS trips
+// the generation: with no barrier action it starts the next generation in
+// the same CAS (number + 1, nobody arrived), which releases every party of
+// the old one; with an action it marks the generation tripping, and the
+// word moves on when the action returns.
+//
+//	status     | meaning                                  | next
 //	-----------+------------------------------------------+---------------------
-//	genOpen    | parties are arriving (arrived < parties) | genTripping,
-//	           |                                          | genTripped, genBroken
-//	genTripping| all arrived; the last one runs the       | genTripped, genBroken
-//	           | action without the lock                  |
-//	genTripped | released: every party gets (index, nil)  | (final)
-//	genBroken  | released: the parties get ErrBroken      | (final)
+//	genOpen    | parties are arriving (arrived < parties) | the next generation,
+//	           |                                          | genTripping,
+//	           |                                          | genBroken
+//	genTripping| all arrived; the last one runs the       | the next generation,
+//	           | action                                   | genBroken
+//	genBroken  | released: the parties get ErrBroken, and | the next generation,
+//	           | so does every call until Reset           | by Reset
 //
 // Only genOpen can be broken by a cancellation or by Reset: once the last
 // party has arrived the generation is committed, and the trip beats any
 // cancellation that raced with it (CyclicBarrier.java, dowait: an interrupt
 // that comes after the trip "belongs to subsequent execution"). Only the
-// action's outcome decides between genTripped and genBroken after that.
+// action's outcome decides between the next generation and genBroken
+// after that.
+//
+// A party learns how its generation ended from the word: still its
+// generation and genBroken, it broke; a later generation, it tripped,
+// unless it broke and a Reset moved on since. Breaks are rare, so that
+// last case is answered by a record: each break publishes one (see
+// brokenRecord), and a party that finds a later generation looks for its
+// generation's record before it concludes that it tripped.
 const (
-	genOpen uint32 = iota
+	genOpen uint64 = iota
 	genTripping
-	genTripped
 	genBroken
 )
 
-// generation is one round. A party holds a pointer to the generation it
-// arrived in, so a new round never disturbs a party of the old one that has
-// not looked yet (the shape of CyclicBarrier.java's Generation object).
-type generation struct {
-	state atomic.Uint32 // genOpen...genBroken; written under Cyclic.mu
+const (
+	arrivedMask = 1<<32 - 1
+	statusShift = 32
+	statusMask  = 3 << statusShift
+	genShift    = 34
+	maxGen      = 1<<30 - 1
 
-	// done is closed when the generation ends (tripped or broken). It is
-	// made under Cyclic.mu by the first party that parks, so a round whose
-	// parties all found it ended while spinning allocates no channel.
-	done chan struct{}
-	err  error // why it broke (a *BrokenError); written before state becomes genBroken
+	// maxParties is the most parties a Cyclic can have: arrived must fit
+	// its 32 bits.
+	maxParties = arrivedMask
+)
 
-	// leaving counts the parties of a tripped generation that have yet
-	// to return; the last one hands the generation back to the barrier
-	// for reuse (see Cyclic.spare). Set by the trip, before it ends g.
-	leaving atomic.Int64
-}
+func arrivedOf(w uint64) int         { return int(w & arrivedMask) }
+func statusOf(w uint64) uint64       { return w & statusMask >> statusShift }
+func genOf(w uint64) uint64          { return w >> genShift }
+func withStatus(w, st uint64) uint64 { return w&^statusMask | st<<statusShift }
 
-// closedChan stands in for done when a generation ended before anyone
-// parked on it.
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+// nextGen is the word of the generation after w's, with nobody arrived.
+func nextGen(w uint64) uint64 { return (genOf(w) + 1) & maxGen << genShift }
 
-// doneChan returns the channel that is closed when g ends. Call it under
-// Cyclic.mu.
-func (g *generation) doneChan() chan struct{} {
-	if g.done == nil {
-		g.done = make(chan struct{})
-	}
-	return g.done
-}
+// brokenRecord says that generation gen broke, and why. The goroutine that
+// breaks a generation publishes one (under Cyclic.mu, right after the
+// breaking CAS), so that the generation's parties can tell a break from a
+// trip even after a Reset has moved the barrier on. (A failed action with a
+// Reset pending publishes its record before the word moves on, never
+// showing the break in the word.) A record is removed once every party
+// that needs it has read it and the barrier has moved past its generation:
+// by the last reader, or by the Reset that moves past it. Records must not
+// outlive their readers: once the generation number wraps, a leftover
+// record would turn a later trip of the same number into a break.
+//
+// A party that is descheduled for 2^30 generations (minutes of rounds with
+// nothing else to do) could still mistake a later break's record for its
+// own; no program runs a barrier that far while one of its parties sleeps.
+type brokenRecord struct {
+	gen uint64
+	err *BrokenError
 
-// end moves g to its final state and wakes every party parked on it. Call
-// it under Cyclic.mu. The atomic store publishes err (and, for a trip, the
-// action's effects) to the parties that poll state without the lock.
-func (g *generation) end(state uint32, err error) {
-	g.err = err
-	g.state.Store(state)
-	if g.done != nil {
-		close(g.done)
-	} else {
-		g.done = closedChan
-	}
-}
-
-// result is what a party other than the one that gave up returns once g has
-// ended. It must be the party's last look at g: the last party to leave a
-// tripped generation hands it back for reuse.
-func (b *Cyclic) result(g *generation, index int) (int, error) {
-	if g.state.Load() != genTripped {
-		return -1, g.err // a broken generation is never reused
-	}
-	if g.leaving.Add(-1) == 0 {
-		b.mu.Lock()
-		g.state.Store(genOpen)
-		g.done, g.err = nil, nil
-		b.spare = g
-		b.mu.Unlock()
-	}
-	return index, nil
+	// pending counts the parties of gen that have not yet read the record:
+	// those that had arrived when it broke, but the one that broke it.
+	pending atomic.Int64
 }
 
 // Cyclic is a cyclic barrier: a fixed number of parties wait for each other
@@ -186,46 +187,67 @@ type Cyclic struct {
 	parties int          // immutable
 	action  func() error // immutable; nil for none
 
-	mu           sync.Mutex  // protects the fields below, and every generation's state moves
-	gen          *generation // the current generation
-	arrived      int         // parties that have arrived in gen (0 once it broke)
-	resetPending bool        // Reset was called while gen was tripping
-	spare        *generation // a tripped generation all of whose parties have left, for the next
-	procs        int         // parallelism(), refreshed every refreshProcs generations
-	trips        uint        // generations tripped, to time the refresh
+	word atomic.Uint64 // see the layout above
+
+	// sleepers counts goroutines that are parking or parked. The goroutine
+	// that ends a generation takes mu to wake them only when it is
+	// non-zero: a parker increments it before it re-checks the word under
+	// mu, and the ender reads it after its CAS, so (all atomics being
+	// sequentially consistent) either the parker sees the end or the ender
+	// sees the parker. The Phaser does the same.
+	sleepers atomic.Int32
+
+	// procs caches parallelism(), re-read every refreshProcs generations.
+	procs atomic.Int32
+
+	// broken holds the records of the breaks that parties have yet to
+	// read, and that of the current generation if it is broken, newest
+	// last; nil when there are none. The slice is replaced, never changed,
+	// under mu.
+	broken atomic.Pointer[[]*brokenRecord]
+
+	mu sync.Mutex // protects the fields below; taken to park, wake, break and Reset
+	// waitCh[gen&1] is closed when generation gen ends (trips or breaks);
+	// nil while nobody waits for it. Everyone waiting for gen to end (its
+	// parties, and callers waiting for its action) shares it. Two channels,
+	// by parity, so that the waiters of gen+1 are not woken by the end of
+	// gen; a goroutine woken by the end of gen-2 (it was that slow) looks
+	// again.
+	waitCh       [2]chan struct{}
+	resetPending bool // Reset was called while the action ran
 }
 
 // Implementation notes, and designs rejected:
 //
-//   - One mutex guards arrivals, breaks and Reset; the generation's state is
-//     also an atomic word so that arrived parties poll it without the lock.
-//     A lock-free arrival counter (a CAS per Await) measured no better
-//     within this machine's noise and makes break-versus-arrival and
-//     Reset-versus-trip races much harder to get right.
-//   - All the parties of a generation park on one channel that the trip
-//     closes, made only when the first party actually parks. Parking each
-//     party on its own waiter of internal/waitq (the queue every other
-//     blocking call of the module uses) costs a waiter and a channel per
-//     party per round and wakes them one by one: 2-4x slower
-//     (BenchmarkRound, impl=waitq). The cancellation contract is kept the
-//     same way waitq keeps it: the state moves under the lock, and a party
-//     whose ctx ends re-takes the lock and lets a trip that came first win.
-//   - A tripped generation is reused: the last of its parties to return
-//     hands it back (result), and the next trip takes it instead of
-//     allocating one. A party holds its generation until it returns, so
-//     counting the parties that have yet to return (leaving) is enough;
-//     a broken generation stays current until Reset and is never reused.
-//     The allocation was 15% of a 2-party round's CPU profile; without it
-//     a round takes 15-19% less (BenchmarkRound, parties=2, -cpu 1,2).
+//   - Arriving is one CAS on one word, and the last arrival's CAS is also
+//     the trip when there is no action: a round costs each party a CAS and
+//     a poll of the same cache line, as a Phaser round does. Until
+//     2026-12-06 one mutex guarded every arrival, and each round had a
+//     generation object (reused from round to round); a 2-party round took
+//     2-3x a Phaser's at 2 CPUs. Per-generation objects arrived at by CAS
+//     (no mutex) measured no better: the objects, the pointer to the
+//     current one and their reuse were three more cache lines a round.
+//   - Breaks, Reset and the end of an action take mu; they move the word by
+//     CAS too (an arrival may race them), or by a store where no arrival
+//     can (a word that is tripping or broken changes only under mu).
+//   - All the parties of a generation park on one channel that the end of
+//     the generation closes, made only when the first party actually
+//     parks. Parking each party on its own waiter of internal/waitq (the
+//     queue every other blocking call of the module uses) costs a waiter
+//     and a channel per party per round and wakes them one by one: 2-4x
+//     slower (BenchmarkRound, impl=waitq). The cancellation contract is
+//     kept the same way waitq keeps it: a party whose ctx ends takes the
+//     lock and breaks the generation by CAS, which fails if the trip came
+//     first.
 //   - The action runs without the lock (CyclicBarrier.java holds its lock
 //     through the action): a long action would otherwise hold a sync.Mutex
 //     that new callers block on regardless of their ctx, and Waiting, Broken
 //     or Reset called from the action would deadlock.
 
-// New returns a barrier for parties parties (at least 1). The barrier
-// action, if not nil, is run by the last party to arrive in each
-// generation, before any party of the generation is released. An action
-// that returns an error or panics breaks the barrier.
+// New returns a barrier for parties parties (at least 1, at most 2^32-1).
+// The barrier action, if not nil, is run by the last party to arrive in
+// each generation, before any party of the generation is released. An
+// action that returns an error or panics breaks the barrier.
 //
 // The action runs without the barrier's lock held, so it may call Waiting,
 // Parties and Broken; a Reset it calls takes effect when it returns. It must
@@ -235,7 +257,12 @@ func New(parties int, action func() error) *Cyclic {
 	if parties < 1 {
 		panic("barrier: New with parties < 1")
 	}
-	return &Cyclic{parties: parties, action: action, gen: new(generation), procs: parallelism()}
+	if uint64(parties) > maxParties {
+		panic("barrier: New with parties > 2^32-1")
+	}
+	b := &Cyclic{parties: parties, action: action}
+	b.procs.Store(int32(parallelism()))
+	return b
 }
 
 // Parties returns the number of parties needed to trip the barrier.
@@ -245,17 +272,17 @@ func (b *Cyclic) Parties() int { return b.parties }
 // generation and are waiting for the rest. While the last party runs the
 // barrier action it is Parties(); in a broken barrier it is 0.
 func (b *Cyclic) Waiting() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.arrived
+	w := b.word.Load()
+	if statusOf(w) == genBroken {
+		return 0
+	}
+	return arrivedOf(w)
 }
 
 // Broken reports whether the barrier is broken: a party gave up, or the
 // barrier action failed, since the last Reset.
 func (b *Cyclic) Broken() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.gen.state.Load() == genBroken
+	return statusOf(b.word.Load()) == genBroken
 }
 
 // Await arrives at the barrier and waits until all Parties() parties have
@@ -300,121 +327,231 @@ func (b *Cyclic) Await(ctx context.Context) (int, error) {
 	if b.parties == 0 {
 		panic("barrier: Await on a Cyclic not made by New")
 	}
-	b.mu.Lock()
-	g := b.gen
-	for g.state.Load() == genTripping {
-		// The last party of the previous round is running the action;
-		// this call belongs to the next round, which starts when the
-		// action returns.
+	var bo backoff.Backoff
+	for {
 		if ctx.Err() != nil {
+			// Rule 2 of the cancellation contract: a done ctx fails the
+			// call. The party cannot take part in this generation, so it
+			// breaks it, as an interrupted await does in
+			// CyclicBarrier.java.
+			err := waitq.Err(ctx)
+			b.mu.Lock()
+			b.breakCurrentLocked(&BrokenError{Cause: err, reason: brokenByContext, party: -1})
 			b.mu.Unlock()
-			return -1, waitq.Err(ctx)
+			return -1, err
 		}
-		ch := g.doneChan()
+		w := b.word.Load()
+		switch statusOf(w) {
+		case genOpen:
+			index := arrivedOf(w)
+			last := index+1 == b.parties
+			next := w + 1
+			if last {
+				if b.action == nil {
+					next = nextGen(w)
+				} else {
+					next = withStatus(next, genTripping)
+				}
+			}
+			testhook.Yield() // between the load and the arriving CAS
+			if !b.word.CompareAndSwap(w, next) {
+				bo.Spin() // another arrival, a break or a Reset came first
+				continue
+			}
+			gen := genOf(w)
+			switch {
+			case !last:
+				// Busy-wait only if every party can be running at once:
+				// with more parties than processors, the ones still to
+				// come may be queued on this very processor, behind the
+				// busy-waiting party.
+				return b.wait(ctx, gen, index, b.parties <= int(b.procs.Load()))
+			case b.action == nil:
+				b.release(gen) // the CAS tripped it
+				return index, nil
+			default:
+				return b.trip(gen, index)
+			}
+		case genTripping:
+			// The last party of the previous round is running the action;
+			// this call belongs to the next round, which starts when the
+			// action returns. If ctx ends first, the call fails without
+			// breaking anything: it has not arrived anywhere.
+			if _, err := b.awaitEnd(ctx, genOf(w), false); err != nil {
+				return -1, err
+			}
+			if ctx.Err() != nil {
+				// ctx ended while the action ran, and the end of the
+				// action was seen first: still a wait that ctx ended,
+				// before this call arrived anywhere.
+				return -1, waitq.Err(ctx)
+			}
+		default: // genBroken
+			if r := b.record(genOf(w)); r != nil {
+				return -1, r.err
+			}
+			// A Reset moved on and dropped the record since the load
+			// (it keeps a broken generation's record while it is
+			// current): look again.
+		}
+	}
+}
+
+// ended reports whether generation gen has ended in state w: it tripped
+// (the word has moved on) or broke.
+func ended(w, gen uint64) bool { return genOf(w) != gen || statusOf(w) == genBroken }
+
+// awaitEnd waits until generation gen has ended and returns the word then,
+// or returns the ctx error if ctx ends first (a nil ctx never does). It
+// polls the word briefly before it parks (see spinUntil); relax says
+// whether to busy-wait too.
+func (b *Cyclic) awaitEnd(ctx context.Context, gen uint64, relax bool) (uint64, error) {
+	var w uint64
+	if spinUntil(relax, func() bool { w = b.word.Load(); return ended(w, gen) }) {
+		return w, nil
+	}
+	var done <-chan struct{}
+	if ctx != nil {
+		done = ctx.Done()
+	}
+	for {
+		// Register (sleepers, then the channel under mu) before the
+		// re-check, so an end after the check cannot be missed.
+		b.sleepers.Add(1)
+		testhook.Yield() // between announcing the sleeper and the re-check
+		b.mu.Lock()
+		if w = b.word.Load(); ended(w, gen) {
+			b.mu.Unlock()
+			b.sleepers.Add(-1)
+			return w, nil
+		}
+		i := gen & 1
+		if b.waitCh[i] == nil {
+			b.waitCh[i] = make(chan struct{})
+		}
+		ch := b.waitCh[i]
 		b.mu.Unlock()
 		select {
 		case <-ch:
-		case <-ctx.Done():
-			return -1, waitq.Err(ctx)
+			b.sleepers.Add(-1)
+			// Closed when gen ended, or by the end of gen-2 if this
+			// goroutine was very slow: look again.
+		case <-done:
+			b.sleepers.Add(-1)
+			if w = b.word.Load(); ended(w, gen) {
+				return w, nil // the end beat the cancellation
+			}
+			return w, waitq.Err(ctx)
 		}
+	}
+}
+
+// wait blocks a party that arrived in generation gen, not the last, until
+// gen ends or ctx ends.
+func (b *Cyclic) wait(ctx context.Context, gen uint64, index int, relax bool) (int, error) {
+	w, err := b.awaitEnd(ctx, gen, relax)
+	if err != nil {
+		testhook.Yield() // the trip may land between the cancelled wait and here
 		b.mu.Lock()
-		g = b.gen
-	}
-	if ctx.Err() != nil {
-		// Rule 2 of the cancellation contract: a done ctx fails the call.
-		// The party cannot take part in this generation, so it breaks it,
-		// as an interrupted await does in CyclicBarrier.java.
-		err := waitq.Err(ctx)
-		if g.state.Load() == genOpen {
-			b.breakLocked(g, &BrokenError{Cause: err, reason: brokenByContext, party: -1})
+		broke := b.breakLocked(gen, &BrokenError{Cause: err, reason: brokenByContext, party: index})
+		b.mu.Unlock()
+		if broke {
+			// The ctx ended first: this party gives up and takes the
+			// generation down with it.
+			return -1, err
 		}
-		b.mu.Unlock()
-		return -1, err
-	}
-	if g.state.Load() == genBroken {
-		b.mu.Unlock()
-		return -1, g.err
-	}
-	index := b.arrived
-	b.arrived++
-	if b.arrived == b.parties {
-		return b.trip(g, index)
-	}
-	// Busy-wait only if every party can be running at once: with more
-	// parties than processors, the ones still to come may be queued on
-	// this very processor, behind the busy-waiting party.
-	relax := b.parties <= b.procs
-	b.mu.Unlock()
-	return b.wait(ctx, g, index, relax)
-}
-
-// wait blocks a party that arrived in g, not the last, until g ends or ctx
-// ends: it spins briefly (see spinUntil), then parks.
-func (b *Cyclic) wait(ctx context.Context, g *generation, index int, relax bool) (int, error) {
-	if spinUntil(relax, func() bool { return g.state.Load() >= genTripped }) {
-		return b.result(g, index)
-	}
-	// Park. Fetching the channel under the lock and re-checking the state
-	// there is what makes a trip between the last poll and the park
-	// impossible to miss: the trip also happens under the lock.
-	b.mu.Lock()
-	if g.state.Load() >= genTripped {
-		b.mu.Unlock()
-		return b.result(g, index)
-	}
-	ch := g.doneChan()
-	b.mu.Unlock()
-	return b.park(ctx, g, ch, index)
-}
-
-// park blocks a party that arrived in g on ch, g's done channel, until g
-// ends or ctx ends.
-func (b *Cyclic) park(ctx context.Context, g *generation, ch chan struct{}, index int) (int, error) {
-	select {
-	case <-ch:
-		return b.result(g, index)
-	case <-ctx.Done():
-	}
-
-	b.mu.Lock()
-	switch g.state.Load() {
-	case genOpen:
-		// The ctx ended first: this party gives up and takes the
-		// generation down with it.
-		err := waitq.Err(ctx)
-		b.breakLocked(g, &BrokenError{Cause: err, reason: brokenByContext, party: index})
-		b.mu.Unlock()
-		return -1, err
-	case genTripping:
 		// Everyone arrived before the cancellation was seen: the trip
-		// wins. Wait for the action, whose effects must be visible before
-		// this party returns.
+		// wins. If the action is still running, wait for it, whose
+		// effects must be visible before this party returns.
+		w, _ = b.awaitEnd(nil, gen, false)
+	}
+	return b.result(gen, index, w)
+}
+
+// result is what a party that arrived in generation gen returns once the
+// word w shows that gen has ended.
+func (b *Cyclic) result(gen uint64, index int, w uint64) (int, error) {
+	var r *brokenRecord
+	if genOf(w) != gen {
+		// Tripped, unless it broke and a Reset moved on since.
+		if r = b.findRecord(gen); r == nil {
+			return index, nil
+		}
+	} else {
+		r = b.record(gen) // broken
+	}
+	if r.pending.Add(-1) == 0 {
+		// The last reader drops the record (unless its generation is
+		// still current and broken: then the next Reset does). A record
+		// kept after its readers were done would, once the generation
+		// number wraps, turn a later trip of the same number into a
+		// break.
+		b.mu.Lock()
+		b.pruneLocked()
 		b.mu.Unlock()
-		<-ch
-		return b.result(g, index)
-	default:
-		// Tripped or broken before the cancellation was seen.
+	}
+	return -1, r.err
+}
+
+// record returns the record of generation gen, which the caller saw broken
+// in the word. It is nil only if a Reset has moved on since and no party
+// of gen still needed the record.
+func (b *Cyclic) record(gen uint64) *brokenRecord {
+	if r := b.findRecord(gen); r != nil {
+		return r
+	}
+	// The breaker publishes the record right after its CAS, still holding
+	// mu: once mu is free, it is there.
+	b.mu.Lock()
+	b.mu.Unlock() //nolint:staticcheck // an empty critical section: waiting for the breaker
+	return b.findRecord(gen)
+}
+
+// findRecord returns the record of generation gen, or nil.
+func (b *Cyclic) findRecord(gen uint64) *brokenRecord {
+	if rs := b.broken.Load(); rs != nil {
+		for _, r := range *rs {
+			if r.gen == gen {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// release wakes the goroutines parked for the end of generation gen, for a
+// party that ended it by CAS without holding mu.
+func (b *Cyclic) release(gen uint64) {
+	testhook.Yield() // between the ending CAS and the sleepers check
+	if b.sleepers.Load() != 0 {
+		b.mu.Lock()
+		b.closeLocked(gen)
 		b.mu.Unlock()
-		return b.result(g, index)
+	}
+	if gen%refreshProcs == 0 {
+		b.procs.Store(int32(parallelism()))
 	}
 }
 
-// trip is called by the last party to arrive in g, with b.mu held; it
-// returns with b.mu released.
-func (b *Cyclic) trip(g *generation, index int) (int, error) {
-	if b.action == nil {
-		b.nextLocked(g)
-		b.mu.Unlock()
-		return index, nil
+// closeLocked closes the channel of generation gen's waiters, if any. Call
+// it under b.mu, after gen has ended.
+func (b *Cyclic) closeLocked(gen uint64) {
+	i := gen & 1
+	if ch := b.waitCh[i]; ch != nil {
+		close(ch)
+		b.waitCh[i] = nil
 	}
+}
+
+// trip is called by the last party to arrive in generation gen when there
+// is an action; its CAS marked gen tripping.
+func (b *Cyclic) trip(gen uint64, index int) (int, error) {
 	// Run the action without the lock, so that it may call Waiting or
 	// Broken, and so that a long action does not hold a sync.Mutex that
 	// other calls would block on without regard to their ctx.
-	g.state.Store(genTripping)
-	b.mu.Unlock()
-	err := b.runAction(g)
+	err := b.runAction(gen)
 	b.mu.Lock()
-	b.finishLocked(g, err)
+	b.finishLocked(gen, err)
 	b.mu.Unlock()
 	if err != nil {
 		return -1, err
@@ -426,12 +563,12 @@ func (b *Cyclic) trip(g *generation, index int) (int, error) {
 // a *panics.Error. If the action calls runtime.Goexit, the goroutine
 // unwinds through here; the deferred call then breaks the generation so
 // that the other parties are not left waiting.
-func (b *Cyclic) runAction(g *generation) (err error) {
+func (b *Cyclic) runAction(gen uint64) (err error) {
 	returned := false
 	defer func() {
 		if !returned {
 			b.mu.Lock()
-			b.finishLocked(g, errGoexit)
+			b.finishLocked(gen, errGoexit)
 			b.mu.Unlock()
 		}
 	}()
@@ -442,57 +579,118 @@ func (b *Cyclic) runAction(g *generation) (err error) {
 	return err
 }
 
-// finishLocked ends a tripping generation with the action's outcome.
-func (b *Cyclic) finishLocked(g *generation, err error) {
-	if err == nil {
-		b.nextLocked(g)
-	} else {
-		reason := brokenByAction
-		if err == errGoexit {
-			reason = brokenByGoexit
-		}
-		b.breakLocked(g, &BrokenError{Cause: err, reason: reason, party: -1})
-	}
-	if b.resetPending {
+// finishLocked ends tripping generation gen with the action's outcome. Only
+// the tripping party changes a tripping word, and it holds mu, so plain
+// stores do.
+func (b *Cyclic) finishLocked(gen uint64, err error) {
+	w := b.word.Load()
+	switch {
+	case err == nil:
+		b.word.Store(nextGen(w))
+	case b.resetPending:
 		// A Reset that came while the action ran takes effect now, as if
-		// it had been called just after the trip.
-		b.resetPending = false
-		if b.gen == g {
-			b.gen = new(generation)
-			b.arrived = 0
+		// it had been called just after the trip: it mends the generation
+		// the action broke. The word goes straight to the next generation,
+		// so that no caller after the Reset sees the barrier broken; the
+		// parties of this one learn of the break from the record, which
+		// is published first.
+		b.publishLocked(gen, b.actionError(err), b.parties-1)
+		b.word.Store(nextGen(w))
+	default:
+		b.word.Store(withStatus(w, genBroken))
+		// The party that ran the action gets its error, not the record.
+		b.publishLocked(gen, b.actionError(err), b.parties-1)
+	}
+	b.resetPending = false // a fresh generation has nothing to reset
+	b.closeLocked(gen)
+	if gen%refreshProcs == 0 {
+		b.procs.Store(int32(parallelism()))
+	}
+}
+
+// actionError is the cause of a break by the action's error err.
+func (b *Cyclic) actionError(err error) *BrokenError {
+	reason := brokenByAction
+	if err == errGoexit {
+		reason = brokenByGoexit
+	}
+	return &BrokenError{Cause: err, reason: reason, party: -1}
+}
+
+// breakLocked breaks generation gen with err if it is current and open,
+// and reports whether it did; a generation that tripped (or broke) first is
+// left as it is. Call it under b.mu. A broken generation stays current:
+// later calls get its error until Reset.
+func (b *Cyclic) breakLocked(gen uint64, err *BrokenError) bool {
+	for {
+		w := b.word.Load()
+		if genOf(w) != gen || statusOf(w) != genOpen {
+			return false
+		}
+		testhook.Yield() // between the load and the breaking CAS
+		if b.word.CompareAndSwap(w, withStatus(w, genBroken)) {
+			pending := arrivedOf(w)
+			if err.party >= 0 {
+				pending-- // the party that broke it returns its ctx error
+			}
+			b.publishLocked(gen, err, pending)
+			b.closeLocked(gen)
+			return true
+		}
+		// An arrival came first: look again.
+	}
+}
+
+// breakCurrentLocked breaks the current generation if it is open, for a
+// caller that has not arrived (its ctx was done at entry). Call it under
+// b.mu.
+func (b *Cyclic) breakCurrentLocked(err *BrokenError) {
+	for {
+		w := b.word.Load()
+		if statusOf(w) != genOpen || b.breakLocked(genOf(w), err) {
+			return // tripping (the trip wins), broken already, or broken now
 		}
 	}
 }
 
-// nextLocked trips g and starts the next generation.
-func (b *Cyclic) nextLocked(g *generation) {
-	b.arrived = 0
-	if b.trips++; b.trips%refreshProcs == 0 {
-		b.procs = parallelism()
-	}
-	if b.parties == 1 && g.done == nil {
-		// Nobody else holds g: a 1-party generation has no waiting
-		// parties, and a call that waited for the action to finish would
-		// have made g.done. Reuse it, so that the uncontended path
-		// allocates nothing.
-		g.state.Store(genOpen)
+// publishLocked publishes the record of the break of generation gen, which
+// pending parties are still to read. Call it under b.mu, right after the
+// word shows the break.
+func (b *Cyclic) publishLocked(gen uint64, err *BrokenError, pending int) {
+	r := &brokenRecord{gen: gen, err: err}
+	r.pending.Store(int64(pending))
+	rs := b.keptLocked()
+	rs = append(rs, r)
+	b.broken.Store(&rs)
+}
+
+// pruneLocked drops the records that nobody needs any more. Call it under
+// b.mu.
+func (b *Cyclic) pruneLocked() {
+	rs := b.keptLocked()
+	if len(rs) == 0 {
+		b.broken.Store(nil)
 		return
 	}
-	next := b.spare
-	if next == nil {
-		next = new(generation)
-	}
-	b.spare = nil
-	b.gen = next
-	g.leaving.Store(int64(b.parties - 1))
-	g.end(genTripped, nil)
+	b.broken.Store(&rs)
 }
 
-// breakLocked breaks g, which stays the current generation: later calls
-// get its error until Reset.
-func (b *Cyclic) breakLocked(g *generation, err *BrokenError) {
-	b.arrived = 0
-	g.end(genBroken, err)
+// keptLocked returns a fresh slice of the records still needed: those with
+// parties still to read them, and that of the current generation if it is
+// broken (every call gets its error).
+func (b *Cyclic) keptLocked() []*brokenRecord {
+	old := b.broken.Load()
+	if old == nil {
+		return nil
+	}
+	w := b.word.Load()
+	var kept []*brokenRecord
+	for _, r := range *old {
+		if r.pending.Load() > 0 || (r.gen == genOf(w) && statusOf(w) == genBroken) {
+			kept = append(kept, r)
+		}
+	}
+	return kept
 }
 
 // Reset returns the barrier to its initial state. Parties waiting in the
@@ -511,18 +709,27 @@ func (b *Cyclic) breakLocked(g *generation, err *BrokenError) {
 func (b *Cyclic) Reset() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	g := b.gen
-	switch g.state.Load() {
-	case genTripping:
-		b.resetPending = true
-	case genOpen:
-		if b.arrived > 0 {
-			b.breakLocked(g, &BrokenError{reason: brokenByReset, party: -1})
-			b.gen = new(generation)
+	for {
+		w := b.word.Load()
+		switch statusOf(w) {
+		case genTripping:
+			// Committed: the trip wins; the Reset takes effect when the
+			// action returns (finishLocked).
+			b.resetPending = true
+			return
+		case genOpen:
+			if arrivedOf(w) == 0 {
+				return // nothing to reset
+			}
+			if !b.breakLocked(genOf(w), &BrokenError{reason: brokenByReset, party: -1}) {
+				continue // an arrival moved the word first: look again
+			}
+			w = b.word.Load() // broken now; only mu holders change it
 		}
-	case genBroken:
-		b.gen = new(generation)
-		b.arrived = 0
+		// Broken: start a fresh generation.
+		b.word.Store(nextGen(w))
+		b.pruneLocked()
+		return
 	}
 }
 

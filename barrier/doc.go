@@ -66,10 +66,11 @@
 // than processors (so every party can be running at once), first busy-waiting
 // in spin-wait hints (a few hundred nanoseconds on x86, less on arm64); it
 // often sees the trip without parking. Both are bounded by internal/backoff: a
-// party that waits longer parks after about a microsecond and burns no CPU. A
-// round allocates nothing once the barrier has two generation records to
-// alternate between (a tripped one is reused when all its parties have left),
-// plus one channel if a party parks.
+// party that waits longer parks after about a microsecond and burns no CPU.
+// Arriving at a Cyclic is one compare-and-swap on one state word, and the
+// last arrival's trips the generation (without a barrier action, in that same
+// compare-and-swap); a round allocates nothing but one channel if a party
+// parks. A break allocates the error and a small record of it.
 //
 // Phaser's Arrive, Register and ArriveAndDeregister are one compare-and-swap
 // on one state word and allocate nothing; a Phaser round
