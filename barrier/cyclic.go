@@ -407,43 +407,18 @@ func ended(w, gen uint64) bool { return genOf(w) != gen || statusOf(w) == genBro
 // whether to busy-wait too.
 func (b *Cyclic) awaitEnd(ctx context.Context, gen uint64, relax bool) (uint64, error) {
 	var w uint64
-	if spinUntil(relax, func() bool { w = b.word.Load(); return ended(w, gen) }) {
+	over := func() bool { w = b.word.Load(); return ended(w, gen) }
+	if spinUntil(relax, over) {
 		return w, nil
 	}
 	var done <-chan struct{}
 	if ctx != nil {
 		done = ctx.Done()
 	}
-	for {
-		// Register (sleepers, then the channel under mu) before the
-		// re-check, so an end after the check cannot be missed.
-		b.sleepers.Add(1)
-		testhook.Yield() // between announcing the sleeper and the re-check
-		b.mu.Lock()
-		if w = b.word.Load(); ended(w, gen) {
-			b.mu.Unlock()
-			b.sleepers.Add(-1)
-			return w, nil
-		}
-		i := gen & 1
-		if b.waitCh[i] == nil {
-			b.waitCh[i] = make(chan struct{})
-		}
-		ch := b.waitCh[i]
-		b.mu.Unlock()
-		select {
-		case <-ch:
-			b.sleepers.Add(-1)
-			// Closed when gen ended, or by the end of gen-2 if this
-			// goroutine was very slow: look again.
-		case <-done:
-			b.sleepers.Add(-1)
-			if w = b.word.Load(); ended(w, gen) {
-				return w, nil // the end beat the cancellation
-			}
-			return w, waitq.Err(ctx)
-		}
+	if parkUntil(&b.mu, &b.sleepers, &b.waitCh, int(gen&1), done, over) {
+		return w, nil
 	}
+	return w, waitq.Err(ctx)
 }
 
 // wait blocks a party that arrived in generation gen, not the last, until

@@ -438,47 +438,21 @@ func (p *Phaser) withdraw(phase int, err error) (uint64, error) {
 // judged that every goroutine involved can be running at once.
 func (p *Phaser) awaitPhase(ctx context.Context, phase int, relax bool) (uint64, error) {
 	var s uint64
-	if spinUntil(relax, func() bool {
+	ended := func() bool {
 		s = p.state.Load()
 		return phaseOf(s) != phase || isTerminated(s)
-	}) {
+	}
+	if spinUntil(relax, ended) {
 		return s, nil
 	}
 	var done <-chan struct{}
 	if ctx != nil {
 		done = ctx.Done()
 	}
-	for {
-		// Register (sleepers, then the channel under mu) before the
-		// re-check, so an advance after the check cannot be missed.
-		p.sleepers.Add(1)
-		testhook.Yield() // between announcing the sleeper and the re-check
-		p.mu.Lock()
-		s := p.state.Load()
-		if phaseOf(s) != phase || isTerminated(s) {
-			p.mu.Unlock()
-			p.sleepers.Add(-1)
-			return s, nil
-		}
-		i := phase & 1
-		if p.waitCh[i] == nil {
-			p.waitCh[i] = make(chan struct{})
-		}
-		ch := p.waitCh[i]
-		p.mu.Unlock()
-		select {
-		case <-ch:
-			p.sleepers.Add(-1)
-			// Closed when phase ended, or spuriously by the end of
-			// phase-2 if this goroutine was very slow: look again.
-		case <-done:
-			p.sleepers.Add(-1)
-			if s := p.state.Load(); phaseOf(s) != phase || isTerminated(s) {
-				return s, nil // the advance beat the cancellation
-			}
-			return s, waitq.Err(ctx)
-		}
+	if parkUntil(&p.mu, &p.sleepers, &p.waitCh, phase&1, done, ended) {
+		return s, nil
 	}
+	return s, waitq.Err(ctx)
 }
 
 // ForceTermination terminates the phaser: waiters return ErrTerminated,
