@@ -155,6 +155,44 @@ func BenchmarkFib(b *testing.B) {
 			check(b, fibGo(fibN, fibCutoff))
 		}
 	})
+	// impl=ideal is the ceiling no scheduler can beat on this machine: the
+	// same leaves (fib below the cutoff) dealt round-robin, in advance, to
+	// GOMAXPROCS goroutines that share nothing until a final WaitGroup.
+	// serial/ideal is the best speedup the machine allows for this work
+	// (on a VM whose vCPUs are hyperthreads of shared cores, well under
+	// the processor count), the figure to read impl=lockstep's against.
+	b.Run("impl=ideal", func(b *testing.B) {
+		leaves := fibLeaves(fibN, fibCutoff, nil)
+		procs := runtime.GOMAXPROCS(0)
+		sums := make([]int, procs)
+		var wg sync.WaitGroup
+		for b.Loop() {
+			for i := range procs {
+				wg.Go(func() {
+					s := 0
+					for j := i; j < len(leaves); j += procs {
+						s += fib(leaves[j])
+					}
+					sums[i] = s
+				})
+			}
+			wg.Wait()
+			got := 0
+			for _, s := range sums {
+				got += s
+			}
+			check(b, got)
+		}
+	})
+}
+
+// fibLeaves appends the arguments of the leaves of the fork tree of fib(n)
+// with the given cutoff: the serial fib calls a fork-join run makes.
+func fibLeaves(n, cutoff int, leaves []int) []int {
+	if n < cutoff {
+		return append(leaves, n)
+	}
+	return fibLeaves(n-2, cutoff, fibLeaves(n-1, cutoff, leaves))
 }
 
 // An unbalanced tree, in the manner of the UTS benchmark's binomial trees
@@ -401,6 +439,58 @@ func memInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse + m.StackInuse
+}
+
+// BenchmarkCallerRuns: Submit to a pool whose queue (WithQueueLimit(1,
+// CallerRuns)) stays full because its only worker is busy, so every
+// Submit runs its task in the submitting goroutine: the cost of the
+// policy's decision and of running a task inline, against a channel-fed
+// pool that runs the task itself when its channel is full.
+func BenchmarkCallerRuns(b *testing.B) {
+	b.Run("impl=lockstep", func(b *testing.B) {
+		p := pool.New(1, pool.WithQueueLimit(1, pool.CallerRuns), pool.WithStarvationCheck(0, 0))
+		release := make(chan struct{})
+		started := make(chan struct{})
+		p.Submit(func() { close(started); <-release })
+		<-started
+		p.Submit(tiny) // fills the queue
+		for b.Loop() {
+			p.Submit(tiny)
+		}
+		close(release)
+		p.Shutdown(context.Background())
+	})
+	b.Run("impl=chanworkers", func(b *testing.B) {
+		var pending sync.WaitGroup
+		ch := make(chan func(), 1)
+		release := make(chan struct{})
+		started := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for f := range ch {
+				f()
+				pending.Done()
+			}
+		}()
+		pending.Add(2)
+		ch <- func() { close(started); <-release }
+		<-started
+		ch <- tiny // fills the channel
+		for b.Loop() {
+			pending.Add(1)
+			select {
+			case ch <- tiny:
+			default:
+				tiny()
+				pending.Done()
+			}
+		}
+		close(release)
+		close(ch)
+		<-done
+		pending.Wait()
+	})
 }
 
 // BenchmarkSubmitWake: one task at a time into an idle pool, waiting for

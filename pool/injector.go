@@ -121,6 +121,19 @@ var errRunHere = errors.New("pool: caller runs")
 // full. Under Block, a submitter never jumps past blocked ones, nor past
 // room reserved for the ones just woken, so the wait is FIFO.
 func (q *injector) pushBounded(ctx context.Context, t task, policy Policy, closed *atomic.Bool) error {
+	// FailFast and CallerRuns see a full queue without the lock: reserved
+	// and blocked serve Block alone, so for them full means n >= limit. n
+	// is read before closed, and closed never goes back to false, so at
+	// the instant n was read the pool was open and the queue full: the
+	// call takes effect there. (A CallerRuns submitter that finds the
+	// queue full on every call, as one that outruns its workers does,
+	// then pays no lock per task.)
+	if policy != Block && int(q.n.Load()) >= q.limit && !closed.Load() {
+		if policy == FailFast {
+			return ErrQueueFull
+		}
+		return errRunHere
+	}
 	q.mu.Lock()
 	if closed.Load() {
 		q.mu.Unlock()

@@ -499,6 +499,41 @@ func TestQueueLimitCallerRuns(t *testing.T) {
 	}
 }
 
+// A full queue does not hide Shutdown: once the pool is closed, FailFast
+// and CallerRuns submissions fail with ErrClosed, not ErrQueueFull, and a
+// CallerRuns task is not run (their full-queue check skips the lock).
+func TestQueueLimitFullAfterShutdown(t *testing.T) {
+	for _, policy := range []pool.Policy{pool.FailFast, pool.CallerRuns} {
+		p := pool.New(1, pool.WithQueueLimit(1, policy), pool.WithStarvationCheck(0, 0))
+		g := block(p, 1)
+		if err := p.Submit(func() {}); err != nil { // fills the queue
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.Shutdown(context.Background()) }()
+		var ranAfter atomic.Bool
+		waitFor(t, func() bool {
+			err := p.Submit(func() {})
+			if err != nil && !errors.Is(err, pool.ErrClosed) && !errors.Is(err, pool.ErrQueueFull) {
+				t.Fatalf("policy %d: Submit = %v", policy, err)
+			}
+			return errors.Is(err, pool.ErrClosed)
+		})
+		for range 100 {
+			if err := p.Submit(func() { ranAfter.Store(true) }); !errors.Is(err, pool.ErrClosed) {
+				t.Fatalf("policy %d: Submit to a closed pool with a full queue = %v, want ErrClosed", policy, err)
+			}
+		}
+		if ranAfter.Load() {
+			t.Fatalf("policy %d: a task submitted after close ran", policy)
+		}
+		g.open()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestQueueLimitBlock(t *testing.T) {
 	p := pool.New(1, pool.WithQueueLimit(1, pool.Block), pool.WithStarvationCheck(0, 0))
 	defer shutdown(t, p)

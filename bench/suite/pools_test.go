@@ -29,16 +29,22 @@ func (g *goroutines) Wait()          { g.wg.Wait() }
 func (g *goroutines) Close()         {}
 
 // chanWorkers is the simplest pool: GOMAXPROCS goroutines reading a shared
-// buffered channel of tasks. A task that submits when the channel is full
-// runs the child itself, so recursion cannot deadlock it.
+// buffered channel of tasks, the baseline the pool issue names. With
+// callerRuns a submission that finds the channel full runs the task itself
+// instead of waiting for room: a caller-runs pool, which the tree workload
+// needs (its tasks submit children, and blocked senders inside every
+// worker would deadlock it). On one CPU a caller-runs submitter ends up
+// running most tasks itself, so it is compared in the tiny workload as a
+// variant of its own, against lockstep's pool with the same policy.
 type chanWorkers struct {
-	tasks chan func()
-	wg    sync.WaitGroup // tasks
-	quit  sync.WaitGroup // workers
+	tasks      chan func()
+	callerRuns bool
+	wg         sync.WaitGroup // tasks
+	quit       sync.WaitGroup // workers
 }
 
-func newChanWorkers() *chanWorkers {
-	c := &chanWorkers{tasks: make(chan func(), 4096)}
+func newChanWorkers(callerRuns bool) *chanWorkers {
+	c := &chanWorkers{tasks: make(chan func(), 4096), callerRuns: callerRuns}
 	for range procs() {
 		c.quit.Go(func() {
 			for t := range c.tasks {
@@ -52,6 +58,10 @@ func newChanWorkers() *chanWorkers {
 
 func (c *chanWorkers) Go(task func()) {
 	c.wg.Add(1)
+	if !c.callerRuns {
+		c.tasks <- task
+		return
+	}
 	select {
 	case c.tasks <- task:
 	default:
@@ -133,12 +143,18 @@ func (l lockstepPool) Close() { _ = l.p.Shutdown(context.Background()) }
 
 var poolImpls = []impl[executor]{
 	{"goroutines", func() executor { return new(goroutines) }},
-	{"chanworkers", func() executor { return newChanWorkers() }},
+	{"chanworkers", func() executor { return newChanWorkers(false) }},
+	{"chanworkers.callerruns", func() executor { return newChanWorkers(true) }},
 	{"ants", func() executor { return newAnts() }},
 	{"pond", func() executor { return &pondPool{p: pond.NewPool(procs())} }},
 	{"conc", func() executor { return &concPool{p: pool.New().WithMaxGoroutines(procs())} }},
 	{"errgroup", func() executor { return newErrGroup() }},
 	{"lockstep.pool", func() executor { return lockstepPool{lpool.New(0)} }},
+	// The pool with chanworkers.callerruns's policy: at most 4096 tasks
+	// queued, then the submitter runs the task.
+	{"lockstep.pool.callerruns", func() executor {
+		return lockstepPool{lpool.New(0, lpool.WithQueueLimit(4096, lpool.CallerRuns))}
+	}},
 }
 
 // forkJoinImpls can run tasks that submit subtasks to the same executor
@@ -198,7 +214,7 @@ func BenchmarkPools(b *testing.B) {
 			sink.Add(int64(treeSerial(0, 0) & 1))
 		}
 	})
-	run(b, kv("workload", "tree"), append(forkJoinImpls, impl[executor]{"chanworkers", func() executor { return newChanWorkers() }}),
+	run(b, kv("workload", "tree"), append(forkJoinImpls, impl[executor]{"chanworkers.callerruns", func() executor { return newChanWorkers(true) }}),
 		func(b *testing.B, e executor) {
 			defer e.Close()
 			for b.Loop() {
