@@ -153,22 +153,26 @@ func TestMPMCLinearizable(t *testing.T) {
 		t.Run(fmt.Sprintf("cap=%d", c), func(t *testing.T) {
 			for round := range rounds {
 				q := ringbuf.NewMPMC[int](c)
-				h := recordHistory(t, q, 4, 25, uint64(round))
-				res, info := porcupine.CheckOperationsVerbose(queueModel(c), h, 10*time.Second)
-				switch res {
-				case porcupine.Illegal:
-					var b []byte
-					for _, op := range h {
-						b = fmt.Appendf(b, "  client %d [%d,%d] %s\n", op.ClientId, op.Call, op.Return,
-							queueModel(c).DescribeOperation(op.Input, op.Output))
-					}
-					_ = info
-					t.Fatalf("round %d: history is not linearizable:\n%s", round, b)
-				case porcupine.Unknown:
-					t.Logf("round %d: porcupine timed out; history not checked", round)
-				}
+				checkHistory(t, c, round, recordHistory(t, q, 4, 25, uint64(round)))
 			}
 		})
+	}
+}
+
+// checkHistory fails t, listing the history, if h is not linearizable for
+// a queue of capacity c.
+func checkHistory(t *testing.T, c, round int, h []porcupine.Operation) {
+	t.Helper()
+	switch porcupine.CheckOperationsTimeout(queueModel(c), h, 10*time.Second) {
+	case porcupine.Illegal:
+		var b []byte
+		for _, op := range h {
+			b = fmt.Appendf(b, "  client %d [%d,%d] %s\n", op.ClientId, op.Call, op.Return,
+				queueModel(c).DescribeOperation(op.Input, op.Output))
+		}
+		t.Fatalf("round %d: history is not linearizable:\n%s", round, b)
+	case porcupine.Unknown:
+		t.Logf("round %d: porcupine timed out; history not checked", round)
 	}
 }
 
@@ -182,14 +186,7 @@ func TestMPSCLinearizable(t *testing.T) {
 		t.Run(fmt.Sprintf("cap=%d", c), func(t *testing.T) {
 			for round := range rounds {
 				q := ringbuf.NewMPSC[int](c)
-				h := recordOnePopperHistory(t, q, 3, 25, uint64(round))
-				res, _ := porcupine.CheckOperationsVerbose(queueModel(c), h, 10*time.Second)
-				switch res {
-				case porcupine.Illegal:
-					t.Fatalf("round %d: history is not linearizable", round)
-				case porcupine.Unknown:
-					t.Logf("round %d: porcupine timed out; history not checked", round)
-				}
+				checkHistory(t, c, round, recordOnePopperHistory(t, q, 3, 25, uint64(round)))
 			}
 		})
 	}
