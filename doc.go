@@ -79,8 +79,7 @@
 //     have finished the last: [barrier.Cyclic]; when the set of parties
 //     changes while it runs: [barrier.Phaser].
 //   - Handing values from producers to consumers without allocation:
-//     [ringbuf.MPMC], [ringbuf.MPSC], [ringbuf.SPSC] (bounded, lock-free
-//     ring buffers).
+//     [ringbuf.MPMC], [ringbuf.SPSC] (bounded, lock-free ring buffers).
 //   - Running many small tasks on a fixed set of goroutines, including
 //     tasks that spawn and wait for subtasks: [pool.Pool], a work-stealing
 //     pool. (A pool of goroutines, not sync.Pool's pool of objects.)

@@ -2,7 +2,6 @@ package ringbuf_test
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"sync"
 	"testing"
@@ -63,14 +62,6 @@ var mpmcImpls = []impl{
 	{"chan", func(n int) queue { return make(chanQueue, n) }},
 }
 
-// mpscImpls compares MPSC with MPMC (the same ring with a claiming
-// consumer) and a channel, with one consumer.
-var mpscImpls = []impl{
-	{"lockstep", func(n int) queue { return ringbuf.NewMPSC[int](n) }},
-	{"mpmc", func(n int) queue { return ringbuf.NewMPMC[int](n) }},
-	{"chan", func(n int) queue { return make(chanQueue, n) }},
-}
-
 var spscImpls = []impl{
 	{"lockstep", func(n int) queue { return ringbuf.NewSPSC[int](n) }},
 	{"chan", func(n int) queue { return make(chanQueue, n) }},
@@ -100,38 +91,30 @@ func benchUncontended(b *testing.B, impls []impl) {
 	}
 }
 
-// share is goroutine i's part of n items split among k goroutines.
-func share(n, k, i int) int {
-	s := n / k
-	if i == 0 {
-		s += n % k
-	}
-	return s
-}
-
-// streams: producers and consumers move b.N items through a queue of
+// streams: p producers and p consumers move b.N items through a queue of
 // capacity 1024 with the blocking calls (a channel's plain send and
-// receive). MPMC and SPSC run with as many producers as consumers (half of
-// GOMAXPROCS, at least 1), MPSC with several producers and its consumer.
-func benchStreams(b *testing.B, impls []impl, producers, consumers int) {
+// receive); p is half of GOMAXPROCS, at least 1.
+func benchStreams(b *testing.B, impls []impl, pairs int) {
 	for _, im := range impls {
 		b.Run("impl="+im.name, func(b *testing.B) {
 			q := im.mk(1024)
 			b.ReportAllocs()
 			ctx := context.Background()
 			var wg sync.WaitGroup
-			for p := range producers {
+			for p := range pairs {
+				share := b.N / pairs
+				if p == 0 {
+					share += b.N % pairs
+				}
 				wg.Go(func() {
-					for i := range share(b.N, producers, p) {
+					for i := range share {
 						if err := q.Push(ctx, i); err != nil {
 							panic(err)
 						}
 					}
 				})
-			}
-			for c := range consumers {
 				wg.Go(func() {
-					for range share(b.N, consumers, c) {
+					for range share {
 						if _, err := q.Pop(ctx); err != nil {
 							panic(err)
 						}
@@ -146,16 +129,20 @@ func benchStreams(b *testing.B, impls []impl, producers, consumers int) {
 
 // tryStreams is streams with the non-blocking calls in a retry loop that
 // backs off (spin, then yield) when the queue is full or empty.
-func benchTryStreams(b *testing.B, impls []impl, producers, consumers int) {
+func benchTryStreams(b *testing.B, impls []impl, pairs int) {
 	for _, im := range impls {
 		b.Run("impl="+im.name, func(b *testing.B) {
 			q := im.mk(1024)
 			b.ReportAllocs()
 			var wg sync.WaitGroup
-			for p := range producers {
+			for p := range pairs {
+				share := b.N / pairs
+				if p == 0 {
+					share += b.N % pairs
+				}
 				wg.Go(func() {
 					var bo backoff.Backoff
-					for i, n := 0, share(b.N, producers, p); i < n; {
+					for i := 0; i < share; {
 						if q.TryPush(i) {
 							i++
 							bo.Reset()
@@ -164,11 +151,9 @@ func benchTryStreams(b *testing.B, impls []impl, producers, consumers int) {
 						}
 					}
 				})
-			}
-			for c := range consumers {
 				wg.Go(func() {
 					var bo backoff.Backoff
-					for i, n := 0, share(b.N, consumers, c); i < n; {
+					for i := 0; i < share; {
 						if _, ok := q.TryPop(); ok {
 							i++
 							bo.Reset()
@@ -231,26 +216,15 @@ func pairs() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 func BenchmarkMPMC(b *testing.B) {
 	b.Run("mode=uncontended", func(b *testing.B) { benchUncontended(b, mpmcImpls) })
-	b.Run("mode=streams", func(b *testing.B) { benchStreams(b, mpmcImpls, pairs(), pairs()) })
-	b.Run("mode=trystreams", func(b *testing.B) { benchTryStreams(b, mpmcImpls, pairs(), pairs()) })
+	b.Run("mode=streams", func(b *testing.B) { benchStreams(b, mpmcImpls, pairs()) })
+	b.Run("mode=trystreams", func(b *testing.B) { benchTryStreams(b, mpmcImpls, pairs()) })
 	b.Run("mode=pingpong", func(b *testing.B) { benchPingPong(b, mpmcImpls) })
-}
-
-// BenchmarkMPSC: producers=1 is one producer, producers=3 three (more
-// goroutines than the CI machine's two processors), each against the one
-// consumer; MPMC with one consumer is the comparison an MPSC type must win.
-func BenchmarkMPSC(b *testing.B) {
-	b.Run("mode=uncontended", func(b *testing.B) { benchUncontended(b, mpscImpls) })
-	for _, p := range []int{1, 3} {
-		b.Run(fmt.Sprintf("mode=streams/producers=%d", p), func(b *testing.B) { benchStreams(b, mpscImpls, p, 1) })
-		b.Run(fmt.Sprintf("mode=trystreams/producers=%d", p), func(b *testing.B) { benchTryStreams(b, mpscImpls, p, 1) })
-	}
 }
 
 func BenchmarkSPSC(b *testing.B) {
 	b.Run("mode=uncontended", func(b *testing.B) { benchUncontended(b, spscImpls) })
-	b.Run("mode=streams", func(b *testing.B) { benchStreams(b, spscImpls, 1, 1) })
-	b.Run("mode=trystreams", func(b *testing.B) { benchTryStreams(b, spscImpls, 1, 1) })
+	b.Run("mode=streams", func(b *testing.B) { benchStreams(b, spscImpls, 1) })
+	b.Run("mode=trystreams", func(b *testing.B) { benchTryStreams(b, spscImpls, 1) })
 	b.Run("mode=pingpong", func(b *testing.B) { benchPingPong(b, spscImpls) })
 }
 
@@ -299,6 +273,5 @@ func benchBatch(b *testing.B, q batcher) {
 // TryPush/TryPop, on one goroutine.
 func BenchmarkBatch(b *testing.B) {
 	b.Run("type=MPMC/size=16", func(b *testing.B) { benchBatch(b, ringbuf.NewMPMC[int](1024)) })
-	b.Run("type=MPSC/size=16", func(b *testing.B) { benchBatch(b, ringbuf.NewMPSC[int](1024)) })
 	b.Run("type=SPSC/size=16", func(b *testing.B) { benchBatch(b, ringbuf.NewSPSC[int](1024)) })
 }

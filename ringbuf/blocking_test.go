@@ -24,15 +24,13 @@ type parkedRing interface {
 type parkedKind struct {
 	name string
 	new  func(capacity int) parkedRing
-	// pushers and poppers are how many goroutines may push, and pop, at
-	// once: 1 each for SPSC, one popper for MPSC.
-	pushers, poppers int
+	// most is how many goroutines may push (or pop) at once: 1 for SPSC.
+	most int
 }
 
 var parkedKinds = []parkedKind{
-	{"MPMC", func(n int) parkedRing { return ringbuf.NewMPMC[int](n) }, 5, 5},
-	{"SPSC", func(n int) parkedRing { return ringbuf.NewSPSC[int](n) }, 1, 1},
-	{"MPSC", func(n int) parkedRing { return ringbuf.NewMPSC[int](n) }, 5, 1},
+	{"MPMC", func(n int) parkedRing { return ringbuf.NewMPMC[int](n) }, 5},
+	{"SPSC", func(n int) parkedRing { return ringbuf.NewSPSC[int](n) }, 1},
 }
 
 func forParkedKinds(t *testing.T, fn func(t *testing.T, k parkedKind)) {
@@ -49,19 +47,19 @@ func TestCloseWakesBlockedPushers(t *testing.T) {
 			q := k.new(2)
 			q.TryPush(1)
 			q.TryPush(2)
-			errs := make(chan error, k.pushers)
-			for i := range k.pushers {
+			errs := make(chan error, k.most)
+			for i := range k.most {
 				go func() { errs <- q.Push(context.Background(), 10+i) }()
 			}
 			synctest.Wait()
-			if n := q.Parked(); n != k.pushers {
-				t.Fatalf("%d goroutines parked in Push, want %d", n, k.pushers)
+			if n := q.Parked(); n != k.most {
+				t.Fatalf("%d goroutines parked in Push, want %d", n, k.most)
 			}
 			if len(errs) != 0 {
 				t.Fatal("a Push on a full queue returned")
 			}
 			q.Close()
-			for range k.pushers {
+			for range k.most {
 				if err := <-errs; !errors.Is(err, ringbuf.ErrClosed) {
 					t.Fatalf("blocked Push after Close = %v, want ErrClosed", err)
 				}
@@ -78,19 +76,19 @@ func TestCloseWakesBlockedPoppers(t *testing.T) {
 	forParkedKinds(t, func(t *testing.T, k parkedKind) {
 		synctest.Test(t, func(t *testing.T) {
 			q := k.new(3)
-			errs := make(chan error, k.poppers)
-			for range k.poppers {
+			errs := make(chan error, k.most)
+			for range k.most {
 				go func() {
 					_, err := q.Pop(context.Background())
 					errs <- err
 				}()
 			}
 			synctest.Wait()
-			if n := q.Parked(); n != k.poppers {
-				t.Fatalf("%d goroutines parked in Pop, want %d", n, k.poppers)
+			if n := q.Parked(); n != k.most {
+				t.Fatalf("%d goroutines parked in Pop, want %d", n, k.most)
 			}
 			q.Close()
-			for range k.poppers {
+			for range k.most {
 				if err := <-errs; !errors.Is(err, ringbuf.ErrClosed) {
 					t.Fatalf("blocked Pop after Close = %v, want ErrClosed", err)
 				}
@@ -230,9 +228,9 @@ func TestCancelVersusWake(t *testing.T) {
 
 func cancelVersusWake(t *testing.T, k parkedKind, capacity int) {
 	q := k.new(capacity)
-	pushers, poppers := min(k.pushers, 3), min(k.poppers, 3)
+	sides := min(k.most, 3) // pushers, and as many poppers
 	per := testutil.Scale(2000)
-	total := pushers * per
+	total := sides * per
 	seen := make([]atomic.Int32, total)
 	var popped, cancels atomic.Int64
 	// withRandomCancel gives a ctx that ends at a random moment, or not.
@@ -249,9 +247,9 @@ func cancelVersusWake(t *testing.T, k parkedKind, capacity int) {
 		}
 		return ctx, cancel
 	}
-	testutil.Run(t, pushers+poppers, func(id int) {
+	testutil.Run(t, 2*sides, func(id int) {
 		r := rand.New(rand.NewPCG(uint64(id), 7))
-		if id < pushers {
+		if id < sides {
 			for i := range per {
 				v := id*per + i
 				for {

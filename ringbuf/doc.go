@@ -5,12 +5,10 @@
 //   - [MPMC] is for any number of producers and consumers: Dmitry Vyukov's
 //     bounded queue with a sequence number (stamp) per slot, in the
 //     exact-capacity form of crossbeam's ArrayQueue.
-//   - [MPSC] is for any number of producers and one consumer: MPMC's ring
-//     with a consumer that owns the head, so a pop claims nothing.
 //   - [SPSC] is for one producer and one consumer: Lamport's ring with
 //     cached indices, wait-free.
 //
-// All hold exactly the capacity they were created with (any capacity >= 1,
+// Both hold exactly the capacity they were created with (any capacity >= 1,
 // no rounding to a power of two) and offer the same methods:
 //
 //	TryPush(v) bool, TryPop() (v, bool)      never wait
@@ -18,14 +16,16 @@
 //	Push(ctx, v) error, Pop(ctx) (v, error)   wait: yield a few times, then park
 //	Close(), Len(), Cap()
 //
-// Which one: MPMC when several goroutines pop; MPSC when many push and one
-// pops (with several producers contending across processors it moved items
-// in about two thirds of MPMC's time through TryPush/TryPop; on one
-// goroutine, or with one producer, the two cost the same, as a
-// compare-and-swap that never fails costs what a store does); SPSC when
-// exactly one goroutine pushes and one pops, which is cheaper still. The
-// single-consumer and single-producer types do not detect a second
-// consumer or producer: that is a bug that loses or duplicates items.
+// There is no separate multi-producer single-consumer type: with one
+// consumer, MPMC's compare-and-swap on head never fails, and it costs what
+// the atomic store a single consumer would need instead (both are one
+// locked instruction on amd64). An MPSC type built on MPMC's ring (the
+// consumer moving head and releasing slots with stores) measured level
+// with MPMC on one goroutine and at 1 CPU, and not decidably faster with
+// one or three producers at 2 CPUs (16 runs, p >= 0.07); an early version
+// that looked a third faster released each slot before moving head, which
+// made a TryPush on a full queue wait for the consumer instead of
+// reporting full (see BENCHMARKS.md).
 //
 // # When to use it, and when not
 //

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/lockstep-go/lockstep/ringbuf"
@@ -146,34 +144,4 @@ func ExampleSPSC() {
 	}
 	fmt.Println()
 	// Output: 1 4 9 16 25
-}
-
-// An MPSC queue is an inbox: many goroutines send to it, one goroutine
-// (here the caller) owns it and takes what arrives.
-func ExampleMPSC() {
-	ctx := context.Background()
-	inbox := ringbuf.NewMPSC[string](64)
-	var senders sync.WaitGroup
-	for _, name := range []string{"ann", "bob", "cy"} {
-		senders.Go(func() {
-			if err := inbox.Push(ctx, "hello from "+name); err != nil {
-				panic(err)
-			}
-		})
-	}
-	go func() {
-		senders.Wait()
-		inbox.Close() // no more senders: the owner drains and stops
-	}()
-	var got []string
-	for {
-		msg, err := inbox.Pop(ctx)
-		if err != nil {
-			break // ringbuf.ErrClosed, once every message was taken
-		}
-		got = append(got, msg)
-	}
-	slices.Sort(got) // senders ran concurrently: any order
-	fmt.Println(strings.Join(got, "; "))
-	// Output: hello from ann; hello from bob; hello from cy
 }

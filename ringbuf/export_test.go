@@ -5,6 +5,3 @@ func (q *MPMC[T]) Parked() int { return int(q.w.parked.Load()) }
 
 // Parked reports how many goroutines are parked in Push or Pop.
 func (q *SPSC[T]) Parked() int { return int(q.w.parked.Load()) }
-
-// Parked reports how many goroutines are parked in Push or Pop.
-func (q *MPSC[T]) Parked() int { return int(q.r.w.parked.Load()) }

@@ -121,30 +121,26 @@ func NewMPMC[T any](capacity int) *MPMC[T] {
 	if uint64(capacity) > maxCapacity {
 		panic("ringbuf: NewMPMC capacity too large")
 	}
-	q := new(MPMC[T])
-	q.init(uint64(capacity))
-	return q
-}
-
-// init gives a zero q its c slots (NewMPMC, and NewMPSC for its ring).
-func (q *MPMC[T]) init(c uint64) {
+	c := uint64(capacity)
 	closedBit := uint64(1) << bits.Len64(c) // > c, as a push's stamp p+1 may reach index c
-	q.slots = make([]slot[T], c)
-	q.cap = c
-	q.mask = closedBit - 1
-	q.closedBit = closedBit
-	q.oneLap = closedBit << 1
-	q.lapShift = uint(bits.Len64(closedBit))
+	q := &MPMC[T]{
+		slots:     make([]slot[T], c),
+		cap:       c,
+		mask:      closedBit - 1,
+		closedBit: closedBit,
+		oneLap:    closedBit << 1,
+		lapShift:  uint(bits.Len64(closedBit)),
+	}
 	for i := range q.slots {
 		q.slots[i].stamp.Store(uint64(i))
 	}
+	return q
 }
 
-// checkInit panics if q is a zero MPMC (or the ring of a zero MPSC), on
-// the slow paths only.
+// checkInit panics if q is a zero MPMC, on the slow paths only.
 func (q *MPMC[T]) checkInit() {
 	if q.cap == 0 {
-		panic("ringbuf: queue not created by NewMPMC or NewMPSC")
+		panic("ringbuf: MPMC not created by NewMPMC")
 	}
 }
 

@@ -12,8 +12,7 @@ import (
 	"github.com/lockstep-go/lockstep/ringbuf"
 )
 
-// ring is the method set MPMC, MPSC and SPSC share; the tests below run on
-// each.
+// ring is the method set MPMC and SPSC share; the tests below run on both.
 type ring[T any] interface {
 	TryPush(T) bool
 	TryPop() (T, bool)
@@ -29,7 +28,6 @@ type ring[T any] interface {
 var (
 	_ ring[int] = (*ringbuf.MPMC[int])(nil)
 	_ ring[int] = (*ringbuf.SPSC[int])(nil)
-	_ ring[int] = (*ringbuf.MPSC[int])(nil)
 )
 
 type kind struct {
@@ -40,7 +38,6 @@ type kind struct {
 var kinds = []kind{
 	{"MPMC", func(n int) ring[int] { return ringbuf.NewMPMC[int](n) }},
 	{"SPSC", func(n int) ring[int] { return ringbuf.NewSPSC[int](n) }},
-	{"MPSC", func(n int) ring[int] { return ringbuf.NewMPSC[int](n) }},
 }
 
 // forKinds runs fn as a subtest for each queue type.
@@ -244,12 +241,6 @@ func TestMisusePanics(t *testing.T) {
 		{"NewMPMC(0)", func() { ringbuf.NewMPMC[int](0) }},
 		{"NewMPMC(-1)", func() { ringbuf.NewMPMC[int](-1) }},
 		{"NewSPSC(0)", func() { ringbuf.NewSPSC[int](0) }},
-		{"NewMPSC(0)", func() { ringbuf.NewMPSC[int](0) }},
-		{"NewMPSC(huge)", func() { ringbuf.NewMPSC[int](1 << 41) }},
-		{"zero MPSC TryPush", func() { new(ringbuf.MPSC[int]).TryPush(1) }},
-		{"zero MPSC TryPop", func() { new(ringbuf.MPSC[int]).TryPop() }},
-		{"zero MPSC TryPopN", func() { new(ringbuf.MPSC[int]).TryPopN(make([]int, 1)) }},
-		{"zero MPSC Pop", func() { new(ringbuf.MPSC[int]).Pop(context.Background()) }},
 		{"NewMPMC(huge)", func() { ringbuf.NewMPMC[int](1 << 41) }},
 		{"NewSPSC(huge)", func() { ringbuf.NewSPSC[int](1 << 41) }},
 		{"zero MPMC TryPush", func() { new(ringbuf.MPMC[int]).TryPush(1) }},

@@ -224,23 +224,6 @@ func TestSPSCCountEveryItem(t *testing.T) {
 	}
 }
 
-// The same for MPSC: producers in {1,2,4,8} and its one consumer, a fifth
-// of MPMC's items.
-func TestMPSCCountEveryItem(t *testing.T) {
-	weights := 0
-	for _, c := range stressCapacities {
-		weights += stressWeight(c)
-	}
-	unit := stressTotal() / 5 / (weights * len(stressThreads))
-	for _, c := range stressCapacities {
-		for _, p := range stressThreads {
-			t.Run(fmt.Sprintf("cap=%d/producers=%d", c, p), func(t *testing.T) {
-				countEveryItem(t, ringbuf.NewMPSC[uint64](c), p, 1, unit*stressWeight(c)/p)
-			})
-		}
-	}
-}
-
 // crossbeam-queue's tests/array_queue.rs "linearizable": with capacity
 // equal to the number of goroutines, each of which pushes and then pops,
 // a pop never finds the queue empty (its own push is still counted) and a
@@ -273,11 +256,8 @@ func TestLenWithinBoundsUnderContention(t *testing.T) {
 		for _, c := range []int{1, 3, 16} {
 			q := k.new(c)
 			goroutines := 4 // 2 pushers, 2 poppers, 2 readers of Len (MPMC)
-			switch k.name {
-			case "SPSC":
+			if k.name == "SPSC" {
 				goroutines = 2 // 1 pusher, 1 popper; both also read Len
-			case "MPSC":
-				goroutines = 3 // 2 pushers (ids 0, 2), 1 popper
 			}
 			iters := testutil.Scale(20_000)
 			var bad atomic.Int64
@@ -321,11 +301,6 @@ func TestBlockingCountEveryItem(t *testing.T) {
 		t.Run(fmt.Sprintf("SPSC/cap=%d", c), func(t *testing.T) {
 			blockingCountEveryItem(t, ringbuf.NewSPSC[uint64](c), 1, 1, per)
 		})
-		for _, p := range []int{1, 4, 8} {
-			t.Run(fmt.Sprintf("MPSC/cap=%d/producers=%d", c, p), func(t *testing.T) {
-				blockingCountEveryItem(t, ringbuf.NewMPSC[uint64](c), p, 1, per/p)
-			})
-		}
 	}
 }
 

@@ -150,44 +150,6 @@ func BenchmarkQueues(b *testing.B) {
 			moveItems(b, q, pairs)
 		})
 	}
-	// fan-in: four producers, one consumer (a worker's inbox). MPSC's
-	// consumer claims nothing; the MPMC queues are the peers.
-	run(b, kv("workload", "fanin")+kv("producers", 4), mpscImpls, func(b *testing.B, q queue) {
-		fanIn(b, q, 4)
-	})
-}
-
-var mpscImpls = append(mpmcImpls[:len(mpmcImpls):len(mpmcImpls)],
-	impl[queue]{"lockstep.ringbuf.MPSC", func() queue { return lockstepQueue{ringbuf.NewMPSC[int](queueCap)} }},
-	impl[queue]{"lockstep.ringbuf.MPSC.Try", func() queue { return tryRing[*ringbuf.MPSC[int]]{ringbuf.NewMPSC[int](queueCap)} }},
-)
-
-// fanIn moves b.N items from producers goroutines to one consumer and
-// checks the sum.
-func fanIn(b *testing.B, q queue, producers int) {
-	n := b.N
-	var wg sync.WaitGroup
-	want := 0
-	for p := range producers {
-		share := n / producers
-		if p == 0 {
-			share += n % producers
-		}
-		want += share * (share + 1) / 2
-		wg.Go(func() {
-			for i := range share {
-				q.Push(i + 1)
-			}
-		})
-	}
-	total := 0
-	for range n {
-		total += q.Pop()
-	}
-	wg.Wait()
-	if total != want {
-		b.Fatalf("the consumer summed %d, want %d: items lost or duplicated", total, want)
-	}
 }
 
 // moveItems moves b.N items through q with pairs producers and pairs
