@@ -173,18 +173,18 @@ func TestDequeStampede(t *testing.T) {
 func lastTask(t *testing.T, rounds int) (bad int) {
 	d := pool.NewDeque()
 	x := 1
-	for range rounds {
+	for round := range rounds {
 		d.Push(&x)
 		var got atomic.Int32
 		var wg sync.WaitGroup
 		start := testutil.NewGate()
-		wg.Go(func() {
+		owner := func() {
 			start.Wait()
 			if d.Pop() != nil {
 				got.Add(1)
 			}
-		})
-		wg.Go(func() {
+		}
+		thief := func() {
 			start.Wait()
 			for {
 				y, retry := d.Steal()
@@ -195,7 +195,19 @@ func lastTask(t *testing.T, rounds int) (bad int) {
 					return
 				}
 			}
-		})
+		}
+		// Alternate which goroutine starts first. At GOMAXPROCS=1 the
+		// scheduler runs them in a fixed order, and the race needs the
+		// thief to read top and bottom before the owner reserves the slot:
+		// with the owner always first (as before 2026-12-06) the window was
+		// never entered outside the race detector, whose scheduling differs.
+		if round%2 == 0 {
+			wg.Go(owner)
+			wg.Go(thief)
+		} else {
+			wg.Go(thief)
+			wg.Go(owner)
+		}
 		start.Open()
 		testutil.WaitLive(t, &wg)
 		if got.Load() != 1 {
