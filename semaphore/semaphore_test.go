@@ -592,6 +592,13 @@ func TestCancelVersusRelease(t *testing.T) {
 			if inUse.Add(n) > capacity {
 				over.Add(1)
 			}
+			if r.IntN(4) == 0 {
+				// Hold the permits across a yield now and then, so that
+				// others queue even on one processor (at GOMAXPROCS=1 a
+				// goroutine otherwise ran its whole loop in one time slice
+				// and nothing was ever cancelled while waiting).
+				runtime.Gosched()
+			}
 			inUse.Add(-n)
 			other := slot.Swap(nil)
 			if other != nil && r.IntN(2) == 0 {

@@ -44,7 +44,9 @@ func TestHammersCatchNoLock(t *testing.T) {
 	for _, kind := range []string{"mutex", "rw"} {
 		t.Run(kind, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperBrokenHammer$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "LOCKSTEP_BROKEN_HAMMER="+kind)
+			// At least two processors, whatever the parent runs with (an
+			// overlap needs two goroutines inside at once).
+			cmd.Env = append(os.Environ(), "LOCKSTEP_BROKEN_HAMMER="+kind, "GOMAXPROCS=4")
 			out, err := cmd.CombinedOutput()
 			if err == nil {
 				t.Fatalf("hammer passed a lock that provides no exclusion:\n%s", out)
