@@ -1,0 +1,65 @@
+package testutil
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// AtomicCalls builds the main package in dir (relative to the calling test's
+// package directory, e.g. "testdata/user") as an ordinary program, without
+// the race detector, disassembles it and returns every instruction in a
+// function of this module that refers to a method of a sync/atomic type:
+// an atomic operation that was called instead of inlined.
+//
+// It exists because of how the compiler instantiates generic code. A
+// generic function is compiled in each package that instantiates it, and
+// that package can inline only the functions whose bodies are in the export
+// data it reads: those of the packages it imports, and the bodies those
+// packages re-export because they inlined them in their own code
+// (cmd/compile/internal/noder/linker.go, exportBody). A user package that
+// does not import sync/atomic therefore compiles Load, Store and
+// CompareAndSwap on atomic.Uint64 inside a lockstep generic type as calls
+// (about 2 ns each, and they stop the surrounding code from being
+// optimised), unless the lockstep package inlines them in non-generic code
+// of its own. The program in dir should use the package's generic types
+// with a type of its own and must not import sync/atomic.
+func AtomicCalls(t testing.TB, dir string) []string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build %s: %v", dir, err)
+	}
+	bin := filepath.Join(t.TempDir(), "user")
+	build := exec.Command(gobin, "build", "-o", bin, "./"+filepath.ToSlash(dir))
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./%s: %v\n%s", dir, err, out)
+	}
+	out, err := exec.Command(gobin, "tool", "objdump", bin).Output()
+	if err != nil {
+		t.Fatalf("go tool objdump: %v", err)
+	}
+	var calls []string
+	fn := ""
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if name, ok := strings.CutPrefix(line, "TEXT "); ok {
+			fn, _, _ = strings.Cut(name, "(SB)")
+			continue
+		}
+		if strings.Contains(fn, "github.com/lockstep-go/lockstep/") && strings.Contains(line, "sync/atomic.(*") {
+			calls = append(calls, fn+": "+strings.Join(strings.Fields(line), " "))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return calls
+}
