@@ -18,7 +18,8 @@
 // concurrency to N use its semaphore package; for a one-time event use a
 // closed channel or its latch package rather than a Cond. If no caller ever
 // needs to give up waiting and throughput is all that counts, sync.Mutex is
-// as good as [Mutex] and smaller (8 bytes against 48; [Fair] is 40).
+// as good as [Mutex] and smaller (8 bytes against 48 on 64-bit platforms;
+// [Fair] is 40).
 //
 // # Cancellation
 //

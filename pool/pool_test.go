@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -922,7 +923,7 @@ func TestSize(t *testing.T) {
 		{0, time.Millisecond, 2},                           // CPU-bound: the cores
 		{time.Nanosecond, 3 * time.Nanosecond, 3},          // 2 x 4/3 = 2.67: rounded up
 		{time.Second, time.Second, 4},
-		{1<<63 - 1, 1, 1<<63 - 1}, // saturates
+		{1<<63 - 1, 1, math.MaxInt}, // saturates
 	} {
 		if got := pool.Size(c.wait, c.compute); got != c.want {
 			t.Errorf("Size(%v, %v) = %d, want %d", c.wait, c.compute, got, c.want)

@@ -12,8 +12,10 @@ import (
 )
 
 // MissedInlines builds the main package in dir (relative to the calling
-// test's package directory, e.g. "testdata/user") as an ordinary program,
-// without the race detector, disassembles it and returns every call, in a
+// test's package directory, e.g. "testdata/user") as an ordinary program for
+// each of InlineArchs (cross-compiled: the result does not depend on the
+// machine), without the race detector, disassembles it and returns every
+// call, in a
 // function of this module, to a small function that should have been
 // inlined: a method of a sync/atomic type (an atomic operation called
 // instead of inlined), testhook.Yield, or the inlinable methods of
@@ -38,37 +40,46 @@ func MissedInlines(t testing.TB, dir string) []string {
 	if err != nil {
 		t.Fatalf("the go command is needed to build %s: %v", dir, err)
 	}
-	bin := filepath.Join(t.TempDir(), "user")
-	build := exec.Command(gobin, "build", "-o", bin, "./"+filepath.ToSlash(dir))
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./%s: %v\n%s", dir, err, out)
-	}
-	out, err := exec.Command(gobin, "tool", "objdump", bin).Output()
-	if err != nil {
-		t.Fatalf("go tool objdump: %v", err)
-	}
 	var calls []string
-	fn := ""
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if name, ok := strings.CutPrefix(line, "TEXT "); ok {
-			fn, _, _ = strings.Cut(name, "(SB)")
-			continue
+	for _, arch := range InlineArchs {
+		bin := filepath.Join(t.TempDir(), "user-"+arch)
+		build := exec.Command(gobin, "build", "-o", bin, "./"+filepath.ToSlash(dir))
+		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("GOARCH=%s go build ./%s: %v\n%s", arch, dir, err, out)
 		}
-		// (A function's own body refers to itself in its stack-growth
-		// epilogue; that is not a call.)
-		if strings.Contains(fn, "github.com/lockstep-go/lockstep/") && shouldInline.MatchString(line) && !strings.Contains(line, fn+"(SB)") {
-			calls = append(calls, fn+": "+strings.Join(strings.Fields(line), " "))
+		out, err := exec.Command(gobin, "tool", "objdump", bin).Output()
+		if err != nil {
+			t.Fatalf("go tool objdump (%s): %v", arch, err)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+		fn := ""
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if name, ok := strings.CutPrefix(line, "TEXT "); ok {
+				fn, _, _ = strings.Cut(name, "(SB)")
+				continue
+			}
+			// (A function's own body refers to itself in its stack-growth
+			// epilogue; that is not a call.)
+			if strings.Contains(fn, "github.com/lockstep-go/lockstep/") && shouldInline.MatchString(line) && !strings.Contains(line, fn+"(SB)") {
+				calls = append(calls, arch+": "+fn+": "+strings.Join(strings.Fields(line), " "))
+			}
+		}
+		if err := sc.Err(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return calls
 }
+
+// InlineArchs are the architectures whose inlining the tests check, whatever
+// the machine they run on: the 64-bit ones where sync/atomic's operations
+// are compiler intrinsics and lockstep's fast paths are sized to inline. On
+// 32-bit platforms 64-bit atomics are function calls, and the fast paths
+// that use them cannot inline at all.
+var InlineArchs = []string{"amd64", "arm64"}
 
 // shouldInline matches a reference to a function that is always small
 // enough to inline: a sync/atomic method, testhook.Yield, and Backoff's
