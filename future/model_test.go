@@ -127,10 +127,9 @@ func TestLinearizable(t *testing.T) {
 		err int // index into modelErrs
 	}
 	type output struct {
-		ok   bool // completion won, or TryGet found it complete
-		v    int
-		err  int // -1: nil
-		done bool
+		ok  bool // completion won, or TryGet found it complete
+		v   int
+		err int // -1: nil
 	}
 	type state struct {
 		done bool

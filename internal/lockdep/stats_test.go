@@ -11,8 +11,6 @@ import (
 
 func TestMain(m *testing.M) { testutil.VerifyTestMain(m) }
 
-var fakeType = Type{Name: "fake.Lock"}
-
 // newLocks returns n distinct lock addresses.
 func newLocks(n int) []unsafe.Pointer {
 	ps := make([]unsafe.Pointer, n)
