@@ -15,9 +15,8 @@ import (
 // test's package directory, e.g. "testdata/user") as an ordinary program for
 // each of InlineArchs (cross-compiled: the result does not depend on the
 // machine), without the race detector, disassembles it and returns every
-// call, in a
-// function of this module, to a small function that should have been
-// inlined: a method of a sync/atomic type (an atomic operation called
+// call, in a function of this module, to a small function that should have
+// been inlined: a method of a sync/atomic type (an atomic operation called
 // instead of inlined), testhook.Yield, or the inlinable methods of
 // backoff.Backoff.
 //
