@@ -85,3 +85,11 @@ var InlineArchs = []string{"amd64", "arm64"}
 // Spin, Completed and Reset (Snooze is not inlinable; calls to it are
 // expected).
 var shouldInline = regexp.MustCompile(`sync/atomic\.\(\*|lockstep/internal/testhook\.Yield\(SB\)|lockstep/internal/backoff\.\(\*Backoff\)\.(Spin|Completed|Reset)\(SB\)`)
+
+// RequireInlined fails t if MissedInlines(t, dir) finds any call.
+func RequireInlined(t testing.TB, dir string) {
+	t.Helper()
+	if calls := MissedInlines(t, dir); len(calls) > 0 {
+		t.Fatalf("%d calls that should have been inlined, in a user package:\n%s", len(calls), strings.Join(calls, "\n"))
+	}
+}
