@@ -172,4 +172,21 @@
 // the pop that returns its value; a Resolve synchronizes before every Get
 // that returns its value. Failed Try calls and calls that return a ctx
 // error establish nothing.
+//
+// [barrier.Cyclic]: https://pkg.go.dev/github.com/lockstep-go/lockstep/barrier#Cyclic
+// [barrier.Phaser]: https://pkg.go.dev/github.com/lockstep-go/lockstep/barrier#Phaser
+// [diag]: https://pkg.go.dev/github.com/lockstep-go/lockstep/diag
+// [future.Future]: https://pkg.go.dev/github.com/lockstep-go/lockstep/future#Future
+// [future.Promise]: https://pkg.go.dev/github.com/lockstep-go/lockstep/future#Promise
+// [latch.Latch]: https://pkg.go.dev/github.com/lockstep-go/lockstep/latch#Latch
+// [mutex.Cond]: https://pkg.go.dev/github.com/lockstep-go/lockstep/mutex#Cond
+// [mutex.Fair]: https://pkg.go.dev/github.com/lockstep-go/lockstep/mutex#Fair
+// [mutex.Mutex]: https://pkg.go.dev/github.com/lockstep-go/lockstep/mutex#Mutex
+// [pool.Pool]: https://pkg.go.dev/github.com/lockstep-go/lockstep/pool#Pool
+// [ringbuf.MPMC]: https://pkg.go.dev/github.com/lockstep-go/lockstep/ringbuf#MPMC
+// [ringbuf.SPSC]: https://pkg.go.dev/github.com/lockstep-go/lockstep/ringbuf#SPSC
+// [rwlock.RWMutex]: https://pkg.go.dev/github.com/lockstep-go/lockstep/rwlock#RWMutex
+// [semaphore.Weighted]: https://pkg.go.dev/github.com/lockstep-go/lockstep/semaphore#Weighted
+// [spin.Lock]: https://pkg.go.dev/github.com/lockstep-go/lockstep/spin#Lock
+// [spin.TicketLock]: https://pkg.go.dev/github.com/lockstep-go/lockstep/spin#TicketLock
 package lockstep
