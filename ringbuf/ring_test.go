@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 	"strings"
@@ -241,7 +242,7 @@ func TestMisusePanics(t *testing.T) {
 	}
 	var huge []misuse
 	if strconv.IntSize == 64 { // an int cannot exceed the limit (1<<40) on 32-bit platforms
-		n := 1 << (strconv.IntSize - 23) // 1<<41 here; a constant 1<<41 would not compile for 32-bit
+		n := math.MaxInt
 		huge = []misuse{
 			{"NewMPMC(huge)", func() { ringbuf.NewMPMC[int](n) }},
 			{"NewSPSC(huge)", func() { ringbuf.NewSPSC[int](n) }},
