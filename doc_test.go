@@ -2,12 +2,12 @@ package lockstep_test
 
 import (
 	"go/ast"
+	"go/build"
 	"go/doc"
 	"go/doc/comment"
 	"go/parser"
 	"go/token"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -40,26 +40,28 @@ func TestDocLinksResolve(t *testing.T) {
 		if strings.HasPrefix(d.Name(), ".") && dir != "." {
 			return filepath.SkipDir
 		}
-		fset := token.NewFileSet()
-		pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool {
-			return !strings.HasSuffix(fi.Name(), "_test.go")
-		}, parser.ParseComments)
-		if err != nil {
+		bp, err := build.ImportDir(dir, 0) // the files this platform builds
+		if _, ok := err.(*build.NoGoError); ok {
+			return nil
+		} else if err != nil {
 			return err
 		}
-		for _, p := range pkgs {
-			var files []*ast.File
-			for _, f := range p.Files {
-				files = append(files, f)
-			}
-			dp, err := doc.NewFromFiles(fset, files, "github.com/lockstep-go/lockstep/"+dir)
+		fset := token.NewFileSet()
+		var files []*ast.File
+		for _, name := range bp.GoFiles {
+			f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.ParseComments)
 			if err != nil {
 				return err
 			}
-			for where, text := range docComments(dp) {
-				for _, s := range unresolved(dp.Parser().Parse(text)) {
-					t.Errorf("%s: %s: %s does not resolve", dir, where, s)
-				}
+			files = append(files, f)
+		}
+		dp, err := doc.NewFromFiles(fset, files, "github.com/lockstep-go/lockstep/"+dir)
+		if err != nil {
+			return err
+		}
+		for where, text := range docComments(dp) {
+			for _, s := range unresolved(dp.Parser().Parse(text)) {
+				t.Errorf("%s: %s: %s does not resolve", dir, where, s)
 			}
 		}
 		return nil
