@@ -276,8 +276,8 @@ func TestMisusePanics(t *testing.T) {
 // payload is big enough not to be a tiny allocation, so a weak pointer to
 // it tracks exactly one object.
 type payload struct {
-	id  int
-	buf [64]byte
+	id int
+	_  [64]byte // size only
 }
 
 //go:noinline
