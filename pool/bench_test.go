@@ -196,6 +196,34 @@ func benchFib(b *testing.B, fibN int) { // fibN shadows the default size
 	})
 }
 
+// BenchmarkFork: what one fork costs, through Group (pfib) and through
+// Worker.Join (jfib): fib(22) forked down to a cutoff of 2, 28,656 forks a
+// run and almost no work in the leaves, reported per fork.
+func BenchmarkFork(b *testing.B) {
+	const n, cutoff = 22, 2
+	forks := len(fibLeaves(n, cutoff, nil)) - 1
+	want := fib(n)
+	for _, c := range []struct {
+		name string
+		fn   func(w *pool.Worker, n, cutoff int) int
+	}{{"group", pfib}, {"join", jfib}} {
+		b.Run("via="+c.name, func(b *testing.B) {
+			p := pool.New(0)
+			defer p.Shutdown(context.Background())
+			b.ReportAllocs()
+			for b.Loop() {
+				var got int
+				p.Go(func(w *pool.Worker) { got = c.fn(w, n, cutoff) })
+				p.Wait()
+				if got != want {
+					b.Fatalf("fib(%d) = %d, want %d", n, got, want)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*forks), "ns/fork")
+		})
+	}
+}
+
 // fibLeaves appends the arguments of the leaves of the fork tree of fib(n)
 // with the given cutoff: the serial fib calls a fork-join run makes.
 func fibLeaves(n, cutoff int, leaves []int) []int {

@@ -32,9 +32,22 @@ type Group struct {
 	pending atomic.Int64 // children not yet finished
 	nwait   atomic.Int64 // waiters parked in q
 
-	mu  sync.Mutex // guards q and err
-	q   waitq.Queue
-	err *PanicError
+	// err is the first child panic since the last Wait. A child stores it
+	// before it counts itself done, so the Wait that sees pending reach 0
+	// sees it too; Wait reads it without a lock and swaps it out only when
+	// there is one.
+	err atomic.Pointer[PanicError]
+
+	mu sync.Mutex // guards q
+	q  waitq.Queue
+
+	// first is the job of a child forked while no other child was
+	// pending, which is every child of the usual fork-join (one Go, then
+	// Wait): it saves that child an allocation. The Go whose increment
+	// takes pending from 0 to 1 owns it until that child's done brings
+	// pending back to 0, after the worker's last look at the job; a Go
+	// that finds other children pending allocates a job of its own.
+	first job
 }
 
 // Go forks task as a child of g onto w's deque; w is the worker of the
@@ -46,8 +59,14 @@ func (g *Group) Go(w *Worker, task func(w *Worker)) {
 	if task == nil {
 		panic("pool: nil task")
 	}
-	g.pending.Add(1)
-	w.spawn(jobTask(&job{fn: task, g: g}))
+	var j *job
+	if g.pending.Add(1) == 1 {
+		j = &g.first
+	} else {
+		j = new(job)
+	}
+	j.fn, j.g = task, g
+	w.spawn(jobTask(j))
 }
 
 // Wait waits until every child forked so far has finished, running queued
@@ -61,12 +80,10 @@ func (g *Group) Wait(w *Worker) error {
 	if g.pending.Load() != 0 {
 		w.helpUntilDone(g)
 	}
-	g.mu.Lock()
-	e := g.err
-	g.err = nil
-	g.mu.Unlock()
-	if e != nil {
-		return e
+	if g.err.Load() != nil {
+		if e := g.err.Swap(nil); e != nil {
+			return e
+		}
 	}
 	return nil
 }
@@ -130,9 +147,5 @@ func (p *Pool) groupPanic(g *Group, e *PanicError) {
 		return
 	}
 	p.panics.Add(1)
-	g.mu.Lock()
-	if g.err == nil {
-		g.err = e
-	}
-	g.mu.Unlock()
+	g.err.CompareAndSwap(nil, e) // the first since the last Wait wins
 }

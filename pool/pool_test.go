@@ -233,6 +233,58 @@ func TestGroupFanIn(t *testing.T) {
 	})
 }
 
+// A Group reused across many Waits hands its embedded first job to each
+// round's first child (pending 0 -> 1) and allocates for the others; the
+// children of one round are forked from several tasks at once, and thieves
+// run some of them. Every child must run exactly once with its own
+// function: a slot reused before the worker that ran its previous child
+// had finished with it would run a child twice or lose one (and -race
+// would see the write).
+func TestGroupReuseFirstJob(t *testing.T) {
+	testutil.Procs(t, []int{1, 2, 4}, func(t *testing.T) {
+		p := pool.New(4)
+		defer shutdown(t, p)
+		rounds := testutil.Scale(5000)
+		const perRound = 3
+		counts := make([]atomic.Int32, rounds*perRound)
+		p.Go(func(w *pool.Worker) {
+			var g pool.Group
+			for r := range rounds {
+				id := r * perRound
+				g.Go(w, func(*pool.Worker) { counts[id].Add(1) })
+				if r%2 == 1 {
+					// Two more children, forked by a child while the
+					// first may still be pending.
+					g.Go(w, func(w *pool.Worker) {
+						counts[id+1].Add(1)
+						g.Go(w, func(*pool.Worker) { counts[id+2].Add(1) })
+					})
+				} else {
+					counts[id+1].Add(1)
+					counts[id+2].Add(1)
+				}
+				if err := g.Wait(w); err != nil {
+					t.Error(err)
+				}
+				for k := id; k < id+perRound; k++ {
+					if c := counts[k].Load(); c != 1 {
+						t.Errorf("round %d: child %d ran %d times before Wait returned", r, k-id, c)
+						return
+					}
+				}
+			}
+		})
+		if err := waitLive(t, p); err != nil {
+			t.Fatal(err)
+		}
+		for k := range counts {
+			if c := counts[k].Load(); c != 1 {
+				t.Fatalf("child %d ran %d times", k, c)
+			}
+		}
+	})
+}
+
 // A task blocked on a plain channel for a child it submitted, in a pool of
 // one worker, completes: the starvation monitor adds a temporary worker
 // that runs the child. Both ways a child can be queued are covered.
