@@ -44,9 +44,10 @@ type Group struct {
 	// first is the job of a child forked while no other child was
 	// pending, which is every child of the usual fork-join (one Go, then
 	// Wait): it saves that child an allocation. The Go whose increment
-	// takes pending from 0 to 1 owns it until that child's done brings
-	// pending back to 0, after the worker's last look at the job; a Go
-	// that finds other children pending allocates a job of its own.
+	// takes pending from 0 to 1 owns it until pending is back at 0, which
+	// is after that child's done and so after the worker's last look at
+	// its job; a Go that finds other children pending allocates a job of
+	// its own.
 	first job
 }
 
