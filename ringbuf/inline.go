@@ -20,8 +20,9 @@ import (
 // function a program that uses ringbuf with an item type of its own, and
 // does not import sync/atomic, compiled every Load, Store and
 // CompareAndSwap of the queues as a function call (65 calls in all, 2-4 per
-// item on the hot paths: a TryPush/TryPop pair took 13.6 ns instead of
-// 7.0), and Backoff.Spin in the retry loops likewise (6 more).
+// item on the hot paths: a TryPush/TryPop pair took 13.6 ns instead of 7.0
+// on an SPSC, 17.1 instead of 9.1 on an MPMC), and Backoff.Spin in the
+// retry loops likewise (6 more).
 // TestHotPathsInlineInUserPackages builds such a program and fails if a
 // call remains; add the function here when the generic code starts using
 // one.
