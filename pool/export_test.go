@@ -66,3 +66,21 @@ func (b *Batch) Left() int { return b.b.left() }
 
 // MaxBatch is the most a batch holds.
 const MaxBatch = maxBatch - 1
+
+// The halves of a Group child's done, and the wait, for tests that run
+// them in a chosen order: CountChild and UncountChild move pending (the
+// latter reports whether it reached 0), WakeWaiters is done's second half,
+// Parked counts the goroutines parked in Wait.
+func (g *Group) CountChild()             { g.pending.Add(1) }
+func (g *Group) UncountChild() bool      { return g.pending.Add(-1) == 0 }
+func (g *Group) WakeWaiters()            { g.wakeWaiters() }
+func (g *Group) Parked() int64           { return g.nwait.Load() }
+func (w *Worker) HelpUntilDone(g *Group) { w.helpUntilDone(g) }
+
+// The same for the pool's count of tasks and Wait: CountTask and
+// UncountTask move pending (the latter reports whether the pool is then
+// quiet), Quiesce is finish's second half, Waiting counts parked Waits.
+func (p *Pool) CountTask()        { p.pending.Add(1) }
+func (p *Pool) UncountTask() bool { return p.pending.Add(-1) == 0 && p.inj.n.Load() == 0 }
+func (p *Pool) Quiesce()          { p.quiesce() }
+func (p *Pool) Waiting() int64    { return p.nwait.Load() }

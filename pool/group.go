@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
+	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
 
@@ -112,8 +113,11 @@ func (w *Worker) helpUntilDone(g *Group) {
 			bo.Snooze()
 			continue
 		}
+		// Park, then look again: the wake may be stale, from a child of an
+		// earlier round that checked for waiters only after this Wait
+		// parked (see done), and then children are still pending.
 		g.park()
-		return
+		bo.Reset()
 	}
 }
 
@@ -134,10 +138,26 @@ func (g *Group) park() {
 
 // done records that one child finished.
 func (g *Group) done() {
-	if g.pending.Add(-1) == 0 && g.nwait.Load() != 0 {
+	if g.pending.Add(-1) == 0 {
+		// window: the Wait that sees pending at 0 may return, and its
+		// goroutine reuse g and park for new children, before the check
+		// in wakeWaiters, which then wakes it with those still pending.
+		testhook.Yield()
+		g.wakeWaiters()
+	}
+}
+
+// wakeWaiters wakes the goroutines parked in g's Wait, if any, and if g
+// still has no pending child: the caller's pending may have reached 0 a
+// while ago (see done), and the Wait parked since is waiting for newer
+// children, whose own done will wake it.
+func (g *Group) wakeWaiters() {
+	if g.nwait.Load() != 0 {
 		g.mu.Lock()
-		n := g.q.WakeAll()
-		g.nwait.Add(int64(-n))
+		if g.pending.Load() == 0 {
+			n := g.q.WakeAll()
+			g.nwait.Add(int64(-n))
+		}
 		g.mu.Unlock()
 	}
 }

@@ -313,11 +313,16 @@ func (p *Pool) quiet() bool {
 
 func (p *Pool) quiesce() {
 	// Wait registers (nwait) before it checks quiet; we wrote pending
-	// before reading nwait: one of the two sees the other.
+	// before reading nwait: one of the two sees the other. Under waitMu we
+	// look at quiet again: this call may be stale, its pending having
+	// reached 0 before a Wait that returned then, after which new tasks
+	// came and a new Wait parked; that Wait is not ours to end.
 	if p.nwait.Load() > 0 {
 		p.waitMu.Lock()
-		n := p.waiters.WakeAll()
-		p.nwait.Add(int64(-n))
+		if p.quiet() {
+			n := p.waiters.WakeAll()
+			p.nwait.Add(int64(-n))
+		}
 		p.waitMu.Unlock()
 	}
 	if p.closed.Load() {

@@ -285,6 +285,83 @@ func TestGroupReuseFirstJob(t *testing.T) {
 	})
 }
 
+// A Group reused right after Wait: the child that brought pending to 0 in
+// one round checks for parked waiters only after the next round's Wait has
+// parked (done has a test hook in that window; here the halves run in
+// that order by hand). Its wake must not end the new Wait while the new
+// round's child is pending: the waiter looks again and parks again.
+func TestGroupStaleWakeDoesNotEndNextWait(t *testing.T) {
+	p := pool.New(1)
+	defer shutdown(t, p)
+	var g pool.Group
+	g.CountChild()         // round 1: a child, running elsewhere
+	if !g.UncountChild() { // round 1's child: done's first half
+		t.Fatal("pending did not reach 0")
+	}
+	g.CountChild() // round 2, after round 1's Wait returned: a new child
+	returned := make(chan struct{})
+	p.Go(func(w *pool.Worker) {
+		w.HelpUntilDone(&g) // round 2's Wait: nothing to run, so it parks
+		close(returned)
+	})
+	waitParked := func(why string) {
+		for g.Parked() == 0 {
+			select {
+			case <-returned:
+				t.Fatalf("Wait returned %s, with a child pending", why)
+			default:
+				runtime.Gosched()
+			}
+		}
+	}
+	waitParked("before parking")
+	g.WakeWaiters() // round 1's child: done's second half, now stale
+	waitParked("after a stale wake")
+	if g.UncountChild() { // round 2's child finishes
+		g.WakeWaiters()
+	}
+	<-returned
+}
+
+// The same for Pool.Wait: the task that left the pool quiet in one round
+// looks for parked Waits only after the next round's Wait parked, with a
+// new task running. That Wait must stay parked (the pool is not quiet),
+// and end when the new task finishes.
+func TestPoolStaleQuiesceDoesNotEndNextWait(t *testing.T) {
+	p := pool.New(1)
+	defer shutdown(t, p)
+	p.CountTask()         // round 1: a task, running
+	if !p.UncountTask() { // round 1's task finishes: finish's first half
+		t.Fatal("the pool is not quiet")
+	}
+	p.CountTask()          // round 2, after round 1's Wait returned: a new task
+	finishTask := func() { // round 2's task finishes
+		if p.UncountTask() {
+			p.Quiesce()
+		}
+	}
+	returned := make(chan error, 1)
+	go func() { returned <- p.Wait() }()
+	for p.Waiting() == 0 {
+		select {
+		case err := <-returned:
+			finishTask() // so that shutdown finds the pool quiet
+			t.Fatalf("Wait returned (%v) before parking, with a task running", err)
+		default:
+			runtime.Gosched()
+		}
+	}
+	p.Quiesce() // round 1's finish: its second half, now stale
+	n := p.Waiting()
+	finishTask()
+	if err := <-returned; err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("a stale quiesce woke the Wait of a pool with a task running (%d parked after it)", n)
+	}
+}
+
 // A task blocked on a plain channel for a child it submitted, in a pool of
 // one worker, completes: the starvation monitor adds a temporary worker
 // that runs the child. Both ways a child can be queued are covered.
