@@ -117,8 +117,8 @@ func (l *Latch) countedDown(c int64) {
 // The channel is not swapped out, because Done must return the same
 // channel before and after: exactly one CompareAndSwap from nil succeeds,
 // open's (later callers find &closed) or makeDone's (open then finds its
-// channel and closes it). makeDone installs &closed itself only once the
-// count is zero; that one is closed already.
+// channel and closes it). makeDone, and a Wait's settle, install &closed
+// only once the count is zero; that one is closed already.
 func (l *Latch) open() {
 	if wg := l.park.Swap(&opened); wg != nil {
 		wg.Done()
@@ -224,11 +224,23 @@ func (l *Latch) Wait(ctx context.Context) error {
 // channel), so a Wait that saw the latch open waits out that moment: once
 // Wait has returned nil, a select on Done does not take its default
 // branch. The wait is for the last few steps of a CountDown that is
-// already running, not for an event, so it does not look at ctx. Every
-// channel a caller can have made is closed by open: makeDone installs one
-// only while the count is above zero, and open runs once it reaches zero.
+// already running, not for an event, so it does not look at ctx.
+//
+// If no channel is installed yet, settle installs the closed one: a Done
+// racing with it may have checked the count while it was above zero and be
+// about to install a channel of its own, which open would close only
+// later; its CompareAndSwap now fails and it returns the closed channel.
+// Every channel a caller can have installed is closed by open, which runs
+// once the count reaches zero.
 func (l *Latch) settle() {
-	if p := l.done.Load(); p != nil && p != &closed {
+	p := l.done.Load()
+	if p == nil {
+		if l.done.CompareAndSwap(nil, &closed) {
+			return
+		}
+		p = l.done.Load()
+	}
+	if p != &closed {
 		<-*p
 	}
 }

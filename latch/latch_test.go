@@ -402,3 +402,71 @@ func TestManyWaiters(t *testing.T) {
 		t.Fatalf("%d of %d waiters woke", woke.Load(), waiters)
 	}
 }
+
+// Once Wait has returned nil, Done's channel is closed, also when a Done
+// call raced with the last CountDown: here, by hand, Done looks at the
+// count (1) and makes its channel, the CountDown takes the count to zero
+// but has not yet closed anything, and a Wait sees the latch open and
+// returns; only then does Done install its channel. It used to install it
+// and return it open, though Wait had returned. (Found by an adversarial
+// review, 2026-12-06.)
+func TestDoneClosedOnceWaitReturned(t *testing.T) {
+	l := latch.New(1)
+	finishDone := l.DoneInTwo()
+	open := l.CountDownInTwo()
+	if err := l.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-finishDone():
+	default:
+		t.Fatal("Wait returned nil, and then Done returned a channel that is not closed")
+	}
+	open() // the CountDown finishes; it must not close a closed channel
+	<-l.Done()
+}
+
+// The same race left to the scheduler, with the test hooks yielding in
+// the windows: waiters of every kind (no ctx, a cancellable ctx, Done, a
+// late cancellable ctx) against more CountDowns than the count; after a
+// Wait returns nil, Done must be closed.
+func TestDoneClosedOnceWaitReturnedStress(t *testing.T) {
+	testhook.Enable(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for it := range testutil.Scale(2000) {
+		l := latch.New(3)
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Go(func() {
+				var err error
+				switch i {
+				case 0:
+					err = l.Wait(context.Background())
+				case 1:
+					err = l.Wait(ctx)
+				case 2:
+					<-l.Done()
+				default:
+					testhook.Yield()
+					err = l.Wait(ctx)
+				}
+				if err != nil {
+					t.Errorf("round %d, waiter %d: %v", it, i, err)
+				}
+				select {
+				case <-l.Done():
+				default:
+					t.Errorf("round %d, waiter %d: Done not closed after Wait returned nil", it, i)
+				}
+			})
+		}
+		for range 4 { // one more than the count: the extra has no effect
+			wg.Go(func() { testhook.Yield(); l.CountDown() })
+		}
+		testutil.WaitLive(t, &wg)
+		if t.Failed() {
+			return
+		}
+	}
+}
