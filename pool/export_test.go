@@ -84,3 +84,8 @@ func (p *Pool) CountTask()        { p.pending.Add(1) }
 func (p *Pool) UncountTask() bool { return p.pending.Add(-1) == 0 && p.inj.n.Load() == 0 }
 func (p *Pool) Quiesce()          { p.quiesce() }
 func (p *Pool) Waiting() int64    { return p.nwait.Load() }
+
+// Sleeping and Searching count the parked and the searching workers, from
+// the idle state word.
+func (p *Pool) Sleeping() int  { return int(nsleeping(p.idle.state.Load())) }
+func (p *Pool) Searching() int { return int(nsearching(p.idle.state.Load())) }

@@ -272,11 +272,13 @@ func (p *Pool) runHere(t task) {
 	p.callerRan.Add(1)
 	p.pending.Add(1) // for Wait, which must wait for it too
 	if tag(t) == tagFunc {
+		defer func() { // deferred: also if the task or a panic handler calls runtime.Goexit
+			p.callerDone.Add(1)
+			p.finish(1)
+		}()
 		if e := panics.Try(asFunc(t)); e != nil {
 			p.reportPanic(e)
 		}
-		p.callerDone.Add(1)
-		p.finish(1)
 		return
 	}
 	// The caller becomes a temporary, listed worker for the task's

@@ -148,10 +148,12 @@ func (w *Worker) loop(searching bool) {
 			go w.loop(false)
 		}
 	}()
+	idle := w.idle.Load()
 	for {
 		t := w.next()
 		if t == nil {
 			w.setIdle(true) // first: a Wait that the flush releases sees w idle
+			idle = true
 			w.flush()
 			if !searching && !w.retiring.Load() {
 				searching = p.tryStartSearching(len(*p.workers.Load()))
@@ -176,11 +178,20 @@ func (w *Worker) loop(searching bool) {
 				searching = true // a waker counted us as searching
 				continue
 			}
+		}
+		// A task, from the search above or from next, also right after a
+		// wake (next takes from the injector every injectorInterval calls):
+		// stop being idle and searching before running it. A worker that
+		// ran a task still counted as searching made producers see a
+		// searcher and wake nobody, and the monitor see it idle: a task
+		// queued behind it could wait for ever.
+		if idle {
+			idle = false
 			w.setIdle(false)
-			if searching {
-				searching = false
-				p.stopSearching()
-			}
+		}
+		if searching {
+			searching = false
+			p.stopSearching()
 		}
 		w.run(t)
 	}
@@ -362,17 +373,21 @@ func (w *Worker) after(t task) {
 	if v := recover(); v != nil {
 		e = &PanicError{Value: v, Stack: debug.Stack()}
 	}
+	// Count the task before a panic handler runs: a handler that ends the
+	// goroutine (runtime.Goexit, as t.FailNow does) would otherwise leave
+	// it pending for ever. The count is published by a later flush, after
+	// the panic is recorded.
+	w.ndone++
+	w.unflushed++
+	if w.probe.Load() {
+		w.probe.Store(false) // finished a task since the monitor's last look
+	}
 	if tag(t) == tagJob {
 		g := asJob(t).g
 		w.p.groupPanic(g, e)
 		g.done()
 	} else if e != nil {
 		w.p.reportPanic(e)
-	}
-	w.ndone++
-	w.unflushed++
-	if w.probe.Load() {
-		w.probe.Store(false) // finished a task since the monitor's last look
 	}
 }
 
