@@ -123,14 +123,7 @@ func (l *Latch) open() {
 	if wg := l.park.Swap(&opened); wg != nil {
 		wg.Done()
 	}
-	p := l.done.Load()
-	if p == nil {
-		if l.done.CompareAndSwap(nil, &closed) {
-			return
-		}
-		p = l.done.Load()
-	}
-	if p != &closed {
+	if p := l.channelAtZero(); p != &closed {
 		close(*p)
 	}
 }
@@ -233,16 +226,22 @@ func (l *Latch) Wait(ctx context.Context) error {
 // Every channel a caller can have installed is closed by open, which runs
 // once the count reaches zero.
 func (l *Latch) settle() {
-	p := l.done.Load()
-	if p == nil {
-		if l.done.CompareAndSwap(nil, &closed) {
-			return
-		}
-		p = l.done.Load()
-	}
-	if p != &closed {
+	if p := l.channelAtZero(); p != &closed {
 		<-*p
 	}
+}
+
+// channelAtZero returns Done's channel, installing the closed one if none
+// is installed yet. Call it only once the count is zero: a channel it
+// returns other than &closed is then closed by open.
+func (l *Latch) channelAtZero() *chan struct{} {
+	if p := l.done.Load(); p != nil {
+		return p
+	}
+	if l.done.CompareAndSwap(nil, &closed) {
+		return &closed
+	}
+	return l.done.Load()
 }
 
 // parkWait waits on the latch's WaitGroup, making and installing it if
@@ -283,8 +282,7 @@ func (l *Latch) makeDone() *chan struct{} {
 	if l.count.Load() <= 0 {
 		// Open already (or opening: open may not have run yet): share the
 		// closed channel, allocating nothing.
-		l.done.CompareAndSwap(nil, &closed)
-		return l.done.Load()
+		return l.channelAtZero()
 	}
 	c := make(chan struct{})
 	if l.done.CompareAndSwap(nil, &c) {
