@@ -191,6 +191,11 @@ func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
 // remaining TTL in milliseconds.
 func (m *Mutex) try(ctx context.Context) (*Lock, int64, error) {
 	owner := newOwner()
+	// The key's TTL starts when the script runs in Redis, before its reply
+	// arrives: the lock's validity is measured from here, not from the
+	// reply, or Lost would stay open for as long as the reply took after
+	// the key had expired and another client could hold the lock.
+	sent := time.Now()
 	res, err := acquireScript.Run(ctx, m.client, []string{m.key, m.fenceKey()}, owner, m.ttl.Milliseconds()).Int64Slice()
 	if err != nil {
 		// The script may have run with its reply lost: release what it
@@ -204,7 +209,7 @@ func (m *Mutex) try(ctx context.Context) (*Lock, int64, error) {
 	if res[0] == 0 {
 		return nil, res[1], nil
 	}
-	return m.held(owner, res[1]), 0, nil
+	return m.held(owner, res[1], sent), 0, nil
 }
 
 const cleanupTimeout = 5 * time.Second
@@ -238,6 +243,7 @@ type Lock struct {
 	owner string
 	token int64
 
+	acquired  time.Time     // when the acquiring script was sent: the key's TTL runs from no earlier
 	lost      chan struct{} // closed by the refresher when the lock is lost
 	stop      context.CancelFunc
 	refreshed chan struct{} // closed when the refresher has returned
@@ -247,23 +253,26 @@ type Lock struct {
 	released bool
 }
 
-func (m *Mutex) held(owner string, token int64) *Lock {
+func (m *Mutex) held(owner string, token int64, sent time.Time) *Lock {
 	ctx, stop := context.WithCancel(context.Background())
-	l := &Lock{m: m, owner: owner, token: token, lost: make(chan struct{}), stop: stop, refreshed: make(chan struct{})}
-	go l.refresh(ctx, time.Now())
+	l := &Lock{m: m, owner: owner, token: token, acquired: sent, lost: make(chan struct{}), stop: stop, refreshed: make(chan struct{})}
+	go l.refresh(ctx)
 	return l
 }
 
 // refresh extends the key every TTL/3 until ctx ends. It closes lost when
 // the key is found to be someone else's (or gone), or when no extension
-// has succeeded for a TTL, measured from when the last successful one was
-// sent: by then the key has expired in Redis, or will before any reply.
-func (l *Lock) refresh(ctx context.Context, acquired time.Time) {
+// has succeeded for a TTL, measured from when the last successful one (or
+// the acquisition) was sent: by then the key has expired in Redis, or will
+// before any reply.
+func (l *Lock) refresh(ctx context.Context) {
 	defer close(l.refreshed)
 	ttl := l.m.ttl
 	interval := ttl / 3
-	valid := acquired.Add(ttl) // the key lives at least until then
-	t := time.NewTimer(interval)
+	valid := l.acquired.Add(ttl) // the key lives at least until then
+	// The first extension is due interval after the acquisition was sent
+	// (at once, if its reply took longer than that).
+	t := time.NewTimer(max(0, time.Until(l.acquired.Add(interval))))
 	defer t.Stop()
 	for {
 		select {

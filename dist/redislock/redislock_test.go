@@ -3,6 +3,7 @@ package redislock_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/lockstep-go/lockstep/dist/internal/locktest"
 	"github.com/lockstep-go/lockstep/dist/internal/redistest"
 	"github.com/lockstep-go/lockstep/dist/redislock"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
 
@@ -212,5 +214,56 @@ func TestRefreshAndLost(t *testing.T) {
 	}
 	if err := l.Unlock(ctx); !errors.Is(err, dist.ErrLockLost) {
 		t.Fatalf("Unlock: %v, want ErrLockLost", err)
+	}
+}
+
+// sendTimes records when each acquire script (the one with two keys) was
+// handed to the connection.
+type sendTimes struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (h *sendTimes) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *sendTimes) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *sendTimes) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if args := cmd.Args(); (cmd.Name() == "evalsha" || cmd.Name() == "eval") && len(args) > 2 && args[2] == 2 {
+			h.mu.Lock()
+			h.times = append(h.times, time.Now())
+			h.mu.Unlock()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// A lock's validity (after which Lost closes if no extension succeeded) is
+// measured from when the acquiring script was sent, since the key's TTL
+// starts when the script runs, before its reply arrives. It was measured
+// from the reply: a holder whose reply was slow kept Lost open for that
+// long after its key had expired and another client could hold the lock.
+// (Found by an adversarial review, 2026-12-06.) The check is an ordering of
+// two clock readings, not a duration: the validity's start must come no
+// later than the send.
+func TestValidityMeasuredFromSend(t *testing.T) {
+	srv := redistest.Start(t)
+	h := &sendTimes{}
+	c := srv.Client(t)
+	c.AddHook(h)
+	m := redislock.New(c, "from-send")
+	l, err := m.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock(context.Background())
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.times) == 0 {
+		t.Fatal("the hook saw no acquire script")
+	}
+	if last := h.times[len(h.times)-1]; redislock.Acquired(l).After(last) {
+		t.Fatalf("validity measured from %v after the acquire was sent", redislock.Acquired(l).Sub(last))
 	}
 }
