@@ -566,8 +566,8 @@ func TestMutexNoStarvationUnderThreshold(t *testing.T) {
 		got := make(chan struct{})
 		go func() {
 			m.Lock()
-			close(got)
 			m.Unlock()
+			close(got) // after Unlock: the idle check below must not race it
 		}()
 		synctest.Wait()
 		time.Sleep(500 * time.Microsecond)
