@@ -113,9 +113,8 @@ func (w *Worker) helpUntilDone(g *Group) {
 			bo.Snooze()
 			continue
 		}
-		// Park, then look again: the wake may be stale, from a child of an
-		// earlier round that checked for waiters only after this Wait
-		// parked (see done), and then children are still pending.
+		// Park, then look again: between the wake and this goroutine's
+		// running, another task may have forked new children onto g.
 		g.park()
 		bo.Reset()
 	}
@@ -140,8 +139,8 @@ func (g *Group) park() {
 func (g *Group) done() {
 	if g.pending.Add(-1) == 0 {
 		// window: the Wait that sees pending at 0 may return, and its
-		// goroutine reuse g and park for new children, before the check
-		// in wakeWaiters, which then wakes it with those still pending.
+		// goroutine reuse g and park for new children, before
+		// wakeWaiters runs; wakeWaiters must then leave it parked.
 		testhook.Yield()
 		g.wakeWaiters()
 	}
