@@ -64,22 +64,38 @@ const (
 
 // casRetries bounds how often Acquire's and Release's slow paths retry a
 // CAS that failed only because another fast path changed the word, before
-// they take mu.
-//
-// They yield the processor before each retry. A lost CAS means the word is
-// contended: every goroutine that keeps retrying pulls its cache line to
-// its own core, so each operation waits for a transfer, where one that
-// yields lets the winner run a streak of operations on a line it already
-// holds. sync.Mutex gets its streaks the same way, by parking its losers,
-// which is why golang.org/x/sync/semaphore (a mutex per call) outran this
-// word under contention while the losers only spun: GOMAXPROCS goroutines
-// looping on Acquire(1)+Release(1) with capacity GOMAXPROCS, on the 2-vCPU
-// CI machine, took 27 ns an operation with spinning retries against x/sync's
-// 15-16, and 15 with yields (at 4 and 8 goroutines: 26 ns, now 15, against
-// x/sync's 25-30). Uncontended calls never get here, and waiting (a
-// semaphore without permits) goes to the queue without yielding.
-// TryAcquire's retries only spin: it promises not to block.
+// they take mu. They back off first (lostRace), and yield the processor
+// after each retry that fails again.
 const casRetries = 8
+
+// lostRacePauses is sync.Mutex's spin before it parks: 4 rounds of 30
+// spin-wait hints (runtime_canSpin and procyield in the runtime), about
+// 3 µs on the AMD EPYC CI machine.
+const lostRacePauses = 4 * 30
+
+// lostRace backs off after a fast-path CAS lost the word to another
+// goroutine: it spins for lostRacePauses spin-wait hints, off the word's
+// cache line, then yields the processor.
+//
+// A lost race means the word is contended. A goroutine that retries at
+// once pulls the word's cache line to its own core, so every operation on
+// either side waits for a transfer; one that stays away lets the winner
+// run a streak of operations on a line it holds. sync.Mutex gets its
+// streaks the same way (its losers spin, then park), which is why
+// golang.org/x/sync/semaphore, a mutex per call, outran this word under
+// contention while the losers only spun a few hundred nanoseconds:
+// GOMAXPROCS goroutines looping on Acquire(1)+Release(1) with capacity
+// GOMAXPROCS, on the 2-vCPU CI machine, 27-30 ns an operation against
+// x/sync's 14-16; with a yield only, 14-15; with this spin and the yield,
+// 7.2 (and 7.2 at 4 goroutines, against x/sync's 25). The cost is the
+// loser's: up to about 3 µs more before its call returns. Uncontended
+// calls never get here, a call that must wait for permits goes straight to
+// the queue, and TryAcquire's retries only spin briefly: it promises not to
+// block.
+func lostRace() {
+	backoff.Pause(lostRacePauses)
+	runtime.Gosched()
+}
 
 // tooLarge marks, in a woken waiter's Value, that Resize failed it with
 // ErrTooLarge instead of granting it (weights are positive).
@@ -198,7 +214,7 @@ func (s *Weighted) acquireSlow(ctx context.Context, n int64) error {
 		return nil
 	}
 	// A failed fast-path CAS may only mean that another fast path got in
-	// first: retry a few times, yielding first (see casRetries), before
+	// first: retry a few times, backing off first (see lostRace), before
 	// taking the mutex.
 	for try := range casRetries {
 		st := s.state.Load()
@@ -206,7 +222,7 @@ func (s *Weighted) acquireSlow(ctx context.Context, n int64) error {
 			break // not a lost race: go and queue
 		}
 		if try == 0 {
-			runtime.Gosched()
+			lostRace()
 			continue
 		}
 		testhook.Yield()
@@ -350,7 +366,7 @@ func (s *Weighted) releaseSlow(n int64) {
 			break
 		}
 		if try == 0 {
-			runtime.Gosched() // as in acquireSlow
+			lostRace()
 			continue
 		}
 		testhook.Yield()
