@@ -89,3 +89,8 @@ func (p *Pool) Waiting() int64    { return p.nwait.Load() }
 // the idle state word.
 func (p *Pool) Sleeping() int  { return int(nsleeping(p.idle.state.Load())) }
 func (p *Pool) Searching() int { return int(nsearching(p.idle.state.Load())) }
+
+// SetRunHereHook sets the hook a CallerRuns submission calls after it has
+// decided to run its task in the caller and before it counts the task; nil
+// removes it.
+func SetRunHereHook(h func()) { runHereHook = h }

@@ -249,12 +249,31 @@ func (p *Pool) submit(ctx context.Context, t task) error {
 		p.notify()
 		return nil
 	case errRunHere:
+		if runHereHook != nil {
+			runHereHook()
+		}
+		// Count the task before a last look at closed. Shutdown writes
+		// closed and then reads pending (quiet): either it sees this task
+		// and waits for it, or this call sees the pool closed and refuses
+		// the task. (Counting it only in runHere let a Shutdown that came
+		// in between find the pool quiet and return, and the task run
+		// after Shutdown had returned.)
+		p.pending.Add(1)
+		if p.closed.Load() {
+			p.finish(1)
+			return ErrClosed
+		}
 		p.runHere(t)
 		return nil
 	default:
 		return err
 	}
 }
+
+// runHereHook, when non-nil, is called by a CallerRuns submission that has
+// decided to run its task in the caller, before it counts the task. Tests
+// use it to hold a submission in that window; it is nil otherwise.
+var runHereHook func()
 
 // yieldPerWorker: an unbounded Submit yields the processor
 // (runtime.Gosched) when more than this many tasks per worker are queued.
@@ -267,10 +286,11 @@ func (p *Pool) submit(ctx context.Context, t task) error {
 // is full. Use WithQueueLimit for a hard bound.
 const yieldPerWorker = 256
 
-// runHere runs a task in the submitting goroutine (CallerRuns).
+// runHere runs a task in the submitting goroutine (CallerRuns). The caller
+// has counted it in pending already (for Wait and Shutdown, which must wait
+// for it too).
 func (p *Pool) runHere(t task) {
 	p.callerRan.Add(1)
-	p.pending.Add(1) // for Wait, which must wait for it too
 	if tag(t) == tagFunc {
 		defer func() { // deferred: also if the task or a panic handler calls runtime.Goexit
 			p.callerDone.Add(1)
@@ -286,14 +306,31 @@ func (p *Pool) runHere(t task) {
 	p.mu.Lock()
 	w := p.newWorker(true)
 	p.mu.Unlock()
-	defer func() { // deferred: also if the task calls runtime.Goexit
-		w.drain()
-		p.mu.Lock()
-		p.unlist(w)
-		p.mu.Unlock()
-	}()
+	defer w.retire() // deferred: also if the task calls runtime.Goexit
 	w.idle.Store(false)
 	w.run(t)
+}
+
+// retire ends a worker borrowed by runHere: it runs the tasks left in the
+// worker's deque (children the task forked that nobody stole), publishes
+// what the worker finished, and unlists it. If one of those tasks ends the
+// goroutine (runtime.Goexit, also from a panic handler), its bookkeeping
+// is done (run defers it) but this call is cut short, and the rest of the
+// work would be left undone: the drain, the flush that lets Wait return,
+// the unlisting. The rest then goes on in a new goroutine, as a worker's
+// loop does after a Goexit.
+func (w *Worker) retire() {
+	normal := false
+	defer func() {
+		if !normal {
+			go w.retire()
+		}
+	}()
+	w.drain()
+	w.p.mu.Lock()
+	w.p.unlist(w)
+	w.p.mu.Unlock()
+	normal = true
 }
 
 // finish subtracts n finished tasks from pending and, when that leaves

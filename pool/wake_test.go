@@ -1,7 +1,10 @@
 package pool_test
 
 import (
+	"context"
+	"errors"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,5 +124,88 @@ func TestPanicHandlerGoexitFinishes(t *testing.T) {
 	}
 	if e := <-handled; e.Value != "boom" {
 		t.Fatalf("handler got %v, want the task's panic", e.Value)
+	}
+}
+
+// A CallerRuns worker task borrows the submitter's goroutine as a
+// temporary worker, which runs the children left in its deque once the
+// task returns. A child that called runtime.Goexit there (itself, or
+// through a panic handler) cut that drain short: the borrowed worker's
+// finished tasks were never published and it stayed listed, so Wait and
+// Shutdown hung, and the children behind the Goexit never ran. (Found by an
+// adversarial review, 2026-12-06.)
+func TestCallerRunsDrainedChildGoexitFinishes(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		child func(*pool.Worker)
+		opts  []pool.Option
+	}{
+		{"goexit", func(*pool.Worker) { runtime.Goexit() }, nil},
+		{"panic-handler-goexit", func(*pool.Worker) { panic("boom") },
+			[]pool.Option{pool.WithPanicHandler(func(*pool.PanicError) { runtime.Goexit() })}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			opts := append([]pool.Option{pool.WithQueueLimit(1, pool.CallerRuns), pool.WithStarvationCheck(0, 0)}, c.opts...)
+			p := pool.New(1, opts...)
+			defer shutdown(t, p)
+			g := block(p, 1)
+			p.Submit(func() {}) // fills the queue: the next submission runs here
+			var after atomic.Bool
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				p.Go(func(w *pool.Worker) {
+					// Left in the borrowed worker's deque; drained newest
+					// first, so the Goexit comes before after's child.
+					w.Spawn(func(*pool.Worker) { after.Store(true) })
+					w.Spawn(c.child)
+				})
+			}()
+			<-done
+			g.open()
+			if err := waitLive(t, p); err != nil {
+				t.Fatal(err)
+			}
+			if !after.Load() {
+				t.Fatal("the child left behind the Goexit never ran")
+			}
+			if s := p.Stats(); s.Completed != 5 || s.Running != 0 || s.Workers != 1 {
+				t.Fatalf("after Wait: %+v; want 5 completed, none running, 1 worker", s)
+			}
+		})
+	}
+}
+
+// A CallerRuns submission that had decided to run its task in the caller
+// (queue full, pool open) counted the task only when it started it: a
+// Shutdown in between found the pool quiet and returned, and the task then
+// ran after Shutdown had returned, its panic reported to nobody. The hook
+// holds the submission in that window until Shutdown has returned; the
+// submission must then refuse the task. (Found by an adversarial review,
+// 2026-12-06.)
+func TestCallerRunsNotAfterShutdown(t *testing.T) {
+	p := pool.New(1, pool.WithQueueLimit(1, pool.CallerRuns), pool.WithStarvationCheck(0, 0))
+	g := block(p, 1)
+	p.Submit(func() {}) // fills the queue
+	inWindow, release := make(chan struct{}), make(chan struct{})
+	pool.SetRunHereHook(func() { close(inWindow); <-release })
+	defer pool.SetRunHereHook(nil)
+	var shutDown, late atomic.Bool
+	errc := make(chan error, 1)
+	go func() {
+		errc <- p.Submit(func() { late.Store(shutDown.Load()) })
+	}()
+	<-inWindow
+	g.open()
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	shutDown.Store(true)
+	close(release)
+	if err := <-errc; !errors.Is(err, pool.ErrClosed) {
+		t.Fatalf("Submit = %v, want ErrClosed: it was decided before Shutdown but not counted", err)
+	}
+	if late.Load() {
+		t.Fatal("a CallerRuns task ran after Shutdown had returned")
 	}
 }
