@@ -56,6 +56,12 @@
 // worker survives it. It goes to the panic handler ([WithPanicHandler]) if
 // there is one; otherwise [Pool.Wait] (or [Pool.Shutdown]) returns the
 // first. Panics in a [Group]'s tasks go to [Group.Wait]. None is swallowed.
+// A task that calls runtime.Goexit (as t.FailNow does) ends the goroutine
+// it runs on, and is counted as finished; the pool carries on without it.
+// Tasks share goroutines: a task that waits in [Group.Wait] or
+// [Worker.Join] runs other tasks meanwhile on its own goroutine, and a
+// CallerRuns task runs on the submitter's, so a Goexit there ends the
+// waiting task, or the submitter, too.
 //
 // [Pool.Wait] waits until every task submitted so far, and every task
 // those forked, has finished; the pool stays usable. [Pool.Shutdown] stops
