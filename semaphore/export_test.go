@@ -10,3 +10,15 @@ func SetEnqueueHook(t interface{ Cleanup(func()) }, f func(ctx context.Context))
 	enqueueHook = f
 	t.Cleanup(func() { enqueueHook = nil })
 }
+
+// Freeze takes the semaphore's mutex and freezes its word, as a slow path
+// deciding, so that every Acquire waits for the mutex; the returned func
+// publishes the word unchanged and lets go.
+func (s *Weighted) Freeze() (release func()) {
+	s.mu.Lock()
+	a := s.freeze()
+	return func() {
+		s.publish(a, s.q.Len())
+		s.mu.Unlock()
+	}
+}

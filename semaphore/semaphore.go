@@ -162,7 +162,9 @@ func New(n int64) *Weighted {
 // returns nil.
 //
 // It follows lockstep's cancellation contract:
-//   - If ctx is already done, Acquire fails even when permits are free;
+//   - If ctx is already done, Acquire fails even when permits are free,
+//     and so does a call whose ctx ends while it waits for the
+//     semaphore's internal lock;
 //     [Weighted.TryAcquire] is the non-blocking path.
 //   - On failure it returns an error for which errors.Is(err, ctx.Err())
 //     holds (wrapping context.Cause when there is one), and the semaphore is
@@ -213,6 +215,10 @@ func (s *Weighted) acquireSlow(ctx context.Context, n int64) error {
 		}
 		return nil
 	}
+	// Acquire looked at ctx on entry; the backoff below and the wait for mu
+	// take long enough for ctx to end meanwhile, and a call whose ctx has
+	// ended must not take permits: look again before each grant.
+	done := ctx.Done()
 	// A failed fast-path CAS may only mean that another fast path got in
 	// first: retry a few times, backing off first (see lostRace), before
 	// taking the mutex.
@@ -224,6 +230,9 @@ func (s *Weighted) acquireSlow(ctx context.Context, n int64) error {
 		if try == 0 {
 			lostRace()
 			continue
+		}
+		if isDone(done) {
+			return waitq.Err(ctx)
 		}
 		testhook.Yield()
 		if s.state.CompareAndSwap(st, st-n<<permitShift) {
@@ -238,6 +247,11 @@ func (s *Weighted) acquireSlow(ctx context.Context, n int64) error {
 	// through mu, after our publish, and will find us queued.
 	a := s.freeze()
 	testhook.Yield()
+	if isDone(done) {
+		s.publish(a, s.q.Len()) // unchanged
+		s.mu.Unlock()
+		return waitq.Err(ctx)
+	}
 	if s.q.Len() == 0 && a >= n {
 		s.publish(a-n, 0)
 		s.mu.Unlock()
@@ -270,6 +284,20 @@ func (s *Weighted) acquireSlow(ctx context.Context, n int64) error {
 		return waitq.Err(ctx)
 	}
 	return nil
+}
+
+// isDone reports whether done (a ctx's Done channel; nil for a ctx that
+// never ends) is closed.
+func isDone(done <-chan struct{}) bool {
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
 }
 
 // abandon runs under mu when a queued waiter's ctx ended before it was

@@ -153,6 +153,44 @@ func TestDoneContextFailsEvenWhenFree(t *testing.T) {
 	checkIdle(t, s, 3)
 }
 
+// entryCtx reports, through entered, the first call of Done: Acquire's
+// look at ctx on entry.
+type entryCtx struct {
+	context.Context
+	once    sync.Once
+	entered chan struct{}
+}
+
+func (c *entryCtx) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.entered) })
+	return c.Context.Done()
+}
+
+// A ctx that ends after Acquire's look on entry, while the call waits for
+// the semaphore's mutex with the permits free, must still fail it: the
+// call takes nothing and returns the ctx error. (It used to grant under
+// the mutex without looking again; an adversarial review found it.)
+func TestCtxEndingWhileWaitingForMutexFails(t *testing.T) {
+	s := semaphore.New(1)
+	release := s.Freeze() // every Acquire now waits for the mutex
+	base, cancel := context.WithCancel(context.Background())
+	ctx := &entryCtx{Context: base, entered: make(chan struct{})}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Acquire(ctx, 1) }()
+	<-ctx.entered // past the look on entry
+	cancel()
+	release()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Acquire = %v, want context.Canceled: its ctx ended before it could take the permit", err)
+	}
+	if a := s.Available(); a != 1 {
+		t.Fatalf("Available = %d after the failed Acquire, want 1", a)
+	}
+	if !s.TryAcquire(1) {
+		t.Fatal("TryAcquire failed on a free semaphore after the failed Acquire")
+	}
+}
+
 func TestErrorCarriesCause(t *testing.T) {
 	s := semaphore.New(0)
 	s.Resize(1)
