@@ -207,14 +207,16 @@ func (st *raceState[T]) arrive(_ int, v T, err error) *node {
 // timeout fires.
 //
 // The deadline is a timer (time.AfterFunc), not a waiting goroutine; it is
-// stopped when f completes first. A d of zero or less fails at once unless
-// f is already complete.
+// stopped when f completes first, or when the returned future is
+// cancelled. A d of zero or less fails at once unless f is already
+// complete.
 func OrTimeout[T any](f *Future[T], d time.Duration) *Future[T] {
 	if f == nil {
 		panic("future: OrTimeout of a nil *Future")
 	}
 	s := &timeoutStage[T]{in: f, d: d}
 	s.link.cb = s
+	s.stop.cb = (*timeoutStop[T])(s)
 	if !f.isDone() {
 		if d <= 0 {
 			s.expire()
@@ -222,16 +224,33 @@ func OrTimeout[T any](f *Future[T], d time.Duration) *Future[T] {
 			s.timer = time.AfterFunc(d, s.expire)
 		}
 	}
-	f.attach(&s.link) // after s.timer is set: the push publishes it
+	// After s.timer is set: each push publishes it. The stop node is
+	// first on out's stack, so whatever completes out (f, the timer, or a
+	// Cancel of out) stops the timer; without it a cancelled output kept
+	// the timer, and through it the stage and f, alive for d. (If the
+	// timer has fired already, attach runs it at once, to no effect.)
+	s.out.attach(&s.stop)
+	f.attach(&s.link)
 	return &s.out
 }
 
 type timeoutStage[T any] struct {
 	out   Future[T]
-	link  node
+	link  node // on in
+	stop  node // on out: stops the timer
 	in    *Future[T]
 	timer *time.Timer
 	d     time.Duration
+}
+
+// timeoutStop is the stage's callback on its own output.
+type timeoutStop[T any] timeoutStage[T]
+
+func (s *timeoutStop[T]) run() *node {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	return nil
 }
 
 func (s *timeoutStage[T]) run() *node {

@@ -176,14 +176,21 @@ func (f *Future[T]) complete(v T, err error) bool {
 
 // waitCompleting returns once f, which another completion has claimed, is
 // done. The winner is between its claim and its Swap, a few stores, so
-// this spins briefly; if the winner was preempted there it parks on the
-// Done channel instead of spinning on.
+// this spins briefly, and then yields until the winner has run them (it
+// may have been preempted there).
+//
+// It never parks on the Done channel: that channel is closed by a node on
+// the callback stack, after the callbacks attached before it have run, so
+// a loser parked there returned only once those had, and a callback that
+// waited for the loser's call to return deadlocked with it. The winner is
+// runnable (nothing between its claim and its Swap blocks), so yielding
+// lets it finish, even at GOMAXPROCS=1.
 func (f *Future[T]) waitCompleting() {
 	var bo backoff.Backoff
 	for !f.isDone() {
 		if bo.Completed() {
-			<-f.Done()
-			return
+			runtime.Gosched()
+			continue
 		}
 		bo.Snooze()
 	}
@@ -397,6 +404,11 @@ func (p *parkNode) run() *node {
 // Cancel does not reach the futures f was derived from: cancelling the
 // result of [Then] leaves its input alone (other continuations may need
 // it), and only skips the continuation's function if it has not run yet.
+//
+// The function's context is cancelled by the time Cancel returns true. It
+// is cancelled by a callback, though, after the future is complete: a Get
+// on another goroutine that returns context.Canceled may return a moment
+// before the function's context is done.
 func (f *Future[T]) Cancel() bool {
 	var zero T
 	return f.complete(zero, context.Canceled)

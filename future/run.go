@@ -93,10 +93,17 @@ func SubmitContext[T any](ctx context.Context, exec Executor, fn func(ctx contex
 		panic("future: SubmitContext with a nil Executor")
 	}
 	c, run := newCtxFuture(ctx, fn)
+	submitted := false
+	defer func() {
+		if !submitted {
+			c.cancel() // Submit panicked: release the context from its parent
+		}
+	}()
 	if err := exec.Submit(func() { produce(&c.out, run) }); err != nil {
 		var zero T
 		c.out.complete(zero, rejectedError(err)) // runs c, which cancels cctx
 	}
+	submitted = true
 	return &c.out
 }
 

@@ -138,8 +138,10 @@ func (s *thenOnStage[T, U]) run() *node {
 		return nil
 	}
 	// The executor publishes s to the task: Submit happens before the
-	// task runs, for any executor built on channels or locks.
-	if err := submitGuarded(exec, s.task); err != nil {
+	// task runs, for any executor built on channels or locks. Submit runs
+	// inside a completion, where a panic would stop the completer from
+	// running the callbacks after this one: guard makes it an error.
+	if _, err := guard(&s.out, func() (struct{}, error) { return struct{}{}, submit(exec, s.task) }); err != nil {
 		// s.in and s.fn stay: an executor that panicked may have handed
 		// the task on, and the task reads them.
 		_, list := s.out.settle(zero, err)
@@ -158,15 +160,9 @@ func (s *thenOnStage[T, U]) task() {
 	s.out.complete(u, err)
 }
 
-// submitGuarded submits task to exec from inside a completion, where a
-// panic would stop the completer from running the callbacks after this
-// one: a panicking Submit becomes a *PanicError.
-func submitGuarded(exec Executor, task func()) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = abnormal(r)
-		}
-	}()
+// submit submits task to exec; a refusal becomes an error that wraps
+// exec's.
+func submit(exec Executor, task func()) error {
 	if err := exec.Submit(task); err != nil {
 		return rejectedError(err)
 	}
@@ -281,41 +277,49 @@ func (s *recoverStage[T]) run() *node {
 }
 
 // call runs a continuation's function fn(a) for the stage whose output is
-// out. A panic becomes a *PanicError result. A runtime.Goexit cannot be
-// stopped; call completes out with ErrGoexit on the way out (running out's
-// callbacks), and runAll's deferred call runs the callbacks left in its
-// loop, so nothing waits for ever.
-func call[A, U any](out *Future[U], fn func(A) (U, error), a A) (u U, err error) {
-	normal := false
-	defer func() {
-		if !normal {
-			var zero U
-			if r := recover(); r != nil {
-				u, err = zero, abnormal(r)
-				return
-			}
-			out.complete(zero, ErrGoexit)
-		}
-	}()
-	u, err = fn(a)
-	normal = true
-	return u, err
+// out. A panic becomes a *PanicError result.
+func call[A, U any](out *Future[U], fn func(A) (U, error), a A) (U, error) {
+	return guard(out, func() (U, error) { return fn(a) })
 }
 
 // callCompose is call for a Compose function, which returns a future.
-func callCompose[T, U any](out *Future[U], fn func(T) *Future[U], v T) (inner *Future[U], err error) {
-	normal := false
+func callCompose[T, U any](out *Future[U], fn func(T) *Future[U], v T) (*Future[U], error) {
+	return guard(out, func() (*Future[U], error) { return fn(v), nil })
+}
+
+// guard runs f, a user's function or an executor's Submit, for the stage
+// whose output is out, and returns its result, or a *PanicError result if
+// it panicked.
+//
+// If f ends the goroutine instead (runtime.Goexit, as t.FailNow does), the
+// stage will not get to complete out, so guard completes it on the way out
+// (running out's callbacks; runAll's deferred call runs the callbacks left
+// in its loop), with ErrGoexit, or with the panic if a deferred call
+// panicked during the Goexit: recovering that panic does not stop the
+// Goexit. So nothing waits for ever. (Completing out only after a plain
+// return lost that last case: the output stayed pending.)
+func guard[U, R any](out *Future[U], f func() (R, error)) (R, error) {
+	var panicked error // what a recovered panic became
+	returned := false
 	defer func() {
-		if !normal {
-			if r := recover(); r != nil {
-				inner, err = nil, abnormal(r)
-				return
+		if !returned {
+			if panicked == nil {
+				panicked = ErrGoexit
 			}
 			var zero U
-			out.complete(zero, ErrGoexit)
+			out.complete(zero, panicked)
 		}
 	}()
-	inner = fn(v)
-	normal = true
-	return inner, nil
+	r, err := func() (r R, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				panicked = abnormal(v)
+				var zero R
+				r, err = zero, panicked
+			}
+		}()
+		return f()
+	}()
+	returned = true
+	return r, err
 }
