@@ -568,8 +568,13 @@ func (b *Cyclic) finishLocked(gen uint64, err error) {
 		// the action broke. The word goes straight to the next generation,
 		// so that no caller after the Reset sees the barrier broken; the
 		// parties of this one learn of the break from the record, which
-		// is published first.
-		b.publishLocked(gen, b.actionError(err), b.parties-1)
+		// is published first. With one party there are none, and nothing
+		// would ever read or prune the record: after the generation
+		// number wrapped, the same number broken again handed out its old
+		// cause.
+		if b.parties > 1 {
+			b.publishLocked(gen, b.actionError(err), b.parties-1)
+		}
 		b.word.Store(nextGen(w))
 	default:
 		b.word.Store(withStatus(w, genBroken))

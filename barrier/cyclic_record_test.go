@@ -188,3 +188,44 @@ func TestResetDuringFailingActionNeverShowsBroken(t *testing.T) {
 		}
 	}
 }
+
+// One party, and an action that fails while a Reset is pending: the record
+// of the break was published for no reader (the party that ran the action
+// gets the action's error) and the word moved on, so nothing ever pruned
+// it. Once the generation number wrapped round to it and broke again, later
+// callers got the old record's cause. (Found by an adversarial review,
+// 2026-12-06.)
+func TestOnePartyResetDuringFailingActionLeavesNoRecord(t *testing.T) {
+	errX, errY := errors.New("X"), errors.New("Y")
+	call := 0
+	var b *Cyclic
+	b = New(1, func() error {
+		call++
+		switch call {
+		case 1:
+			b.Reset() // takes effect when the action returns
+			return errX
+		case 3:
+			return errY
+		}
+		return nil
+	})
+	if _, err := b.Await(context.Background()); !errors.Is(err, errX) {
+		t.Fatalf("first Await = %v, want the action's error", err)
+	}
+	if rs := b.broken.Load(); rs != nil {
+		t.Fatalf("%d record(s) kept with nobody to read them", len(*rs))
+	}
+	b.word.Store(uint64(maxGen) << genShift)                 // the last generation number
+	if _, err := b.Await(context.Background()); err != nil { // trips, wrapping to 0
+		t.Fatal(err)
+	}
+	if _, err := b.Await(context.Background()); !errors.Is(err, errY) { // 0 breaks with Y
+		t.Fatalf("third Await = %v, want Y", err)
+	}
+	_, err := b.Await(context.Background())
+	var be *BrokenError
+	if !errors.As(err, &be) || be.Cause != errY {
+		t.Fatalf("Await on the barrier broken by Y = %v, want a BrokenError caused by Y", err)
+	}
+}

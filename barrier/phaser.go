@@ -202,7 +202,7 @@ func (p *Phaser) Register() int {
 // negative number. Arrive with no unarrived party (all registered parties
 // have arrived, or none is registered) is a bug and panics.
 func (p *Phaser) Arrive() int {
-	phase, _, _ := p.arrive(oneArrival)
+	phase, _, _, _ := p.arrive(nil, oneArrival)
 	return phase
 }
 
@@ -211,7 +211,7 @@ func (p *Phaser) Arrive() int {
 // and the phaser terminates (unless an OnAdvance function says otherwise).
 // Otherwise as Arrive.
 func (p *Phaser) ArriveAndDeregister() int {
-	phase, _, _ := p.arrive(oneDeregister)
+	phase, _, _, _ := p.arrive(nil, oneDeregister)
 	return phase
 }
 
@@ -220,18 +220,30 @@ func (p *Phaser) ArriveAndDeregister() int {
 // parties are registered in it (0 when it advanced, or when the phaser was
 // terminated). A negative phase means the phaser was terminated before the
 // arrival.
-func (p *Phaser) arrive(adjust uint64) (phase int, advanced bool, parties int) {
+//
+// A call with a ctx (ArriveAndAwaitAdvance; nil for Arrive) that has to
+// wait for OnAdvance before it can arrive waits with it: if ctx ends first,
+// arrive returns the current phase and the ctx error, having arrived
+// nowhere. (It used to wait for OnAdvance whatever its ctx did, and then
+// arrive, so a call whose ctx had ended could still complete a phase.)
+func (p *Phaser) arrive(ctx context.Context, adjust uint64) (phase int, advanced bool, parties int, err error) {
 	for {
 		s := p.state.Load()
 		if isTerminated(s) {
-			return reportedPhase(s), false, 0
+			return reportedPhase(s), false, 0, nil
 		}
 		if isAdvancing(s) {
 			// Every party registered in this phase has arrived: this is
 			// an arrival for the next phase, which starts when OnAdvance
 			// returns. (Java throws IllegalStateException here, a race
 			// that a correct program using Arrive could lose.)
-			p.awaitPhase(nil, phaseOf(s), true)
+			if _, err := p.awaitPhase(ctx, phaseOf(s), true); err != nil {
+				return p.Phase(), false, 0, err
+			}
+			if ctx != nil && ctx.Err() != nil {
+				// OnAdvance returned, but ctx ended first.
+				return p.Phase(), false, 0, waitq.Err(ctx)
+			}
 			continue
 		}
 		unarrived := unarrivedOf(s)
@@ -245,7 +257,7 @@ func (p *Phaser) arrive(adjust uint64) (phase int, advanced bool, parties int) {
 		testhook.Yield() // between the load and the CAS
 		if unarrived > 1 {
 			if p.state.CompareAndSwap(s, s-adjust) {
-				return phase, false, partiesOf(s)
+				return phase, false, partiesOf(s), nil
 			}
 			continue
 		}
@@ -258,7 +270,7 @@ func (p *Phaser) arrive(adjust uint64) (phase int, advanced bool, parties int) {
 				continue
 			}
 			p.advanceWithHook(phase, next)
-			return phase, true, 0
+			return phase, true, 0, nil
 		}
 		n := phaseBits(nextPhase(phase)) | countBits(next)
 		if next == 0 {
@@ -266,7 +278,7 @@ func (p *Phaser) arrive(adjust uint64) (phase int, advanced bool, parties int) {
 		}
 		if p.state.CompareAndSwap(s, n) {
 			p.release(phase, isTerminated(n))
-			return phase, true, 0
+			return phase, true, 0, nil
 		}
 	}
 }
@@ -384,7 +396,10 @@ func (p *Phaser) ArriveAndAwaitAdvance(ctx context.Context) (int, error) {
 	if ctx.Err() != nil {
 		return p.Phase(), waitq.Err(ctx)
 	}
-	phase, advanced, parties := p.arrive(oneArrival)
+	phase, advanced, parties, err := p.arrive(ctx, oneArrival)
+	if err != nil {
+		return phase, err
+	}
 	if phase < 0 {
 		return phase, ErrTerminated
 	}

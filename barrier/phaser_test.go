@@ -728,3 +728,63 @@ func TestPhaseWraps(t *testing.T) {
 		t.Fatalf("ArriveAndAwaitAdvance at the last phase = %d, %v; want 0, nil", got, err)
 	}
 }
+
+// An ArriveAndAwaitAdvance that comes while the previous phase's OnAdvance
+// runs must wait for it before it can arrive, and it waits with its ctx: if
+// the ctx ends first, the call fails at once, having arrived nowhere, and
+// stays out of the next phase once OnAdvance returns. It used to wait for
+// OnAdvance whatever its ctx did and then arrive, so a call whose ctx had
+// ended could complete the phase and succeed. (Found by an adversarial
+// review, 2026-12-06.)
+func TestArriveAndAwaitAdvanceCtxWhileOnAdvanceRuns(t *testing.T) {
+	for _, otherArrives := range []bool{false, true} {
+		t.Run(fmt.Sprintf("other-arrives-early=%v", otherArrives), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				inHook, release := make(chan struct{}), make(chan struct{})
+				var advanced1 atomic.Bool
+				p := barrier.NewPhaser(2, func(phase, _ int) bool {
+					switch phase {
+					case 0:
+						close(inHook)
+						<-release
+					case 1:
+						advanced1.Store(true)
+					}
+					return false
+				})
+				p.Arrive()    // party A, phase 0
+				go p.Arrive() // party B, phase 0: the last, runs OnAdvance(0)
+				<-inHook
+				ctx, cancel := context.WithCancel(context.Background())
+				res := make(chan error, 1)
+				go func() { _, err := p.ArriveAndAwaitAdvance(ctx); res <- err }() // A, for phase 1
+				if otherArrives {
+					go p.Arrive() // B, for phase 1, also early
+				}
+				synctest.Wait()
+				cancel()
+				synctest.Wait()
+				select {
+				case err := <-res:
+					if !errors.Is(err, context.Canceled) {
+						t.Fatalf("ArriveAndAwaitAdvance = %v, want context.Canceled", err)
+					}
+				default:
+					close(release)
+					<-res
+					t.Fatal("ArriveAndAwaitAdvance still blocked after its ctx ended, while OnAdvance ran")
+				}
+				close(release)
+				synctest.Wait()
+				wantUnarrived := 2
+				if otherArrives {
+					wantUnarrived = 1
+				}
+				if ph, u := p.Phase(), p.Unarrived(); ph != 1 || u != wantUnarrived || advanced1.Load() {
+					t.Fatalf("after OnAdvance(0): phase %d, %d unarrived, phase 1 advanced %v; want phase 1, %d unarrived, not advanced",
+						ph, u, advanced1.Load(), wantUnarrived)
+				}
+			})
+		})
+	}
+}
