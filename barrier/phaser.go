@@ -391,7 +391,9 @@ func (p *Phaser) AwaitAdvance(ctx context.Context, phase int) (int, error) {
 // if the call had never been made. (Java's arriveAndAwaitAdvance cannot be
 // interrupted at all.) If the phase advanced before the cancellation took
 // effect, the advance wins and the call succeeds. A ctx that is already done
-// fails the call before it arrives.
+// fails the call before it arrives, and so does one that ends while the
+// call waits for the previous phase's OnAdvance to return before it can
+// arrive.
 func (p *Phaser) ArriveAndAwaitAdvance(ctx context.Context) (int, error) {
 	if ctx.Err() != nil {
 		return p.Phase(), waitq.Err(ctx)
