@@ -96,8 +96,11 @@ type ReadMostly struct {
 	//	nil         not biased, counters drained (or never used)
 	//
 	// A writer that gets rw swaps in nil and drains unless it swapped out
-	// nil. So no writer is ever inside while bias is non-nil, and readers
-	// only restore the bias from nil, never from &revoked.
+	// nil. So no writer is ever inside while bias is non-nil. Readers
+	// restore the bias (from nil or &revoked) only while they hold rw's
+	// read lock and no writer is queued, after the inhibit period: the
+	// counters of readers still inside are drained by the next writer,
+	// which swaps the table out.
 	bias atomic.Pointer[slotTable]
 	_    [cacheline.Size - 8]byte
 
@@ -268,12 +271,20 @@ func (m *ReadMostly) backOut(s *slot) {
 // unless a writer is queued. The caller holds the underlying read lock, so
 // no writer holds it and inhibit is stable.
 //
+// It restores from &revoked too: a writer that queued and gave up while
+// another writer held or waited for the lock leaves it there (see
+// writerLeft), and restoring only from nil left the bias off until the
+// next write succeeded, however long after (found by an adversarial
+// review, 2026-12-06).
+//
 // A writer may queue between our look at the queue bits and our CAS; it
-// swaps in &revoked after queueing, so either our CAS from nil fails or
-// its swap undoes our CAS. Either way the bias ends off.
+// stores &revoked after queueing, so either our CAS fails or its store
+// undoes our CAS. Either way the bias ends off; and if our CAS lands after
+// its store, the writer swaps the table out when it gets rw and drains.
 func (m *ReadMostly) restoreBias() {
-	if m.bias.Load() != nil {
-		return // on, or a writer is queued (&revoked)
+	b := m.bias.Load()
+	if b != nil && b != &revoked {
+		return // on
 	}
 	if m.rw.state.Load()&(stateQueued|stateWriterWait) != 0 {
 		return // a writer waits: let it have its turn first
@@ -296,7 +307,7 @@ func (m *ReadMostly) restoreBias() {
 			t = m.table.Load()
 		}
 	}
-	m.bias.CompareAndSwap(nil, t) // other readers may race to do the same
+	m.bias.CompareAndSwap(b, t) // other readers may race to do the same
 }
 
 // RUnlock undoes the RLock that returned tok. It panics if the read lock tok
@@ -424,7 +435,9 @@ func (m *ReadMostly) writerQueued() {
 // up. If no other writer holds or waits for the lock, the bias it turned
 // off goes back on. A writer that takes the free lock by CAS meanwhile
 // swaps the bias out before it enters, whatever it is, so the CAS from
-// &revoked can never let readers in next to a writer.
+// &revoked can never let readers in next to a writer. (If another writer
+// holds or waits, the bias stays &revoked, and readers restore it once
+// that one is gone: see restoreBias.)
 func (m *ReadMostly) writerLeft() {
 	if m.rw.writerWaiting() {
 		return
@@ -461,10 +474,13 @@ func (m *ReadMostly) revoke(ctx context.Context) error {
 			return err
 		}
 	}
-	if old == t {
-		now := nanotime()
-		m.inhibit = now + (now-start)*inhibitFactor
-	}
+	// The inhibit period follows every revocation that had counters to
+	// drain: from the table, or from &revoked, where this writer queued
+	// and the table's readers may still have been inside. (Only the first
+	// used to count, so under write contention, where writers queue, the
+	// period never applied.)
+	now := nanotime()
+	m.inhibit = now + (now-start)*inhibitFactor
 	return nil
 }
 
