@@ -524,3 +524,45 @@ func TestStatsMutexHandoffAndCancel(t *testing.T) {
 		}
 	})
 }
+
+// TryLock on a free lock that nobody else touches must succeed while other
+// locks are watched and unwatched. The fast path's CAS expects the
+// "tracked" value while anything is watched; when it failed, the fallback
+// looked at the watching switch again and gave up if it had flipped off
+// meanwhile, without trying the lock: a spurious false (found by an
+// adversarial review, 2026-12-06). Probabilistic: it failed within 50,000
+// rounds without -race and 2,000 with it.
+func TestTryLockOnFreeLockWhileWatchingFlips(t *testing.T) {
+	type tryLocker interface {
+		TryLock() bool
+		Unlock()
+	}
+	for _, c := range []struct {
+		name string
+		l    tryLocker
+	}{
+		{"mutex.Fair", new(mutex.Fair)},
+		{"rwlock.RWMutex", new(rwlock.RWMutex)},
+		{"spin.Lock", new(spin.Lock)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var other mutex.Mutex
+			var stop atomic.Bool
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for !stop.Load() {
+					diag.Watch(&other, "other")
+					diag.Unwatch(&other)
+				}
+			}()
+			defer func() { stop.Store(true); <-done }()
+			for i := range testutil.Scale(300_000) {
+				if !c.l.TryLock() {
+					t.Fatalf("round %d: TryLock failed on a free lock nobody else uses", i)
+				}
+				c.l.Unlock()
+			}
+		})
+	}
+}

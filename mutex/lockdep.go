@@ -81,9 +81,11 @@ func (f *Fair) lockContextTracked(ctx context.Context) error {
 }
 
 // tryLockTracked runs when TryLock's CAS failed: the lock was busy, or the
-// CAS expected lockdep.FastFreeInt32's "tracked" value.
+// CAS expected lockdep.FastFreeInt32's "tracked" value. It looks at the lock
+// itself, not at whether locks are tracked: that switch may have flipped
+// since the CAS, and giving up on it made TryLock fail on a free lock.
 func (f *Fair) tryLockTracked() bool {
-	if lockdep.Active() && f.state.CompareAndSwap(0, fairLocked) {
+	if f.state.Load() == 0 && f.state.CompareAndSwap(0, fairLocked) {
 		lockdep.TryAcquired(unsafe.Pointer(f), &fairType, lockdep.Write)
 		return true
 	}

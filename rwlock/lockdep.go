@@ -42,9 +42,11 @@ func (rw *RWMutex) lockContextTracked(ctx context.Context) error {
 }
 
 // tryLockTracked runs when TryLock's CAS failed: the lock was busy, or the
-// CAS expected lockdep.FastFree64's "tracked" value.
+// CAS expected lockdep.FastFree64's "tracked" value. It looks at the lock
+// itself, not at whether locks are tracked: that switch may have flipped
+// since the CAS, and giving up on it made TryLock fail on a free lock.
 func (rw *RWMutex) tryLockTracked() bool {
-	if lockdep.Active() && rw.state.CompareAndSwap(0, stateWriter) {
+	if rw.state.Load() == 0 && rw.state.CompareAndSwap(0, stateWriter) {
 		lockdep.TryAcquired(unsafe.Pointer(rw), &rwMutexType, lockdep.Write)
 		return true
 	}

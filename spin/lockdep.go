@@ -28,9 +28,12 @@ func (l *Lock) lockTracked() {
 }
 
 // tryLockTracked runs when TryLock's CAS failed: the lock was taken
-// meanwhile, or the CAS expected lockdep.FastFree's "tracked" value.
+// meanwhile, or the CAS expected lockdep.FastFree's "tracked" value. It
+// looks at the lock itself, not at whether locks are tracked: that switch
+// may have flipped since the CAS, and giving up on it made TryLock fail on
+// a free lock.
 func (l *Lock) tryLockTracked() bool {
-	if lockdep.Active() && l.state.CompareAndSwap(unlocked, locked) {
+	if l.state.Load() == unlocked && l.state.CompareAndSwap(unlocked, locked) {
 		lockdep.TryAcquired(unsafe.Pointer(l), &lockType, lockdep.Write)
 		return true
 	}
