@@ -3,6 +3,7 @@
 package diag_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/lockstep-go/lockstep/diag"
 	"github.com/lockstep-go/lockstep/internal/testutil"
+	"github.com/lockstep-go/lockstep/mutex"
 	"github.com/lockstep-go/lockstep/rwlock"
+	"github.com/lockstep-go/lockstep/semaphore"
 	"github.com/lockstep-go/lockstep/spin"
 )
 
@@ -510,5 +513,33 @@ func TestDowngrade(t *testing.T) {
 		rm.Lock()
 		rm.Unlock()
 	})
+	r.none(t)
+}
+
+// A semaphore of capacity one held as a lock, resized to two and released:
+// the release used to be judged by the capacity at the time of the release
+// (two: not a lock), so the hold stayed recorded for ever, and later locks
+// taken by the goroutine were reported as ordered after it, and its next
+// Acquire as recursive locking. (Found by an adversarial review,
+// 2026-12-06.)
+func TestSemaphoreResizedWhileHeldReleasesHold(t *testing.T) {
+	r := collect(t, diag.Config{})
+	ctx := context.Background()
+	s := semaphore.New(1)
+	var m mutex.Mutex
+	if err := s.Acquire(ctx, 1); err != nil { // held as a lock
+		t.Fatal(err)
+	}
+	s.Resize(2)
+	s.Release(1)
+	s.Resize(1)
+	m.Lock()
+	m.Unlock()
+	if err := s.Acquire(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	m.Lock()
+	m.Unlock()
+	s.Release(1)
 	r.none(t)
 }

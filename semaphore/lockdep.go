@@ -27,6 +27,20 @@ func (s *Weighted) mode(n int64) lockdep.Mode {
 	return lockdep.Counted
 }
 
+// releaseMode is how the checker sees a release of n permits. A release of
+// one may end a hold taken as a lock, when the capacity was one, even if a
+// Resize has changed the capacity since: it is looked up whatever the
+// capacity is now. (Judged by the capacity now, the hold of a semaphore
+// resized to two while held stayed recorded for ever: false inversions, a
+// false "recursive locking" at the next Acquire. Found by an adversarial
+// review, 2026-12-06.) A release with no such hold changes nothing.
+func releaseMode(n int64) lockdep.Mode {
+	if n == 1 {
+		return lockdep.Write
+	}
+	return lockdep.Counted
+}
+
 func (s *Weighted) acquireTracked(ctx context.Context, n int64) error {
 	t := lockdep.Acquire(unsafe.Pointer(s), &weightedType, s.mode(n))
 	st := s.state.Load()
