@@ -169,13 +169,17 @@ type Snapshot struct {
 }
 
 func (c *Counters) snapshot() Snapshot {
+	// contended before acquisitions: acquired adds to them in the other
+	// order, so a snapshot taken under load never shows more contended
+	// acquisitions than acquisitions.
+	contended := c.contended.Load()
 	return Snapshot{
 		Name:          c.name,
 		Type:          c.typ,
 		Site:          c.site,
 		Since:         c.at,
 		Acquisitions:  c.acquisitions.Load(),
-		Contended:     c.contended.Load(),
+		Contended:     contended,
 		Handoffs:      c.handoffs.Load(),
 		Cancellations: c.cancellations.Load(),
 		TotalWait:     time.Duration(c.waitTotal.Load()),
