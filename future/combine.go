@@ -254,9 +254,7 @@ func (s *timeoutStop[T]) run() *node {
 }
 
 func (s *timeoutStage[T]) run() *node {
-	if s.timer != nil {
-		s.timer.Stop()
-	}
+	// The timer stops when out completes (timeoutStop), here or earlier.
 	in := s.in
 	s.in = nil
 	_, list := s.out.settle(in.val, in.err)
