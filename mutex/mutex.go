@@ -336,16 +336,26 @@ func (m *Mutex) register(awoke, starving bool) bool {
 // Nobody behind it needs waking (rule 4 of the cancellation contract): in
 // normal mode a free lock with waiters always has a woken goroutine
 // competing for it, and in starvation mode the holder's Unlock hands the
-// lock to the new front. Only the count and, with the last waiter gone,
-// starvation mode (which needs a waiter to hand to) must go.
+// lock to the new front. Only the count must go, and starvation mode when
+// it no longer has a reason: with the last waiter, which it needs to hand
+// to, or with the front waiter, the starving one it was set for (a
+// starving waiter requeues at the front), unless the new front has waited
+// past the threshold too, the rule handoff applies. (Keeping the mode
+// after a starving waiter gave up made the next Unlock hand the lock to a
+// waiter that had waited microseconds. Found by an adversarial review,
+// 2026-12-06.)
 func (m *Mutex) abandon(wasFront bool) {
+	endStarving := false
 	if wasFront {
 		m.noteFront()
+		if f := m.q.Front(); f == nil || nanotime()-f.Value < starvationThreshold {
+			endStarving = true
+		}
 	}
 	for {
 		old := m.state.Load()
 		new := old - mutexWaiter
-		if new>>mutexWaiterShift == 0 {
+		if new>>mutexWaiterShift == 0 || endStarving {
 			new &^= mutexStarving
 		}
 		if m.state.CompareAndSwap(old, new) {

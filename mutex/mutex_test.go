@@ -633,3 +633,64 @@ func TestSizes(t *testing.T) {
 		t.Errorf("sizeof(Fair) = %d, want %d", s, wantFair)
 	}
 }
+
+// Starvation mode is set for a starving waiter at the front; if that waiter
+// gives up (its ctx ends) while others still wait, the mode must not
+// outlive it unless the new front has itself waited past the threshold:
+// otherwise the next Unlock hands the lock over to a waiter that waited
+// microseconds, and the mutex is not as if the call had never been made.
+// (Found by an adversarial review, 2026-12-06.) At GOMAXPROCS=1 and on
+// fake time the sequence is exact: a fair unlock to W0 at 2 ms makes the
+// next fair unlock due at 2.5 ms, so W0's Unlock at 2 ms only wakes A,
+// and W0 takes the lock back before A runs; A, now waiting 2 ms, requeues
+// starving.
+func TestMutexStarvingWaiterCancelEndsStarvation(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	synctest.Test(t, func(t *testing.T) {
+		var m mutex.Mutex
+		m.Lock()
+		release0, release1 := make(chan struct{}), make(chan struct{})
+		w0done := make(chan struct{})
+		go func() { // W0
+			defer close(w0done)
+			m.Lock()
+			<-release0
+			m.Unlock() // wakes A: no fair unlock due yet
+			m.Lock()   // barges back before A runs
+			<-release1
+			m.Unlock()
+		}()
+		synctest.Wait()
+		ctx, cancel := context.WithCancel(context.Background())
+		aerr := make(chan error, 1)
+		go func() { aerr <- m.LockContext(ctx) }() // A, behind W0
+		synctest.Wait()
+		time.Sleep(2 * time.Millisecond)
+		m.Unlock() // a fair unlock to W0
+		synctest.Wait()
+		close(release0)
+		synctest.Wait()
+		if s := m.Snapshot(); !s.Locked || !s.Starving || s.Queued != 1 {
+			t.Fatalf("setup: %+v; want W0 holding, A requeued starving", s)
+		}
+		bdone := make(chan struct{})
+		go func() { // B, a newcomer: queues behind A in starvation mode
+			defer close(bdone)
+			m.Lock()
+			m.Unlock()
+		}()
+		synctest.Wait()
+		cancel()
+		synctest.Wait()
+		if err := <-aerr; !errors.Is(err, context.Canceled) {
+			t.Fatalf("A's LockContext = %v, want context.Canceled", err)
+		}
+		if s := m.Snapshot(); s.Starving {
+			t.Fatalf("after the starving waiter gave up: %+v; want normal mode (B waited microseconds)", s)
+		}
+		close(release1)
+		<-w0done
+		<-bdone
+		idle(t, &m)
+	})
+}
