@@ -162,10 +162,10 @@ func New(n int64) *Weighted {
 // returns nil.
 //
 // It follows lockstep's cancellation contract:
-//   - If ctx is already done, Acquire fails even when permits are free,
-//     and so does a call whose ctx ends while it waits for the
-//     semaphore's internal lock;
-//     [Weighted.TryAcquire] is the non-blocking path.
+//   - If ctx is already done, Acquire fails even when permits are free
+//     ([Weighted.TryAcquire] is the non-blocking path), and so does a call
+//     whose ctx ends while it backs off from a contended word or waits
+//     for the semaphore's internal lock.
 //   - On failure it returns an error for which errors.Is(err, ctx.Err())
 //     holds (wrapping context.Cause when there is one), and the semaphore is
 //     exactly as if the call had never been made.
