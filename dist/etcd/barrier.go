@@ -146,7 +146,14 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 
 func (d *DoubleBarrier) waitReady(ctx context.Context, e entry) error {
 	ready, members := d.readyKey(), d.membersKey()
-	w, err := d.s.watch(ctx, "enter", d.prefix, clientv3.WithPrefix())
+	// Watch from just after our member key, not from now: the barrier may
+	// open counting us, and the ready key go with its opener's session,
+	// between our join and our first read. The ready key's put is then
+	// only in the history, which the watch replays. (Watching from now, a
+	// member counted by an opener that died at once waited for a
+	// replacement that need never come. Found by an adversarial review,
+	// 2026-12-06.)
+	w, err := d.s.watch(ctx, "enter", d.prefix, clientv3.WithPrefix(), clientv3.WithRev(e.rev+1))
 	if err != nil {
 		return err
 	}

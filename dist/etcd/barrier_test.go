@@ -109,6 +109,32 @@ func TestDoubleBarrier(t *testing.T) {
 	etcd.NewDoubleBarrier(s, "/double3", 1).Leave(context.Background())
 }
 
+// A member counted when the barrier opened enters even if the opener's
+// session ends, taking the ready key with it, before the member first
+// looks: it used to watch only from that look on, and waited for a
+// replacement member that need never come.
+func TestDoubleBarrierCountedMemberEntersAfterOpenerDies(t *testing.T) {
+	srv := etcdtest.Start(t)
+	sx, _ := newSession(t, srv)
+	sy, _ := newSession(t, srv)
+	ctx := ctxTimeout(t, 20*time.Second)
+	x := etcd.NewDoubleBarrier(sx, "/opener", 2)
+	y := etcd.NewDoubleBarrier(sy, "/opener", 2)
+	wait, err := etcd.JoinDoubleBarrier(ctx, y) // y's member key
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Enter(ctx); err != nil { // opens, counting y
+		t.Fatal(err)
+	}
+	if err := sx.Close(ctx); err != nil { // x's keys go, the ready key too
+		t.Fatal(err)
+	}
+	if err := wait(ctx); err != nil {
+		t.Fatalf("a counted member's Enter after the opener died: %v, want nil", err)
+	}
+}
+
 func TestLatch(t *testing.T) {
 	srv := etcdtest.Start(t)
 	const count = 3

@@ -7,3 +7,14 @@ import "context"
 func RetryUnlock(ctx context.Context, l *Lock) (bool, error) {
 	return l.s.remove(ctx, l.key, l.rev)
 }
+
+// JoinDoubleBarrier does the first half of d's Enter, the member key, and
+// returns the second, the wait for the barrier to open, for tests that run
+// something in between.
+func JoinDoubleBarrier(ctx context.Context, d *DoubleBarrier) (wait func(context.Context) error, err error) {
+	e, _, err := d.s.join(ctx, "enter", d.membersKey(), "", 1)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error { return d.waitReady(ctx, e) }, nil
+}

@@ -100,9 +100,11 @@ type watcher struct {
 	wch    clientv3.WatchChan
 	cancel context.CancelFunc
 	stop   func() bool
+	rest   []*clientv3.Event // events of the last response after the one next matched
 }
 
-// watch opens a watch on key (with opts) from the next revision and waits
+// watch opens a watch on key (with opts) from the next revision, or from
+// the one opts give (clientv3.WithRev), and waits
 // until etcd has registered it. The watch ends when ctx or the session
 // ends; the caller must close it.
 func (s *Session) watch(ctx context.Context, op, key string, opts ...clientv3.OpOption) (*watcher, error) {
@@ -131,18 +133,28 @@ func (s *Session) watch(ctx context.Context, op, key string, opts ...clientv3.Op
 // next waits for an event that satisfies match. It returns an error wrapping
 // ctx.Err() if ctx ends and [dist.ErrSessionClosed] if the session ends (or
 // the client closes) first.
+//
+// One response may carry several events (a transaction's, or a watch that
+// replays history); those after the matching one are kept for the next
+// call, not dropped with the response.
 func (w *watcher) next(ctx context.Context, op string, match func(*clientv3.Event) bool) error {
-	for wr := range w.wch {
-		if err := wr.Err(); err != nil {
-			return wrap(ctx, op, err)
-		}
-		for _, ev := range wr.Events {
+	for {
+		for len(w.rest) > 0 {
+			ev := w.rest[0]
+			w.rest = w.rest[1:]
 			if match(ev) {
 				return nil
 			}
 		}
+		wr, ok := <-w.wch
+		if !ok {
+			return endedErr(ctx, op)
+		}
+		if err := wr.Err(); err != nil {
+			return wrap(ctx, op, err)
+		}
+		w.rest = wr.Events
 	}
-	return endedErr(ctx, op)
 }
 
 func (w *watcher) close() {
