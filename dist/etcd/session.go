@@ -104,8 +104,15 @@ func (s *Session) TTL() time.Duration { return s.ttl }
 //
 // The client notices a lease that was revoked within about TTL/3 (its next
 // keep-alive) and a server it cannot reach after the TTL, measured on the
-// client's clock. That is why holders must pass their fencing token to the
-// resource they protect rather than rely on Done (see the package dist doc).
+// client's clock. Done can close later than the server expires the lease:
+// the etcd client measures the TTL from each keep-alive's reply rather than
+// its request, checks it once a second, and, until the first keep-alive
+// reply arrives, allows its dial timeout plus a second. With a client cut
+// off from the server, another process has been measured holding a lock
+// 0.02-0.5 s before the cut-off holder's Lost closed (TTL 1 s; found by an
+// adversarial review, 2026-12-06). That is why holders must pass their
+// fencing token to the resource they protect rather than rely on Done (see
+// the package dist doc); the tokens stay strictly increasing.
 func (s *Session) Done() <-chan struct{} { return s.cs.Done() }
 
 // Close stops the keep-alive and revokes the lease, so that every key of the
