@@ -419,7 +419,9 @@ func (p *Pool) WaitContext(ctx context.Context) error {
 // task panic not yet returned by Wait, or nil. If ctx is done first it
 // returns an error for which errors.Is(err, ctx.Err()) holds; the pool
 // stays closed, and its workers exit on their own once the remaining tasks
-// are done. Shutdown may be called more than once; each call waits as above.
+// are done. A ctx that is already done fails the call even when the workers
+// have exited already (it still closes the pool). Shutdown may be called
+// more than once; each call waits as above.
 func (p *Pool) Shutdown(ctx context.Context) error {
 	p.ensure()
 	if p.inj.close(&p.closed) {
@@ -429,6 +431,12 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 		if p.quiet() {
 			p.wakeAll()
 		}
+	}
+	if ctx.Err() != nil {
+		// Rule 2 of the cancellation contract, as in Wait: it used to
+		// succeed here once the workers had exited, and fail while they
+		// had not, a matter of timing. (Found by a review, 2026-12-06.)
+		return waitq.Err(ctx)
 	}
 	select {
 	case <-p.stopped:

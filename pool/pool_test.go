@@ -856,6 +856,25 @@ func TestShutdownContextEnds(t *testing.T) {
 }
 
 // Spawned children of tasks accepted before Shutdown still run.
+// Rule 2 of the cancellation contract: a done ctx fails Shutdown even when
+// the pool has stopped already (it used to return nil then, and the ctx
+// error while the workers were still exiting: a matter of timing).
+func TestShutdownDoneContextFailsOnStoppedPool(t *testing.T) {
+	p := pool.New(2)
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("cause")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(cause)
+	if err := p.Shutdown(ctx); !errors.Is(err, context.Canceled) || !errors.Is(err, cause) {
+		t.Fatalf("Shutdown(done ctx) on a stopped pool = %v, want the ctx error and its cause", err)
+	}
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatalf("a later Shutdown = %v, want nil", err)
+	}
+}
+
 func TestShutdownRunsChildren(t *testing.T) {
 	p := pool.New(2)
 	var kids atomic.Int64
