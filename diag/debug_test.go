@@ -543,3 +543,44 @@ func TestSemaphoreResizedWhileHeldReleasesHold(t *testing.T) {
 	s.Release(1)
 	r.none(t)
 }
+
+// After a Resize, a release of one permit by a goroutine that took it as
+// a counted permit must not end another goroutine's hold of the semaphore
+// taken as a lock (capacity one): the inversion s -> m, m -> s below must
+// still be reported. (A regression of the fix above, found by a review of
+// it.)
+func TestSemaphoreCountedReleaseKeepsOthersHold(t *testing.T) {
+	for _, otherReleases := range []bool{false, true} {
+		t.Run(fmt.Sprintf("other-releases=%v", otherReleases), func(t *testing.T) {
+			r := collect(t, diag.Config{})
+			ctx := context.Background()
+			s := semaphore.New(1)
+			var m mutex.Mutex
+			if err := s.Acquire(ctx, 1); err != nil { // held as a lock
+				t.Fatal(err)
+			}
+			s.Resize(2)
+			if otherReleases {
+				inGoroutine(func() { // a counted permit, taken and given back
+					if err := s.Acquire(ctx, 1); err != nil {
+						t.Error(err)
+					}
+					s.Release(1)
+				})
+			}
+			m.Lock() // s -> m: still inside s
+			m.Unlock()
+			s.Release(1)
+			s.Resize(1)
+			inGoroutine(func() { // m -> s: an inversion
+				m.Lock()
+				if err := s.Acquire(ctx, 1); err != nil {
+					t.Error(err)
+				}
+				s.Release(1)
+				m.Unlock()
+			})
+			r.one(t, diag.Inversion)
+		})
+	}
+}

@@ -27,18 +27,23 @@ func (s *Weighted) mode(n int64) lockdep.Mode {
 	return lockdep.Counted
 }
 
-// releaseMode is how the checker sees a release of n permits. A release of
-// one may end a hold taken as a lock, when the capacity was one, even if a
-// Resize has changed the capacity since: it is looked up whatever the
-// capacity is now. (Judged by the capacity now, the hold of a semaphore
-// resized to two while held stayed recorded for ever: false inversions, a
-// false "recursive locking" at the next Acquire. Found by an adversarial
-// review, 2026-12-06.) A release with no such hold changes nothing.
-func releaseMode(n int64) lockdep.Mode {
-	if n == 1 {
-		return lockdep.Write
+// released tells the checker that n permits were released. A semaphore of
+// capacity one is a lock, and its release may come from any goroutine
+// (Unowned: the hold moves to it). With another capacity, a release of one
+// permit may still end a hold this goroutine took as a lock when the
+// capacity was one, before a Resize; it ends that one only, never another
+// goroutine's. (Judged by the capacity at the release alone, such a hold
+// stayed recorded for ever: false inversions, and a false "recursive
+// locking" at the next Acquire. Found by an adversarial review,
+// 2026-12-06.)
+func (s *Weighted) released(n int64) {
+	switch {
+	case n != 1:
+	case s.capacity.Load() == 1:
+		lockdep.Release(unsafe.Pointer(s), &weightedType, lockdep.Write)
+	default:
+		lockdep.ReleaseOwn(unsafe.Pointer(s), lockdep.Write)
 	}
-	return lockdep.Counted
 }
 
 func (s *Weighted) acquireTracked(ctx context.Context, n int64) error {

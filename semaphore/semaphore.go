@@ -367,7 +367,7 @@ func (s *Weighted) tryAcquireSlow(n int64) bool {
 // Release(0) does nothing.
 func (s *Weighted) Release(n int64) {
 	if lockdep.Enabled && n > 0 {
-		lockdep.Release(unsafe.Pointer(s), &weightedType, releaseMode(n))
+		s.released(n)
 	}
 	st := s.state.Load()
 	// The over-release check uses capacity read after st: a Resize that

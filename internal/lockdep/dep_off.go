@@ -20,6 +20,7 @@ func depAcquired(depToken)                            {}
 func depCanceled(depToken)                            {}
 func depTryAcquired(unsafe.Pointer, *Type, Mode)      {}
 func depRelease(unsafe.Pointer, *Type, Mode)          {}
+func depReleaseOwn(unsafe.Pointer, Mode)              {}
 func depDowngrade(unsafe.Pointer)                     {}
 
 // SetHandler, SetLongWait, SetName, SetUnowned and Reset configure the

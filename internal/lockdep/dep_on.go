@@ -562,6 +562,22 @@ func unhold(h *acq) {
 	}
 }
 
+func depReleaseOwn(p unsafe.Pointer, m Mode) {
+	gid := goid()
+	mu.Lock()
+	defer mu.Unlock()
+	ls := locks[uintptr(p)]
+	if ls == nil || ls.w.Value() != (*byte)(p) {
+		return
+	}
+	for i := len(ls.holders) - 1; i >= 0; i-- {
+		if h := ls.holders[i]; h.mode == m && h.gid == gid {
+			unhold(h)
+			return
+		}
+	}
+}
+
 func depRelease(p unsafe.Pointer, t *Type, m Mode) {
 	if m == Counted {
 		return

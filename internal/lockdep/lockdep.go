@@ -204,6 +204,13 @@ func tryAcquired(p unsafe.Pointer, t *Type, m Mode) {
 // released. Without the debug tag it is empty and compiles away.
 func Release(p unsafe.Pointer, t *Type, m Mode) { depRelease(p, t, m) }
 
+// ReleaseOwn ends the calling goroutine's hold of the lock at p in mode m,
+// if it has one, and does nothing otherwise: unlike Release it never moves
+// another goroutine's hold, even for an Unowned type. A semaphore whose
+// capacity changed since a permit was taken as a lock uses it. Without the
+// debug tag it compiles away.
+func ReleaseOwn(p unsafe.Pointer, m Mode) { depReleaseOwn(p, m) }
+
 // Downgrade is called when a write hold of the lock at p becomes a read hold
 // without releasing it. Without the debug tag it compiles away.
 func Downgrade(p unsafe.Pointer) { depDowngrade(p) }
