@@ -278,9 +278,13 @@ func (m *ReadMostly) backOut(s *slot) {
 // review, 2026-12-06).
 //
 // A writer may queue between our look at the queue bits and our CAS; it
-// stores &revoked after queueing, so either our CAS fails or its store
-// undoes our CAS. Either way the bias ends off; and if our CAS lands after
-// its store, the writer swaps the table out when it gets rw and drains.
+// stores &revoked after queueing. Usually either our CAS fails or its store
+// undoes our CAS, and the bias ends off. But if the bias was &revoked
+// already, its store leaves the same value and our CAS can still land
+// after it: the bias is then on while the writer is queued, and readers
+// may pass it until it gets rw, when it swaps the table out and drains
+// them. Safe, and a short loss of the writer's preference in a race
+// window.
 func (m *ReadMostly) restoreBias() {
 	b := m.bias.Load()
 	if b != nil && b != &revoked {
