@@ -523,14 +523,8 @@ func TestDowngrade(t *testing.T) {
 // Acquire as recursive locking. (Found by an adversarial review,
 // 2026-12-06.)
 func TestSemaphoreResizedWhileHeldReleasesHold(t *testing.T) {
-	r := collect(t, diag.Config{})
+	r, s, m := heldSemaphoreResized(t)
 	ctx := context.Background()
-	s := semaphore.New(1)
-	var m mutex.Mutex
-	if err := s.Acquire(ctx, 1); err != nil { // held as a lock
-		t.Fatal(err)
-	}
-	s.Resize(2)
 	s.Release(1)
 	s.Resize(1)
 	m.Lock()
@@ -552,14 +546,8 @@ func TestSemaphoreResizedWhileHeldReleasesHold(t *testing.T) {
 func TestSemaphoreCountedReleaseKeepsOthersHold(t *testing.T) {
 	for _, otherReleases := range []bool{false, true} {
 		t.Run(fmt.Sprintf("other-releases=%v", otherReleases), func(t *testing.T) {
-			r := collect(t, diag.Config{})
+			r, s, m := heldSemaphoreResized(t)
 			ctx := context.Background()
-			s := semaphore.New(1)
-			var m mutex.Mutex
-			if err := s.Acquire(ctx, 1); err != nil { // held as a lock
-				t.Fatal(err)
-			}
-			s.Resize(2)
 			if otherReleases {
 				inGoroutine(func() { // a counted permit, taken and given back
 					if err := s.Acquire(ctx, 1); err != nil {
@@ -583,4 +571,18 @@ func TestSemaphoreCountedReleaseKeepsOthersHold(t *testing.T) {
 			r.one(t, diag.Inversion)
 		})
 	}
+}
+
+// heldSemaphoreResized starts collecting reports, and returns a semaphore
+// of capacity one that the calling goroutine holds as a lock and that has
+// since been resized to two, and a mutex to take inside it.
+func heldSemaphoreResized(t *testing.T) (*reports, *semaphore.Weighted, *mutex.Mutex) {
+	t.Helper()
+	r := collect(t, diag.Config{})
+	s := semaphore.New(1)
+	if err := s.Acquire(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	s.Resize(2)
+	return r, s, new(mutex.Mutex)
 }
