@@ -89,8 +89,8 @@
 //     CPU-bound work does best at GOMAXPROCS.
 //
 // The pool pays off for many small tasks (it costs tens of nanoseconds a
-// task, about a tenth of a goroutine per task and of peer pools such as
-// ants and pond), for recursive fork-join (which stays on the forking
+// task: about a tenth of a goroutine per task or of ants, half of pond's
+// Go), for recursive fork-join (which stays on the forking
 // worker unless another is idle), and for unbalanced work (idle workers
 // steal).
 //
