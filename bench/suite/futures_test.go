@@ -61,6 +61,27 @@ func BenchmarkFutures(b *testing.B) {
 			}
 		}
 	})
+	// The synchronous equivalent of a Then chain: the 1000 functions kept
+	// in a slice and applied once the value is there, on the goroutine
+	// that has it, as Then's stages run. It bounds what a chain of futures
+	// costs beyond its functions; the goroutine per stage above is the
+	// concurrent way, which a chain does not need.
+	b.Run(kv("workload", "chain")+kv("stages", 1000)+"impl=func-slice", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			fns := make([]func(int) int, 0, 1000)
+			for range 1000 {
+				fns = append(fns, func(v int) int { return v + 1 })
+			}
+			v := 0
+			for _, fn := range fns {
+				v = fn(v)
+			}
+			if v != 1000 {
+				b.Fatalf("chain = %d", v)
+			}
+		}
+	})
 	b.Run(kv("workload", "all")+kv("n", 1000)+"impl=lockstep.future.All", func(b *testing.B) {
 		b.ReportAllocs()
 		ctx := context.Background()
