@@ -218,7 +218,6 @@ func (s *Weighted) acquireSlow(ctx context.Context, n int64) error {
 	// Acquire looked at ctx on entry; the backoff below and the wait for mu
 	// take long enough for ctx to end meanwhile, and a call whose ctx has
 	// ended must not take permits: look again before each grant.
-	done := ctx.Done()
 	// A failed fast-path CAS may only mean that another fast path got in
 	// first: retry a few times, backing off first (see lostRace), before
 	// taking the mutex.
@@ -231,7 +230,7 @@ func (s *Weighted) acquireSlow(ctx context.Context, n int64) error {
 			lostRace()
 			continue
 		}
-		if isDone(done) {
+		if ctx.Err() != nil {
 			return waitq.Err(ctx)
 		}
 		testhook.Yield()
@@ -247,7 +246,7 @@ func (s *Weighted) acquireSlow(ctx context.Context, n int64) error {
 	// through mu, after our publish, and will find us queued.
 	a := s.freeze()
 	testhook.Yield()
-	if isDone(done) {
+	if ctx.Err() != nil {
 		s.publish(a, s.q.Len()) // unchanged
 		s.mu.Unlock()
 		return waitq.Err(ctx)
@@ -284,20 +283,6 @@ func (s *Weighted) acquireSlow(ctx context.Context, n int64) error {
 		return waitq.Err(ctx)
 	}
 	return nil
-}
-
-// isDone reports whether done (a ctx's Done channel; nil for a ctx that
-// never ends) is closed.
-func isDone(done <-chan struct{}) bool {
-	if done == nil {
-		return false
-	}
-	select {
-	case <-done:
-		return true
-	default:
-		return false
-	}
 }
 
 // abandon runs under mu when a queued waiter's ctx ended before it was
