@@ -153,31 +153,20 @@ func TestDoneContextFailsEvenWhenFree(t *testing.T) {
 	checkIdle(t, s, 3)
 }
 
-// entryCtx reports, through entered, the first call of Done: Acquire's
-// look at ctx on entry.
-type entryCtx struct {
-	context.Context
-	once    sync.Once
-	entered chan struct{}
-}
-
-func (c *entryCtx) Done() <-chan struct{} {
-	c.once.Do(func() { close(c.entered) })
-	return c.Context.Done()
-}
-
 // A ctx that ends after Acquire's look on entry, while the call waits for
 // the semaphore's mutex with the permits free, must still fail it: the
 // call takes nothing and returns the ctx error. (It used to grant under
-// the mutex without looking again; an adversarial review found it.)
+// the mutex without looking again; an adversarial review found it.) At
+// GOMAXPROCS=1 the Acquire runs, once this goroutine yields, until it
+// blocks on the mutex, so its ctx ends only after its look on entry.
 func TestCtxEndingWhileWaitingForMutexFails(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	s := semaphore.New(1)
 	release := s.Freeze() // every Acquire now waits for the mutex
-	base, cancel := context.WithCancel(context.Background())
-	ctx := &entryCtx{Context: base, entered: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- s.Acquire(ctx, 1) }()
-	<-ctx.entered // past the look on entry
+	runtime.Gosched() // the Acquire looks at ctx, finds the word frozen, blocks on the mutex
 	cancel()
 	release()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
