@@ -91,8 +91,8 @@ func NewSPSC[T any](capacity int) *SPSC[T] {
 	return &SPSC[T]{slots: make([]T, capacity), cap: uint64(capacity)}
 }
 
-// checkInit panics if q is a zero SPSC; called where a zero SPSC would
-// look full or empty forever.
+// checkInit panics if q is a zero SPSC; called on the slow paths, where a
+// zero SPSC would look full or empty forever (or closed, after a Close).
 func (q *SPSC[T]) checkInit() {
 	if q.cap == 0 {
 		panic("ringbuf: SPSC not created by NewSPSC")
@@ -108,12 +108,12 @@ func (q *SPSC[T]) TryPush(v T) bool {
 func (q *SPSC[T]) push(v T) result {
 	tail := q.tail.Load()
 	if tail-q.headCache >= q.cap { // full by the cached head, or closed (bit 63)
+		q.checkInit() // before the closed bit: a closed zero SPSC panics too
 		if tail&spscClosed != 0 {
 			return resultClosed
 		}
 		q.headCache = q.head.Load()
 		if tail-q.headCache == q.cap {
-			q.checkInit()
 			return resultFailed
 		}
 	}
@@ -147,10 +147,10 @@ func (q *SPSC[T]) pop() (T, result) {
 		tail := q.tail.Load()
 		q.tailCache = tail &^ spscClosed
 		if head == q.tailCache {
+			q.checkInit() // before the closed bit: a closed zero SPSC panics too
 			if tail&spscClosed != 0 {
 				return zero, resultClosed
 			}
-			q.checkInit()
 			return zero, resultFailed
 		}
 	}
@@ -170,8 +170,12 @@ func (q *SPSC[T]) pop() (T, result) {
 // its length; the batch is published with a single atomic operation. Only
 // the producer may call it.
 func (q *SPSC[T]) TryPushN(vs []T) int {
+	if len(vs) == 0 {
+		return 0
+	}
 	tail := q.tail.Load()
-	if tail&spscClosed != 0 || len(vs) == 0 {
+	if tail&spscClosed != 0 {
+		q.checkInit()
 		return 0
 	}
 	want := uint64(len(vs))
