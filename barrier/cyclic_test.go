@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lockstep-go/lockstep/barrier"
+	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/testutil"
 )
 
@@ -755,5 +756,87 @@ func resetRacingArrivals(t *testing.T, withAction bool) {
 			t.Fatalf("Waiting %d, Broken %v", b.Waiting(), b.Broken())
 		}
 		t.Logf("%d resets, %d party-results broken by them", resets.Load(), broken.Load())
+	})
+}
+
+// Stress with the yield hooks on: N parties loop on Await with random
+// cancellations, a failing action now and then, and a goroutine that calls
+// Reset. The action numbers the trips; every successful Await reads the
+// number of its trip. All-or-none: a trip number that anyone succeeded
+// with was succeeded with by exactly N parties.
+func TestCyclicAllOrNoneStress(t *testing.T) {
+	testhook.Enable(t)
+	const parties = 3
+	rounds := testutil.Scale(3000)
+	testutil.Procs(t, []int{1, 2}, func(t *testing.T) {
+		var trip atomic.Int64
+		var fail atomic.Bool
+		errAction := errors.New("action failed")
+		published := int64(-1)
+		b := barrier.New(parties, func() error {
+			n := trip.Add(1)
+			if fail.Load() {
+				published = -1
+				return errAction
+			}
+			published = n
+			return nil
+		})
+		var mu sync.Mutex
+		succ := map[int64]int{}
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(7, 7))
+			for !stop.Load() {
+				if r.IntN(16) == 0 {
+					b.Reset()
+				}
+				fail.Store(r.IntN(8) == 0)
+				runtime.Gosched()
+			}
+		})
+		var done atomic.Int32
+		testutil.Run(t, parties, func(id int) {
+			r := rand.New(rand.NewPCG(uint64(id), 5))
+			defer done.Add(1)
+			for range rounds {
+				ctx, cancel := context.WithCancel(context.Background())
+				if r.IntN(10) == 0 {
+					go cancel()
+				}
+				if done.Load() > 0 {
+					cancel() // someone finished: make sure nobody waits for it
+				}
+				idx, err := b.Await(ctx)
+				switch {
+				case err == nil:
+					p := published
+					if idx < 0 || idx >= parties {
+						t.Errorf("index %d", idx)
+					}
+					mu.Lock()
+					succ[p]++
+					mu.Unlock()
+				case errors.Is(err, barrier.ErrBroken), errors.Is(err, context.Canceled), errors.Is(err, errAction):
+					if errors.Is(err, barrier.ErrBroken) && errors.Is(err, context.Canceled) {
+						t.Errorf("ErrBroken that unwraps to Canceled: %v", err)
+					}
+					if idx != -1 {
+						t.Errorf("failure with index %d", idx)
+					}
+				default:
+					t.Errorf("Await: %v", err)
+				}
+				cancel()
+			}
+		})
+		stop.Store(true)
+		wg.Wait()
+		for p, n := range succ {
+			if p < 0 || n != parties {
+				t.Errorf("trip %d: %d successes, want %d", p, n, parties)
+			}
+		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/testutil"
 	"github.com/lockstep-go/lockstep/semaphore"
 )
@@ -695,6 +696,55 @@ func TestResizeUnderLoad(t *testing.T) {
 	if over.Load() != 0 {
 		t.Fatalf("more than the largest capacity in use %d times", over.Load())
 	}
+	s.Resize(maxCap)
+	checkIdle(t, s, maxCap)
+}
+
+// Resize, cancellation, TryAcquire and Release racing with the yield hooks
+// on: afterwards every permit is back and nobody is queued.
+func TestResizeCancelTryAcquireStress(t *testing.T) {
+	testhook.Enable(t)
+	const maxCap = 5
+	s := semaphore.New(maxCap)
+	iters := testutil.Scale(3000)
+	var stop atomic.Bool
+	var bg sync.WaitGroup
+	bg.Go(func() {
+		r := rand.New(rand.NewPCG(1, 2))
+		for !stop.Load() {
+			s.Resize(r.Int64N(maxCap + 1))
+			runtime.Gosched()
+		}
+	})
+	testutil.Run(t, 6, func(id int) {
+		r := rand.New(rand.NewPCG(uint64(id), 9))
+		for range iters {
+			n := 1 + r.Int64N(3)
+			if r.IntN(4) == 0 {
+				if s.TryAcquire(n) {
+					runtime.Gosched()
+					s.Release(n)
+				}
+				continue
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			if r.IntN(3) == 0 {
+				go cancel()
+			}
+			err := s.Acquire(ctx, n)
+			switch {
+			case err == nil:
+				runtime.Gosched()
+				s.Release(n)
+			case errors.Is(err, semaphore.ErrTooLarge), errors.Is(err, context.Canceled):
+			default:
+				t.Errorf("Acquire = %v", err)
+			}
+			cancel()
+		}
+	})
+	stop.Store(true)
+	bg.Wait()
 	s.Resize(maxCap)
 	checkIdle(t, s, maxCap)
 }
