@@ -305,6 +305,7 @@ func (p *Pool) runHere(t task) {
 	// duration, so the task can fork and its children can be stolen.
 	p.mu.Lock()
 	w := p.newWorker(true)
+	w.borrowed = true // under mu, where Stats reads it
 	p.mu.Unlock()
 	defer w.retire() // deferred: also if the task calls runtime.Goexit
 	w.idle.Store(false)
@@ -526,7 +527,9 @@ func (p *Pool) Stats() Stats {
 		s.Stolen += w.stolen.Load()
 		s.Queued += w.dq.len()
 		s.Queued += w.batch.left()
-		if !w.idle.Load() {
+		if !w.idle.Load() && !w.borrowed {
+			// A borrowed caller's goroutine is no worker (see Workers),
+			// as a CallerRuns func task's is not.
 			s.Running++
 		}
 	}

@@ -1140,3 +1140,70 @@ func TestOneSubmissionWakesFewWorkers(t *testing.T) {
 		}
 	})
 }
+
+// Join with a nil task is misuse, like Spawn(nil) and Group.Go(w, nil): it
+// must panic with a "pool: " message. A nil first task used to be called
+// inline under panics.Try, so Join returned the nil-func dereference as a
+// *PanicError, as if a task had panicked.
+func TestJoinNilTaskPanics(t *testing.T) {
+	p := pool.New(1)
+	defer shutdown(t, p)
+	for name, tasks := range map[string][]func(*pool.Worker){
+		"first":  {nil, func(*pool.Worker) {}},
+		"second": {func(*pool.Worker) {}, nil},
+	} {
+		got := make(chan any, 1)
+		var err error
+		p.Go(func(w *pool.Worker) {
+			defer func() { got <- recover() }()
+			err = w.Join(tasks...)
+		})
+		r := <-got
+		if s, ok := r.(string); !ok || !strings.HasPrefix(s, "pool: ") {
+			t.Errorf("Join with a nil %s task: recovered %v (Join = %v), want a \"pool: \" panic", name, r, err)
+		}
+	}
+	if err := waitLive(t, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Stats.Running counts workers inside a task, at most one per worker, and
+// Workers does not count the submitter's goroutine that a CallerRuns Go
+// task borrows (nor does Running count a CallerRuns func task). Running
+// used to count the borrowed goroutine: with the one worker busy and a
+// caller-run Go task in progress, Stats said 2 running of 1 worker (and,
+// between the borrowed worker's last flush and its unlisting, 1 running in
+// a quiet pool).
+func TestStatsRunningExcludesCallerRunsGoroutine(t *testing.T) {
+	p := pool.New(1, pool.WithQueueLimit(1, pool.CallerRuns), pool.WithStarvationCheck(0, 0))
+	defer shutdown(t, p)
+	g := block(p, 1)
+	p.Submit(func() {}) // fills the queue: the next submission runs here
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Go(func(*pool.Worker) { close(started); <-release })
+	}()
+	<-started
+	funcStarted, funcRelease := make(chan struct{}), make(chan struct{})
+	go func() {
+		done <- p.Submit(func() { close(funcStarted); <-funcRelease })
+	}()
+	<-funcStarted
+	s := p.Stats()
+	close(release)
+	close(funcRelease)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.open()
+	if s.Running > s.Workers || s.Running != 1 {
+		t.Fatalf("one worker busy, two tasks running in callers: %+v; want Running 1 (<= Workers)", s)
+	}
+	if err := waitLive(t, p); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -30,6 +30,9 @@ type Worker struct {
 	p    *Pool
 	id   int
 	temp bool // started on starvation, or borrowed by CallerRuns
+	// borrowed: the submitter's goroutine, borrowed by CallerRuns. Set
+	// under Pool.mu before Stats can see the worker.
+	borrowed bool
 
 	retiring atomic.Bool   // set by Resize: exit once the own work is done
 	wake     chan struct{} // parking token: capacity 1, sent by unpark
@@ -96,10 +99,16 @@ func (w *Worker) spawn(t task) {
 // runs at once in the calling task, the others are spawned onto w's deque.
 // While it waits, w runs other queued tasks (its own first), so a join
 // never leaves its worker idle and never deadlocks the pool. It returns the
-// first panic among the tasks as a *PanicError, or nil.
+// first panic among the tasks as a *PanicError, or nil. A nil task is a
+// bug: Join panics before it starts any of them.
 func (w *Worker) Join(tasks ...func(w *Worker)) error {
 	if len(tasks) == 0 {
 		return nil
+	}
+	for _, t := range tasks {
+		if t == nil { // misuse: panic before forking any of them
+			panic("pool: nil task")
+		}
 	}
 	var g Group
 	for _, t := range tasks[1:] {
