@@ -121,6 +121,19 @@ func TestMisusePanics(t *testing.T) {
 	wantPanic(t, "future: ", func() { future.Any(nil, future.Resolved(1)) })
 	wantPanic(t, "future: ", func() { future.Race[int](nil) })
 	wantPanic(t, "future: ", func() { future.AllSettled[int](nil) })
+
+	// A nil function or ctx panics at the call, before anything runs; it
+	// used to surface later, on another goroutine, as a *PanicError of a
+	// nil call (or as context.WithCancel's own panic).
+	exec := future.ExecutorFunc(func(func()) error { t.Error("Submit reached the executor"); return nil })
+	var nilCtx context.Context // the misuse under test
+	ctxFn := func(context.Context) (int, error) { return 0, nil }
+	wantPanic(t, "future: ", func() { future.Go[int](nil) })
+	wantPanic(t, "future: ", func() { future.GoContext[int](bg, nil) })
+	wantPanic(t, "future: ", func() { future.GoContext(nilCtx, ctxFn) })
+	wantPanic(t, "future: ", func() { future.Submit[int](exec, nil) })
+	wantPanic(t, "future: ", func() { future.SubmitContext[int](bg, exec, nil) })
+	wantPanic(t, "future: ", func() { future.SubmitContext(nilCtx, exec, ctxFn) })
 }
 
 // Rule 2 of the cancellation contract: a done ctx fails Get even when the

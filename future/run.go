@@ -50,6 +50,9 @@ func (e ExecutorFunc) Submit(task func()) error { return e(task) }
 // panic in fn completes the future with a *[PanicError]; a runtime.Goexit,
 // with [ErrGoexit].
 func Go[T any](fn func() (T, error)) *Future[T] {
+	if fn == nil {
+		panic("future: Go with a nil function")
+	}
 	f := new(Future[T])
 	go produce(f, fn)
 	return f
@@ -64,6 +67,7 @@ func Go[T any](fn func() (T, error)) *Future[T] {
 // The end of ctx itself does not complete the future: fn sees its context
 // end and decides what to return.
 func GoContext[T any](ctx context.Context, fn func(ctx context.Context) (T, error)) *Future[T] {
+	checkCtxFunc("GoContext", ctx, fn)
 	c, run := newCtxFuture(ctx, fn)
 	go produce(&c.out, run)
 	return &c.out
@@ -77,6 +81,9 @@ func GoContext[T any](ctx context.Context, fn func(ctx context.Context) (T, erro
 func Submit[T any](exec Executor, fn func() (T, error)) *Future[T] {
 	if exec == nil {
 		panic("future: Submit with a nil Executor")
+	}
+	if fn == nil {
+		panic("future: Submit with a nil function")
 	}
 	f := new(Future[T])
 	if err := exec.Submit(func() { produce(f, fn) }); err != nil {
@@ -92,6 +99,7 @@ func SubmitContext[T any](ctx context.Context, exec Executor, fn func(ctx contex
 	if exec == nil {
 		panic("future: SubmitContext with a nil Executor")
 	}
+	checkCtxFunc("SubmitContext", ctx, fn)
 	c, run := newCtxFuture(ctx, fn)
 	submitted := false
 	defer func() {
@@ -105,6 +113,19 @@ func SubmitContext[T any](ctx context.Context, exec Executor, fn func(ctx contex
 	}
 	submitted = true
 	return &c.out
+}
+
+// checkCtxFunc panics, with the package's prefix, on the misuse that
+// context.WithCancel would report in its own words (a nil ctx) or that
+// would surface only later, as a nil dereference on the function's
+// goroutine (a nil fn).
+func checkCtxFunc[T any](name string, ctx context.Context, fn func(context.Context) (T, error)) {
+	if ctx == nil {
+		panic("future: " + name + " with a nil Context")
+	}
+	if fn == nil {
+		panic("future: " + name + " with a nil function")
+	}
 }
 
 func rejectedError(err error) error {

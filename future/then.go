@@ -1,6 +1,9 @@
 package future
 
-import "errors"
+import (
+	"errors"
+	"sync/atomic"
+)
 
 // Continuations. Each combinator allocates one stage that holds the output
 // future, the node it pushes on its input's callback stack, and its
@@ -96,10 +99,13 @@ func (s *handleStage[T, U]) run() *node {
 
 // ThenOn is [Then] with fn run as a task on exec instead of on the
 // completing goroutine; the continuations of the returned future then run
-// on exec's goroutine too. If exec refuses the task, the returned future
-// fails with an error wrapping exec's. If f fails, the error passes to the
-// returned future at once, without a task (fn would not run anyway), as
-// CompletableFuture's *Async stages do.
+// on exec's goroutine too, unless the task finished before exec's Submit
+// returned (an executor that runs tasks in the caller, as pool's
+// CallerRuns does): then they run in the completer's loop, so that a chain
+// of ThenOn stages does not recurse. If exec refuses the task, the returned
+// future fails with an error wrapping exec's. If f fails, the error passes
+// to the returned future at once, without a task (fn would not run
+// anyway), as CompletableFuture's *Async stages do.
 func ThenOn[T, U any](f *Future[T], exec Executor, fn func(T) (U, error)) *Future[U] {
 	if f == nil {
 		panic("future: ThenOn of a nil *Future")
@@ -122,7 +128,22 @@ type thenOnStage[T, U any] struct {
 	in   *Future[T]
 	exec Executor
 	fn   func(T) (U, error)
+
+	// phase and handoff keep a chain of ThenOn stages on an executor that
+	// runs the task before its Submit returns (pool's CallerRuns) from
+	// recursing, a stage's Submit inside the previous stage's task: a task
+	// that completes out while run is still submitting it leaves out's
+	// callbacks in handoff, and run returns them to the loop in runAll, as
+	// every other stage does.
+	phase   atomic.Uint32 // thenOnSubmitting, then thenOnReturned or thenOnHanded
+	handoff *node         // out's callbacks, written by the task before it sets thenOnHanded
 }
+
+const (
+	thenOnSubmitting uint32 = iota + 1 // run is inside exec.Submit
+	thenOnReturned                     // Submit returned before the task completed out
+	thenOnHanded                       // the task completed out during Submit: run runs handoff
+)
 
 func (s *thenOnStage[T, U]) run() *node {
 	exec := s.exec
@@ -141,13 +162,40 @@ func (s *thenOnStage[T, U]) run() *node {
 	// task runs, for any executor built on channels or locks. Submit runs
 	// inside a completion, where a panic would stop the completer from
 	// running the callbacks after this one: guard makes it an error.
-	if _, err := guard(&s.out, func() (struct{}, error) { return struct{}{}, submit(exec, s.task) }); err != nil {
+	var handed *node
+	if _, err := guard(&s.out, func() (struct{}, error) { return s.submit(exec, &handed) }); err != nil {
 		// s.in and s.fn stay: an executor that panicked may have handed
 		// the task on, and the task reads them.
 		_, list := s.out.settle(zero, err)
+		if list == nil {
+			list = handed // an executor that ran the task and still failed
+		}
 		return list
 	}
-	return nil
+	return handed
+}
+
+// submit submits s.task to exec. If the task completed out before Submit
+// returned, it sets *handed to out's callbacks, for run to return; if
+// Submit panics or ends the goroutine after that, it runs them itself.
+func (s *thenOnStage[T, U]) submit(exec Executor, handed **node) (_ struct{}, err error) {
+	s.phase.Store(thenOnSubmitting)
+	returned := false
+	defer func() {
+		if s.phase.CompareAndSwap(thenOnSubmitting, thenOnReturned) {
+			return // the task will run out's callbacks itself
+		}
+		list := s.handoff // the task's CompareAndSwap published it
+		s.handoff = nil
+		if returned {
+			*handed = list
+		} else {
+			runAll(list) // nobody returns to a loop: run them here
+		}
+	}()
+	err = submit(exec, s.task)
+	returned = true
+	return struct{}{}, err
 }
 
 func (s *thenOnStage[T, U]) task() {
@@ -157,7 +205,18 @@ func (s *thenOnStage[T, U]) task() {
 		return
 	}
 	u, err := call(&s.out, fn, in.val)
-	s.out.complete(u, err)
+	// settle, not complete: nobody sees whether this completion lost, so
+	// it need not wait for the winner.
+	_, list := s.out.settle(u, err)
+	if list == nil {
+		return
+	}
+	s.handoff = list
+	if s.phase.CompareAndSwap(thenOnSubmitting, thenOnHanded) {
+		return // run is still in Submit: it runs them in its loop
+	}
+	s.handoff = nil
+	runAll(list)
 }
 
 // submit submits task to exec; a refusal becomes an error that wraps
