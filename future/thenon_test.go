@@ -13,49 +13,6 @@ import (
 // Submit returns, as pool's CallerRuns policy does when the queue is full.
 var inlineExec = future.ExecutorFunc(func(task func()) error { task(); return nil })
 
-// A chain of ThenOn stages on an executor that runs tasks in the caller
-// recursed: each stage's Submit ran the task, whose completion ran the next
-// stage, whose Submit ran its task, ..., about ten frames per stage, and a
-// chain of two million stages died with "goroutine stack exceeds
-// 1000000000-byte limit" (fatal: no recover, no PanicError). The package
-// promises that a chain of any length completed at once runs in a loop.
-func TestThenOnInlineExecutorChainDoesNotRecurse(t *testing.T) {
-	const stages = 1000
-	p := future.NewPromise[int]()
-	f := p.Future()
-	maxDepth := 0
-	for i := range stages {
-		f = future.ThenOn(f, inlineExec, func(v int) (int, error) {
-			if i%100 == 99 {
-				maxDepth = max(maxDepth, stackDepth())
-			}
-			return v + 1, nil
-		})
-	}
-	p.Resolve(0)
-	if v, err := mustGet(t, f); v != stages || err != nil {
-		t.Fatalf("chain = %v, %v; want %d", v, err, stages)
-	}
-	if maxDepth > 64 {
-		t.Fatalf("stack depth %d in stage 1000: the chain recursed", maxDepth)
-	}
-
-	// The same chain attached to a complete future, built stage by stage.
-	g := future.Resolved(0)
-	for range stages {
-		g = future.ThenOn(g, inlineExec, func(v int) (int, error) {
-			maxDepth = max(maxDepth, stackDepth())
-			return v + 1, nil
-		})
-	}
-	if v, err := mustGet(t, g); v != stages || err != nil {
-		t.Fatalf("chain on a resolved future = %v, %v; want %d", v, err, stages)
-	}
-	if maxDepth > 64 {
-		t.Fatalf("stack depth %d: the chain on a resolved future recursed", maxDepth)
-	}
-}
-
 // An executor that runs the task in the caller and then panics or ends the
 // goroutine: the task completed the output, and the output's continuations
 // still run, exactly once, and see the task's result.
