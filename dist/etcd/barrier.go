@@ -124,8 +124,10 @@ func (d *DoubleBarrier) membersKey() string { return d.prefix + "members/" }
 // entered (or the barrier was already open, for a late member).
 //
 // If ctx ends first, Enter returns an error for which errors.Is(err,
-// ctx.Err()) holds and withdraws the caller (its member key is deleted). It
-// panics if called twice.
+// ctx.Err()) holds and withdraws the caller (its member key is deleted),
+// unless the barrier opened with the caller inside before it could
+// withdraw: then the opening wins and Enter returns nil, since the others
+// entered counting it. It panics if called twice.
 func (d *DoubleBarrier) Enter(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -137,11 +139,35 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 		return err
 	}
 	if err := d.waitReady(ctx, e); err != nil {
-		d.s.cleanup(ctx, e.key, e.rev)
-		return err
+		if d.withdraw(ctx, e) {
+			return err
+		}
 	}
 	d.me, d.state = e, 1
 	return nil
+}
+
+// withdraw deletes e's member key unless the barrier is open, atomically
+// with the check, and reports false if it found the barrier open with e's
+// key in it: the caller is inside, as the members that entered counted it.
+// (A plain delete let a counted member withdraw after the others had
+// entered, leaving them with fewer than n. Found by an adversarial review.)
+// Like [Session.cleanup] it runs even though ctx may be done; if it fails,
+// the key goes with the session's lease.
+func (d *DoubleBarrier) withdraw(ctx context.Context, e entry) bool {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	mine := clientv3.Compare(clientv3.CreateRevision(e.key), "=", e.rev)
+	resp, err := d.s.client.Txn(cctx).
+		If(clientv3.Compare(clientv3.CreateRevision(d.readyKey()), "=", 0), mine).
+		Then(clientv3.OpDelete(e.key)).
+		Else(clientv3.OpTxn([]clientv3.Cmp{mine}, nil, nil)).Commit()
+	if err != nil || resp.Succeeded {
+		return true
+	}
+	// Open, or e's key gone (the session ended): inside only if e's key
+	// is still there.
+	return !resp.Responses[0].GetResponseTxn().Succeeded
 }
 
 func (d *DoubleBarrier) waitReady(ctx context.Context, e entry) error {

@@ -9,3 +9,6 @@ func Freeze(l *Lock) { l.stopRefresh() }
 // Acquired returns when l's acquiring script was sent, from which its
 // validity is measured.
 func Acquired(l *Lock) time.Time { return l.acquired }
+
+// TTL returns the TTL m counts with, the one its scripts give Redis.
+func TTL(m *Mutex) time.Duration { return m.ttl }

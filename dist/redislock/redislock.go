@@ -54,9 +54,18 @@ const DefaultTTL = 10 * time.Second
 
 // KEYS[1] lock key, KEYS[2] fence counter; ARGV[1] owner id, ARGV[2] TTL ms.
 // Returns {1, token} when acquired, {0, remaining TTL in ms} when held.
+//
+// A key that already holds ARGV[1] is this very acquisition, run again by
+// a client that lost the first run's reply and retried it (go-redis retries
+// a command that failed with io.EOF, by default): it is acquired, and its
+// token is the counter's value, which no one can have incremented since,
+// because every increment needs the key to be absent.
 var acquireScript = redis.NewScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 	return {1, redis.call('INCR', KEYS[2])}
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return {1, tonumber(redis.call('GET', KEYS[2]))}
 end
 return {0, redis.call('PTTL', KEYS[1])}
 `)
@@ -111,6 +120,9 @@ func New(client redis.UniversalClient, key string, opts ...Option) *Mutex {
 	for _, o := range opts {
 		o(m)
 	}
+	// Rounded up, so that the TTL the client counts with is the one Redis
+	// applies (it takes whole milliseconds).
+	m.ttl = (m.ttl + time.Millisecond - 1).Truncate(time.Millisecond)
 	if m.ttl < 10*time.Millisecond {
 		panic("redislock: TTL below 10ms")
 	}
@@ -243,21 +255,33 @@ type Lock struct {
 	owner string
 	token int64
 
-	acquired  time.Time     // when the acquiring script was sent: the key's TTL runs from no earlier
-	lost      chan struct{} // closed by the refresher when the lock is lost
-	stop      context.CancelFunc
-	refreshed chan struct{} // closed when the refresher has returned
-	stopOnce  sync.Once
+	acquired time.Time     // when the acquiring script was sent: the key's TTL runs from no earlier
+	lost     chan struct{} // closed by the refresher when the lock is lost
+
+	// The refresher's state. valid is written by the refresher and read
+	// only after it has returned (a failed Unlock restarts it from there);
+	// stop and refreshed are replaced only while no refresher runs.
+	valid     time.Time          // the key lives at least until then
+	due       time.Time          // when the next extension is due
+	stop      context.CancelFunc // stops the running refresher
+	refreshed chan struct{}      // closed when the refresher has returned
 
 	mu       sync.Mutex // serializes Unlock; protects released
 	released bool
 }
 
 func (m *Mutex) held(owner string, token int64, sent time.Time) *Lock {
-	ctx, stop := context.WithCancel(context.Background())
-	l := &Lock{m: m, owner: owner, token: token, acquired: sent, lost: make(chan struct{}), stop: stop, refreshed: make(chan struct{})}
-	go l.refresh(ctx)
+	l := &Lock{m: m, owner: owner, token: token, acquired: sent, lost: make(chan struct{}),
+		valid: sent.Add(m.ttl), due: sent.Add(m.ttl / 3)}
+	l.startRefresh()
 	return l
+}
+
+// startRefresh starts the refresher from l.valid and l.due.
+func (l *Lock) startRefresh() {
+	ctx, stop := context.WithCancel(context.Background())
+	l.stop, l.refreshed = stop, make(chan struct{})
+	go l.refresh(ctx)
 }
 
 // refresh extends the key every TTL/3 until ctx ends. It closes lost when
@@ -269,10 +293,12 @@ func (l *Lock) refresh(ctx context.Context) {
 	defer close(l.refreshed)
 	ttl := l.m.ttl
 	interval := ttl / 3
-	valid := l.acquired.Add(ttl) // the key lives at least until then
+	valid := l.valid // the key lives at least until then
+	defer func() { l.valid = valid }()
 	// The first extension is due interval after the acquisition was sent
-	// (at once, if its reply took longer than that).
-	t := time.NewTimer(max(0, time.Until(l.acquired.Add(interval))))
+	// (at once, if its reply took longer than that), or, for a refresher
+	// restarted by a failed Unlock, when the stopped one would have sent it.
+	t := time.NewTimer(max(0, time.Until(l.due)))
 	defer t.Stop()
 	for {
 		select {
@@ -289,6 +315,7 @@ func (l *Lock) refresh(ctx context.Context) {
 			return
 		case err == nil && ok == 1:
 			valid = sent.Add(ttl)
+			l.due = time.Now().Add(interval)
 			t.Reset(interval)
 		case err == nil:
 			close(l.lost) // not ours any more
@@ -297,7 +324,9 @@ func (l *Lock) refresh(ctx context.Context) {
 			close(l.lost) // could not extend in time: expired
 			return
 		default:
-			t.Reset(min(interval/4, time.Until(valid))) // transient: retry soon
+			d := min(interval/4, time.Until(valid)) // transient: retry soon
+			l.due = time.Now().Add(d)
+			t.Reset(d)
 		}
 	}
 }
@@ -309,7 +338,9 @@ func (l *Lock) Token() int64 { return l.token }
 
 // Lost returns a channel that is closed when the lock is known to be lost:
 // a refresh found the key gone or someone else's, or no refresh got through
-// for a TTL. It is not closed by Unlock.
+// for a TTL. It is not closed by an Unlock that returns nil or
+// ErrLockLost (after an Unlock that failed otherwise, the lock is still
+// refreshed and Lost still reports its loss).
 func (l *Lock) Lost() <-chan struct{} { return l.lost }
 
 // Unlock stops the refresh and deletes the key if it still holds this
@@ -317,10 +348,11 @@ func (l *Lock) Lost() <-chan struct{} { return l.lost }
 // was taken by another owner, who keeps it), Unlock returns
 // [dist.ErrLockLost]; the lock is released either way.
 //
-// If Unlock fails for another reason the key may or may not have been
-// deleted (it expires after the TTL in any case), and Unlock may be called
-// again. Calling it again after it returned nil or ErrLockLost is a bug and
-// panics.
+// If Unlock fails for another reason (ctx ended, Redis unreachable) the key
+// may or may not have been deleted, and Unlock may be called again. The
+// lock is then still refreshed, as if Unlock had not been called: if the
+// key is in fact gone, the refresh finds out and Lost is closed. Calling
+// Unlock again after it returned nil or ErrLockLost is a bug and panics.
 func (l *Lock) Unlock(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -333,6 +365,11 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	l.stopRefresh()
 	n, err := releaseScript.Run(ctx, l.m.client, []string{l.m.key}, l.owner, l.m.channel()).Int()
 	if err != nil {
+		select {
+		case <-l.lost: // the refresher gave up before it was stopped
+		default:
+			l.startRefresh() // still held, as far as we know: keep it alive
+		}
 		return wrap(ctx, "unlock", err)
 	}
 	l.released = true
@@ -344,6 +381,6 @@ func (l *Lock) Unlock(ctx context.Context) error {
 
 // stopRefresh stops the refresher and waits for it to return.
 func (l *Lock) stopRefresh() {
-	l.stopOnce.Do(l.stop)
+	l.stop()
 	<-l.refreshed
 }
