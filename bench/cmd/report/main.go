@@ -117,7 +117,8 @@ func run(cpus string, count int, benchtime, filter, out, in string) error {
 	}
 	md.WriteString("Time per operation (median; ± is the 95% confidence interval when there are 6 or more rounds). " +
 		"Ratios are lockstep ÷ the fastest other implementation in the same run: below 1 is faster. " +
-		"✅ leads, ❌ trails, ≈ within noise (overlapping intervals, or within 5% without intervals).\n\n")
+		"✅ leads (faster than every other implementation), ❌ trails (slower than at least one), " +
+		"≈ within noise (overlapping intervals, or within 5% without intervals).\n\n")
 	md.WriteString("## Summary\n\n")
 	if err := report.WriteSummary(&md, d); err != nil {
 		return err

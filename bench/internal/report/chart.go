@@ -37,6 +37,7 @@ func WriteCharts(dir string, d *Data) ([]string, error) {
 		return nil, err
 	}
 	var files []string
+	used := map[string]bool{}
 	for _, f := range d.Families {
 		for _, wl := range f.Workloads {
 			p := plot.New()
@@ -73,7 +74,13 @@ func WriteCharts(dir string, d *Data) ([]string, error) {
 			if err := plotutil.AddLinePoints(p, lines...); err != nil {
 				return files, fmt.Errorf("%s %s: %w", f.Name, wl.Name, err)
 			}
+			// Names that differ only in characters ChartFile maps alike
+			// ("a/b" and "a_b") get a numbered file each.
 			file := ChartFile(f.Name, wl)
+			for i := 2; used[file]; i++ {
+				file = fmt.Sprintf("%s-%d.svg", strings.TrimSuffix(ChartFile(f.Name, wl), ".svg"), i)
+			}
+			used[file] = true
 			if err := p.Save(6*vg.Inch, 4*vg.Inch, filepath.Join(dir, file)); err != nil {
 				return files, err
 			}

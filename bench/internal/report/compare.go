@@ -10,9 +10,9 @@ import (
 type Verdict int
 
 const (
-	Par    Verdict = iota // the confidence intervals overlap, or within 5%
-	Leads                 // lockstep is faster
-	Trails                // lockstep is slower
+	Par    Verdict = iota // the confidence intervals overlap, or within 5% without intervals
+	Leads                 // lockstep is faster than every peer
+	Trails                // lockstep is slower than some peer, so than the fastest
 	NoPeer                // nothing to compare with
 )
 
@@ -25,8 +25,8 @@ func (v Verdict) Mark() string {
 	return [...]string{"≈", "✅", "❌", ""}[v]
 }
 
-// parBand is the ratio band around 1 that counts as parity when the
-// confidence intervals cannot separate the two (a single run, say).
+// parBand is the ratio band around 1 that counts as parity when either side
+// has no confidence interval (fewer than six runs).
 const parBand = 0.05
 
 // Comparison is one lockstep implementation against the fastest peer on one
@@ -64,14 +64,23 @@ func Compare(w *Workload, procs int) []Comparison {
 			continue
 		}
 		c := Comparison{Impl: s.Impl, Peer: best.Impl, Ratio: sum.Center / bestSum.Center}
-		// With fewer than six runs benchmath gives no confidence interval
-		// (its bounds are infinite); then the ratio band alone decides.
-		known := !math.IsInf(sum.Lo, 0) && !math.IsInf(sum.Hi, 0) &&
-			!math.IsInf(bestSum.Lo, 0) && !math.IsInf(bestSum.Hi, 0)
+		// Leading is being faster than every peer (the one with the best
+		// median need not be clearly the fastest); trailing is being
+		// slower than any peer.
+		leads, trails := true, false
+		for _, p := range w.Series {
+			psum, ok := p.ByProcs[procs]
+			if !ok || IsLockstep(p.Impl) {
+				continue
+			}
+			faster, slower := decided(sum, psum)
+			leads = leads && faster
+			trails = trails || slower
+		}
 		switch {
-		case c.Ratio < 1-parBand && (!known || sum.Hi < bestSum.Lo):
+		case leads:
 			c.Verdict = Leads
-		case c.Ratio > 1+parBand && (!known || sum.Lo > bestSum.Hi):
+		case trails:
 			c.Verdict = Trails
 		default:
 			c.Verdict = Par
@@ -79,4 +88,22 @@ func Compare(w *Workload, procs int) []Comparison {
 		out = append(out, c)
 	}
 	return out
+}
+
+// hasInterval reports whether s has a confidence interval: with fewer than
+// six runs benchmath gives none (its bounds are infinite).
+func hasInterval(s benchmath.Summary) bool {
+	return !math.IsInf(s.Lo, 0) && !math.IsInf(s.Hi, 0)
+}
+
+// decided reports whether a is decidedly faster or slower than b: by
+// separated confidence intervals when both have one (overlapping intervals
+// are parity, however far apart the medians), and by the ratio band alone
+// when either has none.
+func decided(a, b benchmath.Summary) (faster, slower bool) {
+	if hasInterval(a) && hasInterval(b) {
+		return a.Hi < b.Lo, a.Lo > b.Hi
+	}
+	r := a.Center / b.Center
+	return r < 1-parBand, r > 1+parBand
 }

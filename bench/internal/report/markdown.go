@@ -89,12 +89,13 @@ func WriteTables(w io.Writer, d *Data) error {
 	return err
 }
 
-// cell is one Markdown table cell after the row's opening "|".
+// cell is one Markdown table cell after the row's opening "|". A "|" in s
+// (a sub-benchmark name may hold one) is escaped, or it would split the cell.
 func cell(s string) string {
 	if s == "" {
 		return " |"
 	}
-	return " " + s + " |"
+	return " " + strings.ReplaceAll(s, "|", `\|`) + " |"
 }
 
 func row(cells ...string) string {

@@ -16,6 +16,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 
@@ -93,7 +94,9 @@ func Parse(r io.Reader, fileName string) (*Data, error) {
 				}
 			}
 			sec, ok := rec.Value("sec/op")
-			if !ok {
+			if !ok || math.IsNaN(sec) || math.IsInf(sec, 0) {
+				// No time, or no measurement (NaN would sort and
+				// compare as nothing else does).
 				continue
 			}
 			impl := implProj.Project(rec).Get(implField)
