@@ -55,6 +55,10 @@ var (
 	classes    = map[string]*class{} // named classes
 	reported   = map[string]bool{}   // findings already reported, by key
 	swept      = 0                   // len(locks) after the last sweep
+	// retired are records of collected locks that stateOf replaced with a
+	// new lock's record at the same address: no longer in locks, so sweep
+	// would not see them, but edges into their classes remain to prune.
+	retired []*lockState
 )
 
 var (
@@ -207,26 +211,38 @@ func formatStack(pcs []uintptr) string {
 // held.
 func stateOf(p unsafe.Pointer, t *Type) *lockState {
 	key := uintptr(p)
-	if ls := locks[key]; ls != nil && ls.w.Value() == (*byte)(p) {
+	ls := locks[key]
+	if ls != nil && ls.w.Value() == (*byte)(p) {
 		if ls.typ == nil {
 			ls.typ = t
 		}
 		return ls
 	}
-	if len(locks) >= 2*swept+1024 {
+	if ls != nil {
+		retired = append(retired, ls) // collected; p is a new lock
+	}
+	if len(locks)+len(retired) >= 2*swept+1024 {
 		sweep()
 	}
-	ls := &lockState{w: weak.Make((*byte)(p)), typ: t}
+	ls = &lockState{w: weak.Make((*byte)(p)), typ: t}
 	locks[key] = ls
 	return ls
 }
 
 // sweep forgets the locks that were garbage collected, and the edges to
 // them: no goroutine can wait for them any more. It runs when the number of
-// locks has doubled, so its cost is amortised over the acquisitions that
-// created them. Called with mu held.
+// locks (counting records replaced at a reused address) has doubled, so
+// its cost is amortised over the acquisitions that created them. Called
+// with mu held.
 func sweep() {
 	dead := map[*class]bool{}
+	for _, ls := range retired {
+		if ls.cls != nil && !ls.cls.named {
+			dead[ls.cls] = true
+		}
+	}
+	clear(retired)
+	retired = retired[:0]
 	for k, ls := range locks {
 		if ls.w.Value() == nil {
 			delete(locks, k)
@@ -317,12 +333,26 @@ func Reset() {
 }
 
 func deliver(rs []*Report) {
+	delivered := 0
+	defer func() {
+		if delivered < len(rs) {
+			// The handler panicked (diag's Config.Panic) or ended the
+			// goroutine at rs[delivered]: the findings after it were never
+			// seen, so they must not count as reported.
+			mu.Lock()
+			for _, r := range rs[delivered+1:] {
+				delete(reported, r.key)
+			}
+			mu.Unlock()
+		}
+	}()
 	for _, r := range rs {
 		if h := handler.Load(); h != nil {
 			(*h)(r)
 		} else {
 			os.Stderr.WriteString(r.String())
 		}
+		delivered++
 	}
 }
 
@@ -348,12 +378,21 @@ func depAcquire(p unsafe.Pointer, t *Type, m Mode) *acq {
 // goroutine holds. Called with mu held.
 func checkOrder(g *gstate, a *acq) []*Report {
 	var rs []*Report
+	recursive := false
 	for _, h := range g.held {
 		if h.ls == a.ls {
+			recursive = true
 			if r := recursion(h, a); r != nil {
 				rs = append(rs, r)
 			}
 		}
+	}
+	if recursive {
+		// Every lock taken after the first hold of a.ls is ordered after
+		// it already: an edge from one of them back to a.ls would close a
+		// cycle with the goroutine's own order, an "inversion" that is
+		// this recursion again (lockdep stops at the recursion too).
+		return rs
 	}
 	for i, h := range g.held {
 		from, to := h.ls.cls, a.ls.cls
@@ -422,7 +461,7 @@ func inversion(h, a *acq, path []*edge) *Report {
 		return nil
 	}
 	held, want := h.ls.name(), a.ls.name()
-	r := &Report{Kind: Inversion}
+	r := &Report{Kind: Inversion, key: key}
 	r.Locks = append(r.Locks, h.ls.cls.name, a.ls.cls.name)
 	for _, e := range path[:len(path)-1] {
 		r.Locks = append(r.Locks, e.toCls.name)
@@ -452,7 +491,8 @@ func inversion(h, a *acq, path []*edge) *Report {
 }
 
 func recursion(h, a *acq) *Report {
-	if !once(fmt.Sprintf("recursion %s %s %d %d", siteOf(h.pcs), siteOf(a.pcs), h.mode, a.mode)) {
+	key := fmt.Sprintf("recursion %s %s %d %d", siteOf(h.pcs), siteOf(a.pcs), h.mode, a.mode)
+	if !once(key) {
 		return nil
 	}
 	name := a.ls.name()
@@ -463,6 +503,7 @@ func recursion(h, a *acq) *Report {
 		why = "the goroutine waits for itself (forever, or until the context of a LockContext ends)"
 	}
 	return &Report{
+		key:     key,
 		Kind:    Recursion,
 		Message: fmt.Sprintf("goroutine %d %s-locks %s, which it already holds for %s: %s", a.gid, a.mode, name, h.mode, why),
 		Locks:   []string{a.ls.cls.name},
@@ -672,15 +713,26 @@ func reportLongWait(a *acq, d time.Duration) {
 		mu.Unlock()
 		return
 	}
+	// Copies, taken under mu: a Downgrade changes a holder's mode, and
+	// SetName the lock's class, while the report is written.
 	ls := a.ls
-	name := ls.name()
-	holders := append([]*acq(nil), ls.holders...)
-	waiters := append([]*acq(nil), ls.waiters...)
+	name, class := ls.name(), ls.cls.name
+	var holders, waiters []acq
+	for _, h := range ls.holders {
+		holders = append(holders, *h)
+	}
+	self := -1 // a's index in waiters
+	for i, w := range ls.waiters {
+		if w == a {
+			self = i
+		}
+		waiters = append(waiters, *w)
+	}
 	waited := time.Since(a.since).Round(time.Millisecond)
 	mu.Unlock()
 
 	now := goroutineStacks()
-	r := &Report{Kind: LongWait, Locks: []string{ls.cls.name}}
+	r := &Report{Kind: LongWait, Locks: []string{class}}
 	var ids []string
 	for _, h := range holders {
 		ids = append(ids, fmt.Sprint(h.gid))
@@ -702,9 +754,9 @@ func reportLongWait(a *acq, d time.Duration) {
 			r.Stacks = append(r.Stacks, Stack{Title: fmt.Sprintf("holder: goroutine %d is now at:", h.gid), Goroutine: h.gid, Text: s})
 		}
 	}
-	for _, w := range waiters {
+	for i, w := range waiters {
 		title := fmt.Sprintf("waiter: goroutine %d waits to %s-lock %s here:", w.gid, w.mode, name)
-		if w == a {
+		if i == self {
 			title = fmt.Sprintf("waiter: goroutine %d (waiting %v) waits to %s-lock %s here:", w.gid, waited, w.mode, name)
 		}
 		r.Stacks = append(r.Stacks, Stack{Title: title, Goroutine: w.gid, Text: formatStack(w.pcs)})

@@ -285,6 +285,8 @@ type Report struct {
 	Message string   // one paragraph, without the stacks
 	Locks   []string // the lock classes involved, in the order of the finding
 	Stacks  []Stack
+
+	key string // the debug build's once-key of the finding, if any
 }
 
 // String formats r with its stacks, as written to standard error.
