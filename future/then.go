@@ -162,8 +162,8 @@ func (s *thenOnStage[T, U]) run() *node {
 	// task runs, for any executor built on channels or locks. Submit runs
 	// inside a completion, where a panic would stop the completer from
 	// running the callbacks after this one: guard makes it an error.
-	var handed *node
-	if _, err := guard(&s.out, func() (struct{}, error) { return s.submit(exec, &handed) }); err != nil {
+	handed, err := guard(&s.out, func() (*node, error) { return s.submit(exec) })
+	if err != nil {
 		// s.in and s.fn stay: an executor that panicked may have handed
 		// the task on, and the task reads them.
 		_, list := s.out.settle(zero, err)
@@ -176,9 +176,9 @@ func (s *thenOnStage[T, U]) run() *node {
 }
 
 // submit submits s.task to exec. If the task completed out before Submit
-// returned, it sets *handed to out's callbacks, for run to return; if
-// Submit panics or ends the goroutine after that, it runs them itself.
-func (s *thenOnStage[T, U]) submit(exec Executor, handed **node) (_ struct{}, err error) {
+// returned, it returns out's callbacks, for run to return; if Submit
+// panics or ends the goroutine after that, it runs them itself.
+func (s *thenOnStage[T, U]) submit(exec Executor) (handed *node, err error) {
 	s.phase.Store(thenOnSubmitting)
 	returned := false
 	defer func() {
@@ -188,14 +188,14 @@ func (s *thenOnStage[T, U]) submit(exec Executor, handed **node) (_ struct{}, er
 		list := s.handoff // the task's CompareAndSwap published it
 		s.handoff = nil
 		if returned {
-			*handed = list
+			handed = list
 		} else {
 			runAll(list) // nobody returns to a loop: run them here
 		}
 	}()
 	err = submit(exec, s.task)
 	returned = true
-	return struct{}{}, err
+	return nil, err
 }
 
 func (s *thenOnStage[T, U]) task() {
