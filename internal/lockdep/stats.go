@@ -169,10 +169,14 @@ type Snapshot struct {
 }
 
 func (c *Counters) snapshot() Snapshot {
-	// contended before acquisitions: acquired adds to them in the other
-	// order, so a snapshot taken under load never shows more contended
-	// acquisitions than acquisitions.
+	// Each pair is read in the reverse of the order in which the writers
+	// add to it, so a snapshot taken under load is never inconsistent in
+	// these two ways: contended before acquisitions (acquired adds to them
+	// in the other order), so it never shows more contended acquisitions
+	// than acquisitions; the longest wait before the total (addWait), so
+	// it never shows a longest wait above the total.
 	contended := c.contended.Load()
+	maxWait := c.waitMax.Load()
 	return Snapshot{
 		Name:          c.name,
 		Type:          c.typ,
@@ -183,7 +187,7 @@ func (c *Counters) snapshot() Snapshot {
 		Handoffs:      c.handoffs.Load(),
 		Cancellations: c.cancellations.Load(),
 		TotalWait:     time.Duration(c.waitTotal.Load()),
-		MaxWait:       time.Duration(c.waitMax.Load()),
+		MaxWait:       time.Duration(maxWait),
 	}
 }
 

@@ -2,6 +2,7 @@ package lockdep
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -98,5 +99,33 @@ func TestCounters(t *testing.T) {
 	}
 	if s.TotalWait < 8*time.Millisecond || s.MaxWait < 5*time.Millisecond || s.MaxWait > s.TotalWait {
 		t.Fatalf("waits: total %v, max %v; want >= 8ms and >= 5ms", s.TotalWait, s.MaxWait)
+	}
+}
+
+// A snapshot never shows a longest wait above the total: each wait here is
+// longer than all earlier ones together, so reading the total before a
+// wait is added and the maximum after it would show exactly that.
+func TestSnapshotMaxWaitWithinTotal(t *testing.T) {
+	rounds := 20000
+	if testing.Short() {
+		rounds = 2000
+	}
+	var cur atomic.Pointer[Counters]
+	cur.Store(new(Counters))
+	var done atomic.Bool
+	go func() {
+		defer done.Store(true)
+		for range rounds {
+			c := new(Counters)
+			cur.Store(c)
+			for d := int64(1); d < 1<<40; d <<= 1 {
+				c.addWait(d)
+			}
+		}
+	}()
+	for !done.Load() {
+		if s := cur.Load().snapshot(); s.MaxWait > s.TotalWait {
+			t.Fatalf("snapshot: max wait %d above total %d", s.MaxWait, s.TotalWait)
+		}
 	}
 }
