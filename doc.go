@@ -99,9 +99,10 @@
 //
 //   - Lock ordering breaks circular wait: every goroutine takes locks in one
 //     global order. It is the only cure that costs nothing at run time.
-//   - Timeouts break hold and wait: every blocking call in this module takes
-//     a context, so a goroutine can give up, release what it holds, and
-//     retry (with random backoff, or the retries become a livelock).
+//   - Timeouts break hold and wait: every lock and every wait for other
+//     goroutines in this module can take a context, so a goroutine can
+//     give up, release what it holds, and retry (with random backoff, or
+//     the retries become a livelock).
 //   - Detection: find the cycle and break it. Go's runtime reports only a
 //     total deadlock ("all goroutines are asleep"). Build tests with
 //     -tags lockstep_debug and package diag reports a lock-order cycle
@@ -120,8 +121,13 @@
 // A blocking call parks the goroutine until it can proceed; the goroutine
 // costs a few kilobytes of stack and no CPU while parked. A non-blocking
 // call (TryLock, TryAcquire, TryPush) returns at once and reports whether it
-// succeeded. Every blocking call in this module takes a context first and
-// follows one contract:
+// succeeded. Every call in this module that waits for other goroutines
+// takes a context first, or has a variant that does (Lock and
+// LockContext, Wait and WaitContext), and the ones with a context follow
+// one contract. The few waits without a context wait only for work the
+// caller itself started or runs, and their docs say so: pool's Group.Wait
+// and Worker.Join (which run queued tasks meanwhile), and Phaser's
+// Register and Arrive while the phaser's own OnAdvance runs. The contract:
 //
 //  1. When ctx ends first, the call returns an error for which
 //     errors.Is(err, ctx.Err()) holds (and errors.Is(err, cause) when the

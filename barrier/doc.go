@@ -32,7 +32,8 @@
 //
 // # Cancellation
 //
-// Every blocking call takes a context and follows the module's
+// Every call that waits for other parties (Await, AwaitAdvance,
+// ArriveAndAwaitAdvance) takes a context and follows the module's
 // cancellation contract (see the root package), with one difference for
 // Cyclic that its semantics demand: a party that gives up breaks the round
 // for everyone (a barrier where one party silently withdraws leaves the

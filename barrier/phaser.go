@@ -199,8 +199,9 @@ func (p *Phaser) Register() int {
 // waiting for the others, and returns the phase it arrived in. If it is the
 // last party to arrive, the phase advances (and OnAdvance runs) before
 // Arrive returns. If the phaser is terminated it does nothing and returns a
-// negative number. Arrive with no unarrived party (all registered parties
-// have arrived, or none is registered) is a bug and panics.
+// negative number. If an OnAdvance function is running (every registered
+// party has arrived), Arrive waits for it to return and arrives in the next
+// phase. Arrive with no registered party is a bug and panics.
 func (p *Phaser) Arrive() int {
 	phase, _, _, _ := p.arrive(nil, oneArrival)
 	return phase

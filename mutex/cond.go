@@ -18,7 +18,8 @@ import (
 // waiters on its own queue and only calls L.Unlock and L.Lock.
 //
 // A Cond can be created as part of other structures, with L set, or with
-// [NewCond]. A Cond must not be copied after first use.
+// [NewCond]. The zero value has no L: Signal and Broadcast work on it, and
+// Wait panics until L is set. A Cond must not be copied after first use.
 //
 // In the terminology of the Go memory model, a call to [Cond.Signal] or
 // [Cond.Broadcast] "synchronizes before" any call to Wait that it unblocks
@@ -62,7 +63,8 @@ const signalled = 1
 //
 // Wait returns nil when woken, and an error satisfying
 // errors.Is(err, ctx.Err()) when ctx ended first. If ctx is already done on
-// entry, Wait returns the error at once without unlocking c.L.
+// entry, Wait returns the error at once without unlocking c.L. Wait panics
+// if c.L is nil.
 //
 // The waiter registers before it unlocks c.L, so a Signal or Broadcast
 // made after the caller locked c.L, while it decided to wait, cannot be
@@ -85,6 +87,9 @@ const signalled = 1
 //	... make use of condition ...
 //	c.L.Unlock()
 func (c *Cond) Wait(ctx context.Context) error {
+	if c.L == nil {
+		panic("mutex: Cond.Wait with a nil L")
+	}
 	if ctx.Err() != nil {
 		return waitq.Err(ctx)
 	}

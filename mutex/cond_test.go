@@ -353,3 +353,24 @@ func TestCondLiteral(t *testing.T) {
 		m.Unlock()
 	})
 }
+
+// The zero Cond has no L: Signal and Broadcast work on it, and Wait is
+// misuse, which panics with the package's prefix whatever the ctx (it was
+// a nil dereference, or with a done ctx no panic at all).
+func TestCondZeroWaitPanics(t *testing.T) {
+	var c mutex.Cond
+	c.Signal()
+	c.Broadcast()
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, ctx := range []context.Context{context.Background(), done} {
+		func() {
+			defer func() {
+				if s, _ := recover().(string); !strings.HasPrefix(s, "mutex: ") {
+					t.Errorf("zero Cond.Wait: panic %q, want one starting %q", s, "mutex: ")
+				}
+			}()
+			_ = c.Wait(ctx)
+		}()
+	}
+}

@@ -47,7 +47,7 @@ import (
 // load. A write is an RWMutex write plus, when the bias was on, a scan of
 // all counters (4 x GOMAXPROCS of them, rounded up to a power of two, at
 // most 1024; each is a cache line) and a wait for the readers inside.
-// Memory: 360 bytes per lock (an RWMutex is 40), plus 128 bytes per
+// Memory: 344 bytes per lock (an RWMutex is 40), plus 128 bytes per
 // counter, allocated by the first read.
 //
 // When not to use it: when writes are more than a few percent of the
