@@ -179,12 +179,10 @@ func (f *Future[T]) complete(v T, err error) bool {
 // this spins briefly, and then yields until the winner has run them (it
 // may have been preempted there).
 //
-// It never parks on the Done channel: that channel is closed by a node on
-// the callback stack, after the callbacks attached before it have run, so
-// a loser parked there returned only once those had, and a callback that
-// waited for the loser's call to return deadlocked with it. The winner is
-// runnable (nothing between its claim and its Swap blocks), so yielding
-// lets it finish, even at GOMAXPROCS=1.
+// It does not park on the Done channel, which a node on the callback stack
+// closes once the winner has taken the stack: the loser needs only the
+// winner's Swap, and the winner is runnable (nothing between its claim
+// and its Swap blocks), so yielding lets it finish, even at GOMAXPROCS=1.
 func (f *Future[T]) waitCompleting() {
 	var bo backoff.Backoff
 	for !f.isDone() {
@@ -200,7 +198,12 @@ func (f *Future[T]) waitCompleting() {
 // back, in one loop. Nodes run in the order they were attached (the stack
 // is LIFO, so each batch is reversed onto the front of the work list), and
 // depth first: the callbacks of a future completed by a callback run before
-// the next sibling.
+// the next sibling. The exceptions are the nodes that only wake goroutines
+// waiting for the future (the Done channel's, and those of Gets parked
+// with a ctx that cannot end): they run as soon as their stack is taken,
+// before the continuations in it, so that a waiter is not held up by a
+// continuation attached before it began to wait (one that waited for the
+// waiter deadlocked with it).
 func runAll(list *node) {
 	// Fast path: a single callback, the common case (one continuation, or
 	// the combinator node of a future in All). If it calls runtime.Goexit
@@ -218,8 +221,13 @@ func runLoop(list *node) {
 	push := func(l *node) {
 		for l != nil {
 			next := l.next
-			l.next = work
-			work = l
+			if wakesWaiter(l.cb) {
+				l.next = nil
+				l.cb.run() // closes a channel or wakes a WaitGroup: nothing to hand back
+			} else {
+				l.next = work
+				work = l
+			}
 			l = next
 		}
 	}
@@ -240,6 +248,16 @@ func runLoop(list *node) {
 		cur.next = nil
 		push(cur.cb.run())
 	}
+}
+
+// wakesWaiter reports whether cb only wakes goroutines waiting for its
+// future, runs no user code and completes nothing.
+func wakesWaiter(cb callback) bool {
+	switch cb.(type) {
+	case *doneNode, *parkNode:
+		return true
+	}
+	return false
 }
 
 // runRest runs a work list that is already in order.
