@@ -26,7 +26,8 @@ const maxCapacity = 1 << 40
 // one compare-and-swap.
 //
 // An MPMC must be created with NewMPMC: the zero value has no slots, and
-// operations on it panic. An MPMC must not be copied after first use.
+// every operation on it but Len and Cap (which report 0) panics. An MPMC
+// must not be copied after first use.
 //
 // In the terminology of the Go memory model, the push (Push, TryPush or
 // TryPushN) that stores an item synchronizes before the pop (Pop, TryPop or
@@ -561,6 +562,7 @@ func (q *MPMC[T]) Pop(ctx context.Context) (T, error) {
 // wakes. A push that claimed its slot before Close completes, and its item
 // is popped like the others. Close is idempotent.
 func (q *MPMC[T]) Close() {
+	q.checkInit()
 	q.tail.Or(q.closedBit) // every later claim's compare-and-swap fails
 	q.w.wakeAll()
 }

@@ -27,7 +27,8 @@ const spscClosed = 1 << 63
 // several producers or consumers.
 //
 // An SPSC must be created with NewSPSC: the zero value has no slots, and
-// operations on it panic. An SPSC must not be copied after first use.
+// every operation on it but Len and Cap (which report 0) panics. An SPSC
+// must not be copied after first use.
 //
 // In the terminology of the Go memory model, the push that stores an item
 // synchronizes before the pop that returns it, and Close synchronizes before
@@ -335,6 +336,7 @@ func (q *SPSC[T]) Pop(ctx context.Context) (T, error) {
 // fail (Pop returns ErrClosed), and a producer or consumer parked in Push or
 // Pop wakes. Close may be called from any goroutine and is idempotent.
 func (q *SPSC[T]) Close() {
+	q.checkInit()
 	q.tail.Or(spscClosed) // the producer's publishing compare-and-swap now fails
 	q.w.wakeAll()
 }
