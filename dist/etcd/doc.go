@@ -20,7 +20,11 @@
 // fencing token, and releases delete a key only while its create revision
 // still matches, so a stale or retried Unlock can never release a later
 // holder's lock (etcd's own Mutex.Unlock deletes by key name,
-// etcd-io/etcd#22082).
+// etcd-io/etcd#22082). A call whose ctx ends while its own key's put is
+// still on its way deletes the key and, in the same transaction, writes a
+// marker ("\x00given-up" followed by the key, outside every name's prefix,
+// bound to the session's lease) that refuses the put should it reach etcd
+// afterwards; markers go with their session.
 //
 // Waiters never poll. Each opens a watch on the deletions under the name
 // before it reads the line (register, then re-check), and reads again, in

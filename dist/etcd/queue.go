@@ -173,8 +173,10 @@ func endedErr(ctx context.Context, op string) error {
 
 // remove deletes key if its create revision is still rev (any revision if
 // rev is 0) and reports whether it did. It is the only way any recipe deletes
-// a key: a retried or stale remove can never delete a newer holder's key
-// (etcd's own Mutex.Unlock deletes by name, etcd-io/etcd#22082).
+// a key it holds (giveUp deletes by name a key whose create revision it never
+// learned, and which no one else ever creates): a retried or stale remove can
+// never delete a newer holder's key (etcd's own Mutex.Unlock deletes by name,
+// etcd-io/etcd#22082).
 func (s *Session) remove(ctx context.Context, key string, rev int64) (bool, error) {
 	txn := s.client.Txn(ctx)
 	if rev != 0 {
@@ -201,6 +203,28 @@ func (s *Session) cleanup(ctx context.Context, key string, rev int64) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	s.remove(cctx, key, rev)
+}
+
+// givenUpKey is the marker of a join of key whose outcome its caller did
+// not learn. It is outside every name's prefix ("\x00" sorts before any
+// name), so it never counts as a waiter.
+func givenUpKey(key string) string { return "\x00given-up" + key }
+
+// giveUp deletes key, whose join failed without a reply, and in the same
+// transaction puts its marker, so that the join, if it reaches etcd only
+// now, is refused instead of leaving a key that no call owns in the line
+// until the session ends. (A plain delete let a join applied after it
+// block the lock for the session's lifetime. Found by an adversarial
+// review.) The marker is bound to the session's lease: once that is gone,
+// the put would be refused anyway. Like cleanup it runs even though ctx
+// may be done; if it fails, the key goes with the session's lease.
+func (s *Session) giveUp(ctx context.Context, key string) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	s.client.Txn(cctx).Then(
+		clientv3.OpDelete(key),
+		clientv3.OpPut(givenUpKey(key), "", clientv3.WithLease(s.cs.Lease())),
+	).Commit()
 }
 
 // acquire takes one of the n places under prefix, waiting in line if
@@ -239,17 +263,23 @@ func (s *Session) join(ctx context.Context, op, prefix, val string, n int) (e en
 		return entry{}, false, err
 	}
 	key := s.newKey(prefix)
-	resp, err := s.client.Txn(ctx).Then(
+	// The put is refused once the key has been given up (see giveUp): a
+	// join can reach etcd after the cleanup its caller sent on failure.
+	resp, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(givenUpKey(key)), "=", 0)).Then(
 		clientv3.OpPut(key, val, clientv3.WithLease(s.cs.Lease())),
 		clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
 			clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend),
 			clientv3.WithLimit(int64(n))),
 	).Commit()
 	if err != nil {
-		// The put may have been applied with the reply lost: delete the key
-		// if it is there, or it would block the line until the lease ends.
-		s.cleanup(ctx, key, 0)
+		// The put may have been applied with the reply lost, or may still
+		// be on its way: delete the key and forbid its put, or it would
+		// block the line until the lease ends.
+		s.giveUp(ctx, key)
 		return entry{}, false, wrap(ctx, op, err)
+	}
+	if !resp.Succeeded { // cannot happen: only giveUp creates the marker, after this call
+		return entry{}, false, fmt.Errorf("etcd: %s %s: key given up before it was put", op, key)
 	}
 	e = entry{key: key, rev: resp.Header.Revision}
 	// The first n keys by creation include e's (created in this very

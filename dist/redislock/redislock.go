@@ -30,10 +30,14 @@
 // clocks (Kleppmann, "How to do distributed locking", 2016), so it buys
 // little over one server for efficiency and is not enough for correctness.
 //
+// A release also leaves, for a TTL, a small key (key + ":done:" + owner id)
+// that makes the release idempotent under client retries and stops a late
+// copy of a given-up acquisition.
+//
 // With Redis Cluster, give the lock a key with a hash tag ("{jobs}") so that
-// the key and its fence counter (key + ":fence") are in one slot. The fence
-// counter is never deleted or expired; a maxmemory policy that evicts keys
-// without a TTL (allkeys-*) can reset it.
+// the key, its fence counter (key + ":fence") and its done keys are in one
+// slot. The fence counter is never deleted or expired; a maxmemory policy
+// that evicts keys without a TTL (allkeys-*) can reset it.
 package redislock
 
 import (
@@ -52,7 +56,8 @@ import (
 // DefaultTTL is the TTL of a Mutex made without [WithTTL].
 const DefaultTTL = 10 * time.Second
 
-// KEYS[1] lock key, KEYS[2] fence counter; ARGV[1] owner id, ARGV[2] TTL ms.
+// KEYS[1] lock key, KEYS[2] fence counter, KEYS[3] the owner's done key;
+// ARGV[1] owner id, ARGV[2] TTL ms.
 // Returns {1, token} when acquired, {0, remaining TTL in ms} when held.
 //
 // A key that already holds ARGV[1] is this very acquisition, run again by
@@ -60,7 +65,16 @@ const DefaultTTL = 10 * time.Second
 // a command that failed with io.EOF, by default): it is acquired, and its
 // token is the counter's value, which no one can have incremented since,
 // because every increment needs the key to be absent.
+//
+// An owner whose done key exists has been released (see releaseScript):
+// this is a late copy of its acquisition, which reached Redis after the
+// release that its caller sent when it gave up (a request delayed in the
+// network, on a connection other than the release's). It must not take the
+// key: nobody would hold it, and it would block everyone for a TTL.
 var acquireScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[3]) == 1 then
+	return {0, redis.call('PTTL', KEYS[1])}
+end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 	return {1, redis.call('INCR', KEYS[2])}
 end
@@ -70,14 +84,28 @@ end
 return {0, redis.call('PTTL', KEYS[1])}
 `)
 
-// KEYS[1] lock key; ARGV[1] owner id, ARGV[2] release channel.
-// Returns 1 if the owner's key was deleted, 0 if the key is not the owner's.
+// KEYS[1] lock key, KEYS[2] the owner's done key; ARGV[1] owner id,
+// ARGV[2] release channel, ARGV[3] TTL ms.
+// Returns 1 if the owner's key was deleted, by this run or by an earlier
+// run of the same release, 0 if the key is not the owner's.
+//
+// The done key records, for a TTL, that the owner was released and whether
+// its key was deleted then ('1') or not there ('0'). It makes the release
+// idempotent: a run again by a client that lost the first run's reply and
+// retried it (go-redis's default) returns what the first run did, where it
+// found the key gone and reported the lock lost. And it stops a late copy
+// of the owner's acquisition (see acquireScript).
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
 	redis.call('DEL', KEYS[1])
+	redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
 	redis.call('PUBLISH', ARGV[2], '')
 	return 1
 end
+if redis.call('GET', KEYS[2]) == '1' then
+	return 1
+end
+redis.call('SET', KEYS[2], '0', 'PX', ARGV[3])
 return 0
 `)
 
@@ -135,6 +163,14 @@ func (m *Mutex) Key() string { return m.key }
 
 func (m *Mutex) fenceKey() string { return m.key + ":fence" }
 func (m *Mutex) channel() string  { return m.key + ":released" }
+
+// doneKey is the key that records, for a TTL, that owner was released.
+func (m *Mutex) doneKey(owner string) string { return m.key + ":done:" + owner }
+
+// release runs the release script for owner.
+func (m *Mutex) release(ctx context.Context, owner string) *redis.Cmd {
+	return releaseScript.Run(ctx, m.client, []string{m.key, m.doneKey(owner)}, owner, m.channel(), m.ttl.Milliseconds())
+}
 
 // TryLock acquires the lock if it is free, in one round trip, and otherwise
 // returns [dist.ErrLocked].
@@ -208,7 +244,7 @@ func (m *Mutex) try(ctx context.Context) (*Lock, int64, error) {
 	// reply, or Lost would stay open for as long as the reply took after
 	// the key had expired and another client could hold the lock.
 	sent := time.Now()
-	res, err := acquireScript.Run(ctx, m.client, []string{m.key, m.fenceKey()}, owner, m.ttl.Milliseconds()).Int64Slice()
+	res, err := acquireScript.Run(ctx, m.client, []string{m.key, m.fenceKey(), m.doneKey(owner)}, owner, m.ttl.Milliseconds()).Int64Slice()
 	if err != nil {
 		// The script may have run with its reply lost: release what it
 		// may have taken, so that nothing is left behind.
@@ -229,7 +265,9 @@ const cleanupTimeout = 5 * time.Second
 func (m *Mutex) cleanup(ctx context.Context, owner string) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	releaseScript.Run(cctx, m.client, []string{m.key}, owner, m.channel())
+	// The release also marks owner done, so that the acquisition, should
+	// it reach Redis only now, does not take the key.
+	m.release(cctx, owner)
 }
 
 func newOwner() string {
@@ -289,35 +327,69 @@ func (l *Lock) startRefresh() {
 // has succeeded for a TTL, measured from when the last successful one (or
 // the acquisition) was sent: by then the key has expired in Redis, or will
 // before any reply.
+//
+// It closes lost at that moment even while an extension is in flight: the
+// call's ctx deadline does not end it (go-redis bounds reads by its
+// ReadTimeout, not by the ctx, unless the client sets
+// ContextTimeoutEnabled), so waiting for the call kept Lost open for
+// seconds after another client could hold the lock. Found by an
+// adversarial review.
 func (l *Lock) refresh(ctx context.Context) {
 	defer close(l.refreshed)
 	ttl := l.m.ttl
 	interval := ttl / 3
 	valid := l.valid // the key lives at least until then
 	defer func() { l.valid = valid }()
+	expired := time.NewTimer(max(0, time.Until(valid)))
+	defer expired.Stop()
 	// The first extension is due interval after the acquisition was sent
 	// (at once, if its reply took longer than that), or, for a refresher
 	// restarted by a failed Unlock, when the stopped one would have sent it.
 	t := time.NewTimer(max(0, time.Until(l.due)))
 	defer t.Stop()
+	type result struct {
+		ok  int
+		err error
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-expired.C:
+			close(l.lost) // could not extend in time: expired
 			return
 		case <-t.C:
 		}
 		sent := time.Now()
 		cctx, cancel := context.WithDeadline(ctx, valid)
-		ok, err := extendScript.Run(cctx, l.m.client, []string{l.m.key}, l.owner, ttl.Milliseconds()).Int()
+		done := make(chan result, 1)
+		go func() {
+			ok, err := extendScript.Run(cctx, l.m.client, []string{l.m.key}, l.owner, ttl.Milliseconds()).Int()
+			done <- result{ok, err}
+		}()
+		var r result
+		select {
+		case r = <-done:
+		case <-expired.C:
+			close(l.lost) // could not extend in time: expired
+			cancel()
+			<-done // the call outlives neither the refresher nor the Lock
+			return
+		case <-ctx.Done():
+			cancel()
+			<-done
+			return
+		}
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return
-		case err == nil && ok == 1:
+		case r.err == nil && r.ok == 1:
 			valid = sent.Add(ttl)
+			expired.Reset(time.Until(valid))
 			l.due = time.Now().Add(interval)
 			t.Reset(interval)
-		case err == nil:
+		case r.err == nil:
 			close(l.lost) // not ours any more
 			return
 		case !time.Now().Before(valid):
@@ -363,7 +435,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		return fmt.Errorf("redislock: unlock: %w", err)
 	}
 	l.stopRefresh()
-	n, err := releaseScript.Run(ctx, l.m.client, []string{l.m.key}, l.owner, l.m.channel()).Int()
+	n, err := l.m.release(ctx, l.owner).Int()
 	if err != nil {
 		select {
 		case <-l.lost: // the refresher gave up before it was stopped

@@ -217,7 +217,7 @@ func TestRefreshAndLost(t *testing.T) {
 	}
 }
 
-// sendTimes records when each acquire script (the one with two keys) was
+// sendTimes records when each acquire script (the one with three keys) was
 // handed to the connection.
 type sendTimes struct {
 	mu    sync.Mutex
@@ -230,7 +230,7 @@ func (h *sendTimes) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 }
 func (h *sendTimes) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if args := cmd.Args(); (cmd.Name() == "evalsha" || cmd.Name() == "eval") && len(args) > 2 && args[2] == 2 {
+		if args := cmd.Args(); (cmd.Name() == "evalsha" || cmd.Name() == "eval") && len(args) > 2 && args[2] == 3 {
 			h.mu.Lock()
 			h.times = append(h.times, time.Now())
 			h.mu.Unlock()
