@@ -114,19 +114,29 @@ func (w *Worker) helpUntilDone(g *Group) {
 			continue
 		}
 		// Park, then look again: between the wake and this goroutine's
-		// running, another task may have forked new children onto g.
-		g.park()
+		// running, another task may have forked new children onto g, or
+		// (woken by notify) a task may wait to be run. Registered as a
+		// helper first, then one more look at the queues: a task queued
+		// after the look finds w registered, and notify wakes it.
+		p := w.p
+		p.addHelper(w, g)
+		if !p.hasWork() {
+			g.park(w)
+		}
+		p.removeHelper(w)
 		bo.Reset()
 	}
 }
 
-// park blocks until g has no pending children.
-func (g *Group) park() {
+// park blocks until g has no pending children, or notify wakes w to run
+// a new task (tickleHelper).
+func (g *Group) park(w *Worker) {
 	g.mu.Lock()
 	g.nwait.Add(1)
 	// done writes pending, then reads nwait; we wrote nwait, now read
-	// pending: one of us sees the other.
-	if g.pending.Load() == 0 {
+	// pending: one of us sees the other. tickleHelper sets tickled before
+	// it takes g.mu.
+	if g.pending.Load() == 0 || w.tickled.Load() {
 		g.nwait.Add(-1)
 		g.mu.Unlock()
 		return

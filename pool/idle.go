@@ -67,10 +67,67 @@ func (p *Pool) notify() {
 		return
 	}
 	if nsleeping(s) == 0 {
+		if p.nhelp.Load() != 0 {
+			p.tickleHelper()
+		}
 		p.armMonitor()
 		return
 	}
 	p.wakeOne()
+}
+
+// addHelper registers w, whose task is about to park in g's Wait, as a
+// worker that notify may wake to run new tasks. The caller then looks at
+// the queues once more before it parks: a task queued before the
+// registration is seen there, and one queued after it finds w registered.
+func (p *Pool) addHelper(w *Worker, g *Group) {
+	p.helpMu.Lock()
+	w.helpG = g
+	w.tickled.Store(false)
+	p.helpers = append(p.helpers, w)
+	p.nhelp.Add(1)
+	p.helpMu.Unlock()
+}
+
+// removeHelper unregisters w, if tickleHelper has not already.
+func (p *Pool) removeHelper(w *Worker) {
+	p.helpMu.Lock()
+	for i, h := range p.helpers {
+		if h == w {
+			p.helpers = append(p.helpers[:i], p.helpers[i+1:]...)
+			p.nhelp.Add(-1)
+			break
+		}
+	}
+	p.helpMu.Unlock()
+}
+
+// tickleHelper wakes the most recently registered worker parked in
+// Group.Wait, so that it looks for the task just queued (and parks again
+// if another worker took it). Without this, a task queued while the other
+// workers were busy waited for one of them, or for the starvation check,
+// while the joining worker sat parked.
+func (p *Pool) tickleHelper() {
+	p.helpMu.Lock()
+	n := len(p.helpers)
+	if n == 0 {
+		p.helpMu.Unlock()
+		return
+	}
+	w := p.helpers[n-1]
+	p.helpers[n-1] = nil
+	p.helpers = p.helpers[:n-1]
+	p.nhelp.Add(-1)
+	g := w.helpG
+	p.helpMu.Unlock()
+	// Set the flag, then wake g's waiters under g.mu: Group.park checks
+	// the flag under g.mu before it parks, so either it sees the flag or
+	// it is parked by the time WakeAll runs. Other waiters of g, if any,
+	// wake too; they look at g's count again and park again.
+	w.tickled.Store(true)
+	g.mu.Lock()
+	g.nwait.Add(int64(-g.q.WakeAll()))
+	g.mu.Unlock()
 }
 
 // wakeOne wakes the most recently parked worker, unless a worker started

@@ -73,6 +73,13 @@ type Pool struct {
 	waiters waitq.Queue
 	nwait   atomic.Int64 // goroutines registered to wait for quiet
 
+	// helpers lists the workers parked in Group.Wait (see helpUntilDone),
+	// so that a task queued while every other worker is busy wakes one of
+	// them to run it. nhelp mirrors its length for notify's one load.
+	helpMu  sync.Mutex
+	helpers []*Worker
+	nhelp   atomic.Int64
+
 	mon monitor
 }
 
@@ -498,13 +505,17 @@ type Stats struct {
 	Workers      int    // worker goroutines now, temporary ones included
 	Extra        int    // temporary workers now (started on starvation)
 	ExtraStarted uint64 // temporary workers started so far
-	Submitted    uint64 // tasks accepted: Submit, SubmitContext, Go, Spawn, Group.Go, Join
+	Submitted    uint64 // tasks accepted: Submit, SubmitContext, Go, Spawn, Group.Go, Join (*)
 	Completed    uint64 // tasks finished, panicked ones included
 	Stolen       uint64 // tasks taken from another worker's deque or batch
 	Queued       int    // tasks waiting to start (shared queue, deques, batches)
 	Running      int    // workers inside a task (one per worker, also while it helps in Group.Wait)
 	Panics       uint64 // tasks that panicked
 	Wakeups      uint64 // times a parked worker was woken
+
+	// (*) Join's first task runs inline, as part of the calling task, and
+	// is counted in none of these (nor in Panics: its panic is Join's
+	// error).
 }
 
 // Stats returns a snapshot of the pool's counters.

@@ -37,6 +37,11 @@ type Worker struct {
 	retiring atomic.Bool   // set by Resize: exit once the own work is done
 	wake     chan struct{} // parking token: capacity 1, sent by unpark
 
+	// While its task parks in Group.Wait: the group (under Pool.helpMu),
+	// and whether notify has woken it to look for work (see tickleHelper).
+	helpG   *Group
+	tickled atomic.Bool
+
 	// idle is set while the worker searches or is parked, and clear while
 	// it runs tasks. probe is set by the starvation monitor and cleared by
 	// the worker after each task: a busy worker whose probe survives a
