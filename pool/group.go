@@ -96,7 +96,12 @@ func (g *Group) Wait(w *Worker) error {
 // (rayon's wait_until_cold does the same, with its sleep module).
 func (w *Worker) helpUntilDone(g *Group) {
 	var bo backoff.Backoff
+	// owed: notify picked w (tickleHelper took it off the helpers) to run
+	// a task, and w has not looked at the queues since. If g's children
+	// are done by then, w leaves without looking: it passes the wake on.
+	owed := false
 	for g.pending.Load() != 0 {
+		owed = false // w looks at every queue below before it parks again
 		t := w.next()
 		if t == nil {
 			t = w.steal()
@@ -123,8 +128,11 @@ func (w *Worker) helpUntilDone(g *Group) {
 		if !p.hasWork() {
 			g.park(w)
 		}
-		p.removeHelper(w)
+		owed = !p.removeHelper(w)
 		bo.Reset()
+	}
+	if owed && w.p.hasWork() {
+		w.p.notify()
 	}
 }
 

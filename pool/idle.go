@@ -89,17 +89,19 @@ func (p *Pool) addHelper(w *Worker, g *Group) {
 	p.helpMu.Unlock()
 }
 
-// removeHelper unregisters w, if tickleHelper has not already.
-func (p *Pool) removeHelper(w *Worker) {
+// removeHelper unregisters w, if tickleHelper has not already, and reports
+// whether it did: false means notify picked w to look for a task.
+func (p *Pool) removeHelper(w *Worker) bool {
 	p.helpMu.Lock()
+	defer p.helpMu.Unlock()
 	for i, h := range p.helpers {
 		if h == w {
 			p.helpers = append(p.helpers[:i], p.helpers[i+1:]...)
 			p.nhelp.Add(-1)
-			break
+			return true
 		}
 	}
-	p.helpMu.Unlock()
+	return false
 }
 
 // tickleHelper wakes the most recently registered worker parked in
