@@ -187,7 +187,7 @@ func (d *DoubleBarrier) waitReady(ctx context.Context, e entry) error {
 	for {
 		resp, err := d.s.client.Txn(ctx).Then(
 			clientv3.OpGet(ready, clientv3.WithKeysOnly()),
-			clientv3.OpGet(members, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+			clientv3.OpGet(members, inLine(members), clientv3.WithKeysOnly()),
 		).Commit()
 		if err != nil {
 			return wrap(ctx, "enter", err)
@@ -250,13 +250,13 @@ func (d *DoubleBarrier) Leave(ctx context.Context) error {
 		return wrap(ctx, "leave", err) // not left: Leave may be retried
 	}
 	d.state = 2
-	w, err := d.s.watch(ctx, "leave", d.membersKey(), clientv3.WithPrefix())
+	w, err := d.s.watch(ctx, "leave", d.membersKey(), inLine(d.membersKey()))
 	if err != nil {
 		return err
 	}
 	defer w.close()
 	for {
-		resp, err := d.s.client.Get(ctx, d.membersKey(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+		resp, err := d.s.client.Get(ctx, d.membersKey(), inLine(d.membersKey()), clientv3.WithCountOnly())
 		if err != nil {
 			return wrap(ctx, "leave", err)
 		}

@@ -22,9 +22,10 @@
 // holder's lock (etcd's own Mutex.Unlock deletes by key name,
 // etcd-io/etcd#22082). A call whose ctx ends while its own key's put is
 // still on its way deletes the key and, in the same transaction, writes a
-// marker ("\x00given-up" followed by the key, outside every name's prefix,
+// marker (under name + "/\xff", where no recipe reads or watches the line,
 // bound to the session's lease) that refuses the put should it reach etcd
-// afterwards; markers go with their session.
+// afterwards; markers go with their session. Every key of a name, markers
+// included, is under name + "/": a role granted that range suffices.
 //
 // Waiters never poll. Each opens a watch on the deletions under the name
 // before it reads the line (register, then re-check), and reads again, in

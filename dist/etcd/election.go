@@ -62,7 +62,7 @@ func (e *Election) Leader(ctx context.Context) (Leader, error) {
 	if err := ctx.Err(); err != nil {
 		return Leader{}, fmt.Errorf("etcd: leader: %w", err)
 	}
-	resp, err := e.s.client.Get(ctx, e.prefix, clientv3.WithFirstCreate()...)
+	resp, err := e.s.client.Get(ctx, e.prefix, append(clientv3.WithFirstCreate(), inLine(e.prefix))...)
 	if err != nil {
 		return Leader{}, wrap(ctx, "leader", err)
 	}
@@ -126,7 +126,7 @@ func (e *Election) observe(ctx context.Context, ch chan<- Leader) {
 		if ctx.Err() != nil || client.Ctx().Err() != nil {
 			return
 		}
-		resp, err := client.Get(ctx, e.prefix, clientv3.WithPrefix())
+		resp, err := client.Get(ctx, e.prefix, inLine(e.prefix))
 		if err != nil {
 			if !pause(ctx, client, observeRetry) {
 				return
@@ -142,7 +142,7 @@ func (e *Election) observe(ctx context.Context, ch chan<- Leader) {
 		}
 		wctx, cancel := context.WithCancel(ctx)
 		wch := client.Watch(clientv3.WithRequireLeader(wctx), e.prefix,
-			clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+			inLine(e.prefix), clientv3.WithRev(resp.Header.Revision+1))
 		ok := e.replay(wch, cands, send)
 		cancel()
 		if !ok {

@@ -60,7 +60,7 @@ func (s *Session) waitTurn(ctx context.Context, op, prefix string, e entry, n in
 		}
 		return n > 1 || string(ev.Kv.Key) == next
 	}
-	w, err := s.watch(ctx, op, prefix, clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithFilterPut())
+	w, err := s.watch(ctx, op, prefix, inLine(prefix), clientv3.WithPrevKV(), clientv3.WithFilterPut())
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func (s *Session) waitTurn(ctx context.Context, op, prefix string, e entry, n in
 	for {
 		resp, err := s.client.Txn(ctx).Then(
 			clientv3.OpGet(e.key, clientv3.WithKeysOnly()),
-			clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+			clientv3.OpGet(prefix, inLine(prefix), clientv3.WithKeysOnly(),
 				clientv3.WithMaxCreateRev(e.rev-1),
 				clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortDescend),
 				clientv3.WithLimit(int64(n))),
@@ -205,10 +205,19 @@ func (s *Session) cleanup(ctx context.Context, key string, rev int64) {
 	s.remove(cctx, key, rev)
 }
 
-// givenUpKey is the marker of a join of key whose outcome its caller did
-// not learn. It is outside every name's prefix ("\x00" sorts before any
-// name), so it never counts as a waiter.
-func givenUpKey(key string) string { return "\x00given-up" + key }
+// givenUpKey is the marker of a join of key, under prefix, whose outcome
+// its caller did not learn. It is under prefix + "\xff": inside the name's
+// range (an etcd user granted exactly name + "/" must be able to read and
+// write it; a marker outside, "\x00given-up" + key, had every join refused
+// with "permission denied" under such a role. Found by an adversarial
+// review), but outside the line, which every recipe reads and watches with
+// inLine: the keys of a line continue prefix with a hex digit or '-'.
+func givenUpKey(prefix, key string) string { return prefix + "\xff" + key[len(prefix):] }
+
+// inLine ranges an op over the keys of the line under prefix: every key
+// under prefix but the markers (see givenUpKey). Use it after any option
+// that sets the range (WithPrefix, WithFirstCreate).
+func inLine(prefix string) clientv3.OpOption { return clientv3.WithRange(prefix + "\xff") }
 
 // giveUp deletes key, whose join failed without a reply, and in the same
 // transaction puts its marker, so that the join, if it reaches etcd only
@@ -218,12 +227,12 @@ func givenUpKey(key string) string { return "\x00given-up" + key }
 // review.) The marker is bound to the session's lease: once that is gone,
 // the put would be refused anyway. Like cleanup it runs even though ctx
 // may be done; if it fails, the key goes with the session's lease.
-func (s *Session) giveUp(ctx context.Context, key string) {
+func (s *Session) giveUp(ctx context.Context, prefix, key string) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	s.client.Txn(cctx).Then(
 		clientv3.OpDelete(key),
-		clientv3.OpPut(givenUpKey(key), "", clientv3.WithLease(s.cs.Lease())),
+		clientv3.OpPut(givenUpKey(prefix, key), "", clientv3.WithLease(s.cs.Lease())),
 	).Commit()
 }
 
@@ -265,9 +274,9 @@ func (s *Session) join(ctx context.Context, op, prefix, val string, n int) (e en
 	key := s.newKey(prefix)
 	// The put is refused once the key has been given up (see giveUp): a
 	// join can reach etcd after the cleanup its caller sent on failure.
-	resp, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(givenUpKey(key)), "=", 0)).Then(
+	resp, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(givenUpKey(prefix, key)), "=", 0)).Then(
 		clientv3.OpPut(key, val, clientv3.WithLease(s.cs.Lease())),
-		clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+		clientv3.OpGet(prefix, inLine(prefix), clientv3.WithKeysOnly(),
 			clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend),
 			clientv3.WithLimit(int64(n))),
 	).Commit()
@@ -275,7 +284,7 @@ func (s *Session) join(ctx context.Context, op, prefix, val string, n int) (e en
 		// The put may have been applied with the reply lost, or may still
 		// be on its way: delete the key and forbid its put, or it would
 		// block the line until the lease ends.
-		s.giveUp(ctx, key)
+		s.giveUp(ctx, prefix, key)
 		return entry{}, false, wrap(ctx, op, err)
 	}
 	if !resp.Succeeded { // cannot happen: only giveUp creates the marker, after this call

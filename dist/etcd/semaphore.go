@@ -63,7 +63,7 @@ func (m *Semaphore) TryAcquire(ctx context.Context) (*Permit, error) {
 // Holders returns the number of permits held now, at most n (a snapshot,
 // stale as soon as it returns).
 func (m *Semaphore) Holders(ctx context.Context) (int, error) {
-	resp, err := m.s.client.Get(ctx, m.prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+	resp, err := m.s.client.Get(ctx, m.prefix, inLine(m.prefix), clientv3.WithKeysOnly(),
 		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend), clientv3.WithLimit(int64(m.n)))
 	if err != nil {
 		return 0, wrap(ctx, "holders", err)
