@@ -29,12 +29,18 @@ type replyDropper struct {
 }
 
 func (d *replyDropper) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	return dialWrapped(ctx, network, addr, func(c net.Conn) net.Conn { return &dropConn{Conn: c, d: d} })
+}
+
+// dialWrapped dials addr and wraps the connection: the fault injectors'
+// dialers (redis.Options.Dialer) share it.
+func dialWrapped(ctx context.Context, network, addr string, wrap func(net.Conn) net.Conn) (net.Conn, error) {
 	var nd net.Dialer
 	c, err := nd.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
-	return &dropConn{Conn: c, d: d}, nil
+	return wrap(c), nil
 }
 
 type dropConn struct {

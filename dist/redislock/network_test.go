@@ -83,12 +83,7 @@ type holder struct {
 }
 
 func (h *holder) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var nd net.Dialer
-	c, err := nd.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return &holdConn{Conn: c, h: h}, nil
+	return dialWrapped(ctx, network, addr, func(c net.Conn) net.Conn { return &holdConn{Conn: c, h: h} })
 }
 
 func (c *holdConn) Write(p []byte) (int, error) {
@@ -206,12 +201,7 @@ type blackhole struct {
 }
 
 func (b *blackhole) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var nd net.Dialer
-	c, err := nd.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return &blackholeConn{Conn: c, b: b}, nil
+	return dialWrapped(ctx, network, addr, func(c net.Conn) net.Conn { return &blackholeConn{Conn: c, b: b} })
 }
 
 type blackholeConn struct {
