@@ -83,17 +83,10 @@ func TestRetriedAcquireFindsItsOwnKey(t *testing.T) {
 			c := redis.NewClient(&redis.Options{Addr: srv.Addr, Dialer: d.dial})
 			t.Cleanup(func() { c.Close() })
 			ctx := context.Background()
-			// A minute: an orphaned key would block everyone for that long.
-			m := redislock.New(c, key, redislock.WithTTL(time.Minute))
-			warm, err := m.TryLock(ctx) // loads the script (EVALSHA, not EVAL, below)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := warm.Unlock(ctx); err != nil {
-				t.Fatal(err)
-			}
+			m, warm := warmMutex(t, c, key)
 			d.armed.Store(true)
 			var l *redislock.Lock
+			var err error
 			if op == "TryLock" {
 				l, err = m.TryLock(ctx)
 			} else {
@@ -111,8 +104,8 @@ func TestRetriedAcquireFindsItsOwnKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if l.Token() != fence || l.Token() <= warm.Token() {
-				t.Fatalf("token %d, fence counter %d, previous token %d", l.Token(), fence, warm.Token())
+			if l.Token() != fence || l.Token() <= warm {
+				t.Fatalf("token %d, fence counter %d, previous token %d", l.Token(), fence, warm)
 			}
 			if _, err := redislock.New(check, key).TryLock(ctx); !errors.Is(err, dist.ErrLocked) {
 				t.Fatalf("lock not held after %s succeeded: %v", op, err)
@@ -229,4 +222,21 @@ func TestTTLRoundedUpToMilliseconds(t *testing.T) {
 		}
 	}()
 	redislock.New(c, "k", redislock.WithTTL(9*time.Millisecond))
+}
+
+// warmMutex returns a Mutex on key with a TTL of a minute (an orphaned key
+// would block everyone for that long), locked and unlocked once so that its
+// scripts are loaded: the calls under test send EVALSHA, not EVAL. It
+// returns the warm-up lock's token too.
+func warmMutex(t *testing.T, c *redis.Client, key string) (*redislock.Mutex, int64) {
+	t.Helper()
+	m := redislock.New(c, key, redislock.WithTTL(time.Minute))
+	l, err := m.TryLock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Unlock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return m, l.Token()
 }

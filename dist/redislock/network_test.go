@@ -31,14 +31,7 @@ func TestRetriedReleaseReportsItsRelease(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Dialer: d.dial})
 	t.Cleanup(func() { c.Close() })
 	ctx := context.Background()
-	m := redislock.New(c, key, redislock.WithTTL(time.Minute))
-	warm, err := m.TryLock(ctx) // loads the scripts (EVALSHA, not EVAL, below)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := warm.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, _ := warmMutex(t, c, key)
 	l, err := m.TryLock(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -152,14 +145,7 @@ func TestCancelledLockBeatenByItsCleanupLeavesNothing(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Dialer: h.dial, ContextTimeoutEnabled: true, MaxRetries: -1})
 	t.Cleanup(func() { c.Close() })
 	ctx := context.Background()
-	m := redislock.New(c, key, redislock.WithTTL(time.Minute))
-	warm, err := m.TryLock(ctx) // loads the scripts (EVALSHA, not EVAL, below)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := warm.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
+	m, _ := warmMutex(t, c, key)
 	h.mu.Lock()
 	h.armed = true
 	h.mu.Unlock()
