@@ -23,8 +23,8 @@ import (
 // the test hook in every completion and attach, and Backoff's Spin and
 // Completed as function calls, 30 in all. TestHotPathsInlineInUserPackages
 // builds such a program and fails if a call remains; add the function here
-// when the generic code starts using one. (The atomic.Pointer methods need no entry: non-generic
-// code here already inlines them.)
+// when the generic code starts using one. (The atomic.Pointer methods need
+// no entry: non-generic code here already inlines them.)
 func reexportInlines(u *atomic.Uint32, i *atomic.Int64, b *backoff.Backoff) {
 	u.CompareAndSwap(u.Load(), 0)
 	u.Store(0)

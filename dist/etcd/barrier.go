@@ -155,7 +155,7 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 // Like [Session.cleanup] it runs even though ctx may be done; if it fails,
 // the key goes with the session's lease.
 func (d *DoubleBarrier) withdraw(ctx context.Context, e entry) bool {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	cctx, cancel := cleanupCtx(ctx)
 	defer cancel()
 	mine := clientv3.Compare(clientv3.CreateRevision(e.key), "=", e.rev)
 	resp, err := d.s.client.Txn(cctx).

@@ -196,11 +196,18 @@ func (s *Session) remove(ctx context.Context, key string, rev int64) (bool, erro
 // the key goes with the session's lease.
 const cleanupTimeout = 5 * time.Second
 
+// cleanupCtx is the context of a cleanup (cleanup, giveUp, withdraw): it
+// keeps ctx's values, not its cancellation, since a cleanup runs because
+// ctx ended, and it is bounded by cleanupTimeout.
+func cleanupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+}
+
 // cleanup deletes the key of an acquisition that failed or was cancelled. It
 // runs even though ctx may be done (it keeps ctx's values, not its
 // cancellation) so that no key is left behind to block the queue.
 func (s *Session) cleanup(ctx context.Context, key string, rev int64) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	cctx, cancel := cleanupCtx(ctx)
 	defer cancel()
 	s.remove(cctx, key, rev)
 }
@@ -228,7 +235,7 @@ func inLine(prefix string) clientv3.OpOption { return clientv3.WithRange(prefix 
 // the put would be refused anyway. Like cleanup it runs even though ctx
 // may be done; if it fails, the key goes with the session's lease.
 func (s *Session) giveUp(ctx context.Context, prefix, key string) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	cctx, cancel := cleanupCtx(ctx)
 	defer cancel()
 	s.client.Txn(cctx).Then(
 		clientv3.OpDelete(key),
