@@ -51,7 +51,9 @@ type sessionConfig struct {
 }
 
 // WithTTL sets the lease TTL. etcd counts TTLs in whole seconds: d is rounded
-// up, and d < 1s means 1s. The client refreshes the lease every TTL/3.
+// up, and d < 1s means 1s; the server grants no less than its minimum lease
+// TTL (1.5 election timeouts), which [Session.TTL] then reports. The client
+// refreshes the lease every TTL/3.
 // A shorter TTL replaces a crashed holder sooner; a longer one rides out
 // longer pauses and network outages without losing the lease.
 func WithTTL(d time.Duration) SessionOption {
@@ -77,6 +79,10 @@ func NewSession(ctx context.Context, client *clientv3.Client, opts ...SessionOpt
 	if err != nil {
 		return nil, wrap(ctx, "new session", err)
 	}
+	// The server may grant more than was asked (at least its minimum
+	// lease TTL, 1.5 election timeouts): keep-alives and TTL follow the
+	// lease as granted.
+	secs = max(grant.TTL, secs)
 	cs, err := concurrency.NewSession(client, concurrency.WithLease(grant.ID), concurrency.WithTTL(int(secs)))
 	if err != nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(secs)*time.Second)
@@ -93,7 +99,9 @@ func (s *Session) Client() *clientv3.Client { return s.client }
 // Lease returns the session's lease, for binding keys of your own to it.
 func (s *Session) Lease() clientv3.LeaseID { return s.cs.Lease() }
 
-// TTL returns the lease TTL.
+// TTL returns the lease's TTL as the server granted it: the requested TTL
+// rounded up to whole seconds, or the server's minimum lease TTL if that is
+// longer.
 func (s *Session) TTL() time.Duration { return s.ttl }
 
 // Done returns a channel that is closed when the session ends: after Close,

@@ -43,7 +43,12 @@ const startTimeout = 10 * time.Second
 
 // NewServer starts a server and waits until it serves requests.
 // The caller must call Close.
-func NewServer() (*Server, error) {
+//
+// Each configure function, if any, is called on the server's configuration
+// after the defaults above are set and before the server starts: a test
+// that needs, say, slower election ticks (which raise the shortest lease
+// TTL the server grants, 1.5 election timeouts) sets them there.
+func NewServer(configure ...func(*embed.Config)) (*Server, error) {
 	dir, err := os.MkdirTemp("", "etcdtest-")
 	if err != nil {
 		return nil, fmt.Errorf("etcdtest: %w", err)
@@ -61,6 +66,9 @@ func NewServer() (*Server, error) {
 	cfg.TickMs, cfg.ElectionMs = 10, 50
 	cfg.UnsafeNoFsync = true
 	cfg.ListenMetricsUrls = nil
+	for _, f := range configure {
+		f(cfg)
+	}
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
@@ -121,10 +129,11 @@ func (s *Server) Close() {
 }
 
 // Start starts a server for the test or benchmark tb and closes it when tb
-// ends. It fails tb if the server does not start.
-func Start(tb testing.TB) *Server {
+// ends. It fails tb if the server does not start. configure is as for
+// [NewServer].
+func Start(tb testing.TB, configure ...func(*embed.Config)) *Server {
 	tb.Helper()
-	s, err := NewServer()
+	s, err := NewServer(configure...)
 	if err != nil {
 		tb.Fatal(err)
 	}
