@@ -235,8 +235,13 @@ func (d *DoubleBarrier) waitReady(ctx context.Context, e entry) error {
 // last one out removes the barrier's keys.
 //
 // If ctx ends first, Leave returns an error for which errors.Is(err,
-// ctx.Err()) holds; the caller has left all the same (others do not wait for
-// it). It panics if called before a successful Enter, or twice.
+// ctx.Err()) holds. Once the caller's member key is removed it has left all
+// the same (the others do not wait for it), and an error only means it
+// stopped waiting for them. If the key was not removed (ctx already done
+// on entry, as the cancellation contract has it, or the delete failed),
+// the caller is still a member, the others still wait for it, and Leave
+// may be called again. It panics if called before a successful Enter, or
+// after a Leave that removed the key.
 func (d *DoubleBarrier) Leave(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()

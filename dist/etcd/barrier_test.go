@@ -225,3 +225,43 @@ func TestSessionClose(t *testing.T) {
 		t.Fatalf("Hold on closed session: %v", err)
 	}
 }
+
+// TestDoubleBarrierLeaveWithDoneCtx: a Leave whose ctx is already done
+// fails and changes nothing (the cancellation contract): the member is
+// still in the barrier, the others still wait for it, and Leave may be
+// called again.
+func TestDoubleBarrierLeaveWithDoneCtx(t *testing.T) {
+	srv := etcdtest.Start(t)
+	sa, c := newSession(t, srv)
+	sb, _ := newSession(t, srv)
+	a := etcd.NewDoubleBarrier(sa, "/dl", 2)
+	b := etcd.NewDoubleBarrier(sb, "/dl", 2)
+	ctx := ctxTimeout(t, 20*time.Second)
+	entered := make(chan error, 1)
+	go func() { entered <- b.Enter(ctx) }()
+	if err := a.Enter(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-entered; err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := a.Leave(done); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Leave with a done ctx: %v, want Canceled", err)
+	}
+	if k := keys(t, c, "/dl/members/"); k != 2 {
+		t.Fatalf("%d member keys after a failed Leave, want 2", k)
+	}
+	left := make(chan error, 1)
+	go func() { left <- b.Leave(ctx) }()
+	if err := a.Leave(ctx); err != nil { // again, now for real
+		t.Fatal(err)
+	}
+	if err := <-left; err != nil {
+		t.Fatal(err)
+	}
+	if k := keys(t, c, "/dl/"); k != 0 {
+		t.Fatalf("%d keys left after the round", k)
+	}
+}
