@@ -320,6 +320,36 @@ func TestStatsSemaphoreWaits(t *testing.T) {
 	})
 }
 
+// A waiter that a shrinking Resize grants (the too-large waiter ahead of
+// it failed, so it fits now) counts as a handoff, as one that a growing
+// Resize or a Release grants does.
+func TestStatsSemaphoreResizeGrantIsAHandoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := semaphore.New(3)
+		diag.Watch(s, "sem")
+		defer diag.Unwatch(s)
+		if err := s.Acquire(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+		big, small := make(chan error, 1), make(chan error, 1)
+		go func() { big <- s.Acquire(context.Background(), 3) }()
+		synctest.Wait() // big is queued at the front
+		go func() { small <- s.Acquire(context.Background(), 1) }()
+		synctest.Wait() // small waits behind it
+		s.Resize(2)     // big can never fit; small fits in what is left
+		if err := <-big; !errors.Is(err, semaphore.ErrTooLarge) {
+			t.Fatalf("big Acquire = %v, want ErrTooLarge", err)
+		}
+		if err := <-small; err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := diag.Stats(s); got.Handoffs != 1 {
+			t.Fatalf("stats %+v, want 1 handoff", got)
+		}
+		s.Release(2)
+	})
+}
+
 // rwLocker is a read-write lock as the read tests drive it: RLock returns
 // the matching unlock (a ReadMostly's RUnlock needs the RLock's token).
 type rwLocker struct {

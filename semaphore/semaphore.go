@@ -188,6 +188,9 @@ func (s *Weighted) Acquire(ctx context.Context, n int64) error {
 	if done := ctx.Done(); done != nil {
 		select {
 		case <-done:
+			if n < 0 {
+				panic("semaphore: negative weight") // misuse first, as when ctx is not done
+			}
 			return waitq.Err(ctx)
 		default:
 		}
@@ -347,7 +350,10 @@ func (s *Weighted) tryAcquireSlow(n int64) bool {
 
 // Release returns n permits and wakes the waiters at the front of the queue
 // that now fit. It panics if n is negative, or if it would make more
-// permits available than the capacity ("released more than held").
+// permits available than the capacity ("released more than held"). The
+// second check is exact except when the over-release races with Resize:
+// a Resize, and operations that restore the permit count, between the
+// check and the update let it through. No correct Release is ever refused.
 //
 // Release(0) does nothing.
 func (s *Weighted) Release(n int64) {
@@ -456,6 +462,9 @@ func (s *Weighted) Resize(n int64) {
 	}
 	s.publish(rem, s.q.Len()-len(wake))
 	for _, w := range wake {
+		if w.Value != tooLarge {
+			lockdep.Handoff(unsafe.Pointer(s)) // a grant, as settle counts them
+		}
 		s.q.Wake(w)
 	}
 }
