@@ -686,7 +686,12 @@ func (b *Cyclic) keptLocked() []*brokenRecord {
 // a program wants: parties that were about to arrive join the fresh
 // generation while others have been told the old one broke. It is simpler
 // to make a new barrier.
+//
+// Reset on a Cyclic not made by New panics, as Await on one does.
 func (b *Cyclic) Reset() {
+	if b.parties == 0 {
+		panic("barrier: Reset on a Cyclic not made by New")
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for {

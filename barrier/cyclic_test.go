@@ -840,3 +840,11 @@ func TestCyclicAllOrNoneStress(t *testing.T) {
 		}
 	})
 }
+
+// Reset on a Cyclic not made by New is misuse that can only be a bug (the
+// type's doc: "the zero value is not usable"), as Await on one is: it
+// panics with a barrier: message instead of silently doing nothing.
+func TestResetOnZeroCyclicPanics(t *testing.T) {
+	var b barrier.Cyclic
+	mustPanic(t, "not made by New", func() { b.Reset() })
+}

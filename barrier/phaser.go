@@ -394,8 +394,15 @@ func (p *Phaser) AwaitAdvance(ctx context.Context, phase int) (int, error) {
 // effect, the advance wins and the call succeeds. A ctx that is already done
 // fails the call before it arrives, and so does one that ends while the
 // call waits for the previous phase's OnAdvance to return before it can
-// arrive.
+// arrive. With no registered party it panics, as Arrive does, whatever
+// ctx is: that is a bug, not a run-time condition.
 func (p *Phaser) ArriveAndAwaitAdvance(ctx context.Context) (int, error) {
+	if s := p.state.Load(); unarrivedOf(s) == 0 && !isAdvancing(s) && !isTerminated(s) {
+		// No party registered (the invariant: unarrived is 0 only then,
+		// or while advancing). arrive panics the same way; check here
+		// first so that a done ctx does not hide the misuse.
+		panic("barrier: Arrive with no registered party")
+	}
 	if ctx.Err() != nil {
 		return p.Phase(), waitq.Err(ctx)
 	}

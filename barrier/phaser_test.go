@@ -788,3 +788,24 @@ func TestArriveAndAwaitAdvanceCtxWhileOnAdvanceRuns(t *testing.T) {
 		})
 	}
 }
+
+// ArriveAndAwaitAdvance with no registered party panics whatever its ctx:
+// the bug is the caller's, not a run-time condition, so a done ctx must
+// not turn it into a ctx error (with a done ctx it returned
+// context.Canceled; with a live one it panicked).
+func TestArriveAndAwaitAdvanceWithoutPartiesPanicsWithDoneCtx(t *testing.T) {
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, p := range map[string]*barrier.Phaser{
+		"NewPhaser(0)": barrier.NewPhaser(0, nil),
+		"zero value":   new(barrier.Phaser),
+	} {
+		t.Run(name, func(t *testing.T) {
+			mustPanic(t, "Arrive with no registered party", func() { _, _ = p.ArriveAndAwaitAdvance(done) })
+			mustPanic(t, "Arrive with no registered party", func() { _, _ = p.ArriveAndAwaitAdvance(context.Background()) })
+			if p.Registered() != 0 || p.Unarrived() != 0 || p.Phase() != 0 {
+				t.Fatalf("state changed: registered %d, unarrived %d, phase %d", p.Registered(), p.Unarrived(), p.Phase())
+			}
+		})
+	}
+}
