@@ -506,6 +506,7 @@ func (q *MPMC[T]) canPop() bool {
 // the queue stays full.
 func (q *MPMC[T]) Push(ctx context.Context, v T) error {
 	if ctx.Err() != nil {
+		q.checkInit() // misuse first: a done ctx must not hide it
 		return waitq.Err(ctx)
 	}
 	var b pause
@@ -536,6 +537,7 @@ func (q *MPMC[T]) Push(ctx context.Context, v T) error {
 func (q *MPMC[T]) Pop(ctx context.Context) (T, error) {
 	var zero T
 	if ctx.Err() != nil {
+		q.checkInit()
 		return zero, waitq.Err(ctx)
 	}
 	var b pause

@@ -248,6 +248,8 @@ func TestMisusePanics(t *testing.T) {
 			{"NewSPSC(huge)", func() { ringbuf.NewSPSC[int](n) }},
 		}
 	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel() // a done ctx must not hide the misuse behind a ctx error
 	for _, tc := range append(huge, []misuse{
 		{"NewMPMC(0)", func() { ringbuf.NewMPMC[int](0) }},
 		{"NewMPMC(-1)", func() { ringbuf.NewMPMC[int](-1) }},
@@ -260,6 +262,10 @@ func TestMisusePanics(t *testing.T) {
 		{"zero SPSC TryPop", func() { new(ringbuf.SPSC[int]).TryPop() }},
 		{"zero SPSC TryPopN", func() { new(ringbuf.SPSC[int]).TryPopN(make([]int, 1)) }},
 		{"zero SPSC Push", func() { new(ringbuf.SPSC[int]).Push(context.Background(), 1) }},
+		{"zero MPMC Push with done ctx", func() { new(ringbuf.MPMC[int]).Push(done, 1) }},
+		{"zero MPMC Pop with done ctx", func() { new(ringbuf.MPMC[int]).Pop(done) }},
+		{"zero SPSC Push with done ctx", func() { new(ringbuf.SPSC[int]).Push(done, 1) }},
+		{"zero SPSC Pop with done ctx", func() { new(ringbuf.SPSC[int]).Pop(done) }},
 		{"zero MPMC Close", func() { new(ringbuf.MPMC[int]).Close() }},
 		{"zero SPSC Close", func() { new(ringbuf.SPSC[int]).Close() }},
 	}...) {

@@ -283,6 +283,7 @@ func (q *SPSC[T]) Push(ctx context.Context, v T) error {
 	// closure cost 7-14 ns per item on the blocking fast path (measured in
 	// paired runs).
 	if ctx.Err() != nil {
+		q.checkInit() // misuse first: a done ctx must not hide it
 		return waitq.Err(ctx)
 	}
 	var b pause
@@ -311,6 +312,7 @@ func (q *SPSC[T]) Push(ctx context.Context, v T) error {
 func (q *SPSC[T]) Pop(ctx context.Context) (T, error) {
 	var zero T
 	if ctx.Err() != nil {
+		q.checkInit()
 		return zero, waitq.Err(ctx)
 	}
 	var b pause
