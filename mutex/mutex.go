@@ -131,8 +131,10 @@ const (
 )
 
 // Lock locks m. If the lock is already in use, the calling goroutine spins
-// briefly (only on a multicore machine, and only while the holder is
-// running) and then parks until the mutex is available.
+// briefly (a few rounds of spin-wait hints, and only when GOMAXPROCS and
+// the machine's processor count are both above one; unlike sync.Mutex it
+// cannot see whether the holder is running) and then parks until the
+// mutex is available.
 func (m *Mutex) Lock() {
 	// Fast path: grab an idle mutex. One CAS; inlined. (lockdep.FastFree
 	// is 0, unless package diag tracks locks: see lockdep.go.)
@@ -258,6 +260,10 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		// Park. A done ctx gives up here, before registering.
 		if ctx != nil && ctx.Err() != nil {
 			if awoke {
+				// racy window: the lock, held at our load, may be
+				// released now by an Unlock that wakes nobody, since it
+				// saw mutexWoken, which we still own
+				testhook.Yield()
 				m.passWoken()
 			}
 			return waitq.Err(ctx)

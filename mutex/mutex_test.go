@@ -15,6 +15,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/testutil"
 	"github.com/lockstep-go/lockstep/mutex"
 )
@@ -693,4 +694,62 @@ func TestMutexStarvingWaiterCancelEndsStarvation(t *testing.T) {
 		<-bdone
 		idle(t, &m)
 	})
+}
+
+// A waiter woken by Unlock (it owns the wake: mutexWoken) whose ctx has
+// ended gives up without the lock. If a holder unlocked meanwhile, that
+// Unlock woke nobody, counting on the woken waiter to compete; giving up,
+// the waiter must pass the wake to the next waiter, or that one sleeps
+// with the lock free. The yield hook sits between the waiter's look at
+// the lock and its giving up, where that Unlock must land.
+func TestWokenWaiterGivingUpPassesTheWake(t *testing.T) {
+	testhook.Enable(t)
+	for range testutil.Scale(2000) {
+		var m mutex.Mutex
+		m.Lock()
+		ctx, cancel := context.WithCancel(context.Background())
+		front := make(chan error, 1)
+		go func() {
+			err := m.LockContext(ctx)
+			if err == nil {
+				m.Unlock() // it took the lock before looking at ctx
+			}
+			front <- err
+		}()
+		waitQueued(t, &m, 1)
+		behind := make(chan struct{})
+		go func() {
+			m.Lock()
+			m.Unlock()
+			close(behind)
+		}()
+		waitQueued(t, &m, 2)
+		m.Unlock() // wakes the front waiter: it owns mutexWoken
+		cancel()
+		m.Lock() // barges in before it, or waits for it
+		m.Unlock()
+		select {
+		case <-behind:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the waiter behind a woken waiter that gave up was never woken: %+v", m.Snapshot())
+		}
+		if err := <-front; err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("front waiter: %v", err)
+		}
+		if s := m.Snapshot(); s != (mutex.State{}) {
+			t.Fatalf("mutex not idle at the end: %+v", s)
+		}
+	}
+}
+
+// waitQueued waits until n goroutines are queued on m.
+func waitQueued(t *testing.T, m *mutex.Mutex, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Snapshot().Queued != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiters queued, want %d", m.Snapshot().Queued, n)
+		}
+		runtime.Gosched()
+	}
 }

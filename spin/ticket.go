@@ -35,10 +35,11 @@ func unpackTicket(s uint64) (next, serving uint32) {
 // Scott, "Algorithms for Scalable Synchronization on Shared-Memory
 // Multiprocessors", ACM TOCS 9(1), 1991, section 2.2).
 //
-// Waiters back off in proportion to their distance from the head of the
-// line, as that paper suggests: the next-in-line spins, everyone further
-// back yields the processor between looks, so the goroutine whose turn it is
-// gets to run even when goroutines outnumber cores.
+// Waiters back off by their distance from the head of the line, a two-step
+// form of the paper's proportional backoff: the next-in-line spins,
+// everyone further back yields the processor between looks, so the
+// goroutine whose turn it is gets to run even when goroutines outnumber
+// cores.
 //
 // The zero value for a TicketLock is an unlocked lock. A TicketLock must not
 // be copied after first use.
