@@ -90,3 +90,51 @@ func TestReadMostlyQueuedWriterStartsInhibit(t *testing.T) {
 	}
 	m.Unlock()
 }
+
+// A misused RUnlock of a counter token takes the counter below zero before
+// it looks and panics. A writer that revokes the bias meanwhile reads the
+// counter as a reader still inside and parks in drain; the panicking
+// RUnlock restores the counter, and must then wake that writer as the
+// last reader out would, or it stays parked with the lock free. The test
+// plays the misused RUnlock in its two steps, with the writer parked in
+// between.
+func TestReadMostlyMisusedRUnlockDoesNotStrandDrainingWriter(t *testing.T) {
+	var m ReadMostly
+	m.RUnlock(m.RLock()) // the counter table exists, the bias is on
+	tok := m.RLock()
+	if tok.s == nil {
+		t.Fatal("the read did not use a counter")
+	}
+	m.RUnlock(tok)
+	tok.s.n.Add(-1) // a second RUnlock of tok: its decrement
+	done := make(chan struct{})
+	go func() { m.Lock(); m.Unlock(); close(done) }()
+	deadline := time.Now().Add(testutil.Liveness)
+	for {
+		m.drainMu.Lock()
+		parked := m.drainQ.Len()
+		m.drainMu.Unlock()
+		if parked == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer did not park in drain")
+		}
+		runtime.Gosched()
+	}
+	func() { // the rest of that RUnlock: it restores the counter and panics
+		defer func() {
+			if r := recover(); r == nil {
+				t.Error("a second RUnlock of a token did not panic")
+			}
+		}()
+		m.runlockSlow(tok.s, -1)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second): // a liveness bound
+		m.drained() // unstick it for goleak
+		<-done
+		t.Fatal("the writer stayed parked in drain after the counter was restored")
+	}
+}

@@ -17,7 +17,7 @@
 //     sync.RWMutex's. Waiters queue first come, first served: a writer
 //     that waits closes the lock to new readers, and a writer's Unlock
 //     admits all readers queued before the next writer as one batch. A
-//     lone waiting writer may be overtaken by newcomers (at most four
+//     lone waiting writer may be overtaken by newcomers (at most five
 //     times or for about a millisecond), as with sync.Mutex, so that
 //     back-to-back writers do not park on every Lock. LockContext and
 //     RLockContext give up when their context ends, without disturbing

@@ -344,7 +344,14 @@ func (m *ReadMostly) runlockUnderlying() {
 
 func (m *ReadMostly) runlockSlow(s *slot, n int64) {
 	if n < 0 {
-		s.n.Add(1)
+		// Until the counter is restored, a revoking writer reads it as a
+		// reader inside and may park in drain: restoring it makes us
+		// that reader's leaving, so wake the writer as it would. (As in
+		// RWMutex.runlockSlow; found by an adversarial review.)
+		testhook.Yield()
+		if s.n.Add(1) == 0 {
+			m.drained()
+		}
 		panic("rwlock: RUnlock of unlocked ReadMostly")
 	}
 	m.drained()

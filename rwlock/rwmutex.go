@@ -475,7 +475,17 @@ func (rw *RWMutex) RUnlock() {
 
 func (rw *RWMutex) runlockSlow(s uint64, typ string) {
 	if s&countNegative != 0 { // the count went below zero
-		rw.state.Add(readerUnit)
+		// Until the count is restored, a writer that queues reads it as
+		// readers inside: it sets stateWriterWait and waits for the last
+		// reader out to dispatch. Restoring the count makes us that
+		// reader, so dispatch as one would, or the writer stays parked on
+		// a free lock.
+		testhook.Yield()
+		if s = rw.state.Add(readerUnit); s&stateWriterWait != 0 && readers(s) == 0 {
+			rw.mu.Lock()
+			rw.dispatch()
+			rw.mu.Unlock()
+		}
 		panic("rwlock: RUnlock of unlocked " + typ)
 	}
 	if readers(s) != 0 {
