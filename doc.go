@@ -41,8 +41,10 @@
 //  4. Lost wakeup (missed signal): the signal is sent before the waiter
 //     starts waiting and nobody is woken. Cure: register as a waiter
 //     before re-checking the condition, under the same lock the signaller
-//     takes. Every blocking call in this module does, through one shared
-//     wait queue; [mutex.Cond] is a condition variable whose Wait cannot
+//     takes. Every blocking call in this module does (the locks, the
+//     semaphore, the ring buffers and the pool through one shared wait
+//     queue; latch, future and the barriers on channels of their own, under
+//     the same rule); [mutex.Cond] is a condition variable whose Wait cannot
 //     miss a Signal, [latch.Latch] and [future.Future] expose a Done
 //     channel that stays closed once the event happened.
 //  5. Unsafe lazy initialisation: two goroutines both see nil and both
@@ -99,10 +101,11 @@
 //
 //   - Lock ordering breaks circular wait: every goroutine takes locks in one
 //     global order. It is the only cure that costs nothing at run time.
-//   - Timeouts break hold and wait: every lock and every wait for other
-//     goroutines in this module can take a context, so a goroutine can
-//     give up, release what it holds, and retry (with random backoff, or
-//     the retries become a livelock).
+//   - Timeouts break hold and wait: every lock (the spin locks excepted,
+//     which are for critical sections of nanoseconds) and every wait for
+//     other goroutines in this module can take a context, so a goroutine
+//     can give up, release what it holds, and retry (with random backoff,
+//     or the retries become a livelock).
 //   - Detection: find the cycle and break it. Go's runtime reports only a
 //     total deadlock ("all goroutines are asleep"). Build tests with
 //     -tags lockstep_debug and package diag reports a lock-order cycle
@@ -110,8 +113,9 @@
 //     any deadlock happens, with both acquisition stacks.
 //
 // A livelock is goroutines that keep reacting to each other without
-// progress (two people stepping aside in a corridor); randomised backoff
-// cures it, which is why lockstep's spin loops back off exponentially.
+// progress (two people stepping aside in a corridor); backoff cures it,
+// best randomised so that the two do not step aside in step again.
+// lockstep's spin loops back off exponentially and then yield.
 // Starvation is a goroutine that never gets its turn because others keep
 // barging ahead; FIFO primitives ([mutex.Fair], [semaphore.Weighted],
 // [spin.TicketLock]) and the starvation mode of [mutex.Mutex] prevent it.
@@ -127,7 +131,10 @@
 // one contract. The few waits without a context wait only for work the
 // caller itself started or runs, and their docs say so: pool's Group.Wait
 // and Worker.Join (which run queued tasks meanwhile), and Phaser's
-// Register and Arrive while the phaser's own OnAdvance runs. The contract:
+// Register, Arrive and ArriveAndDeregister while the phaser's own
+// OnAdvance runs. The spin locks ([spin.Lock], [spin.TicketLock]) take no
+// context and never park: a waiter yields until it gets the lock, which
+// is what they are for. The contract:
 //
 //  1. When ctx ends first, the call returns an error for which
 //     errors.Is(err, ctx.Err()) holds (and errors.Is(err, cause) when the
@@ -146,7 +153,8 @@
 //     name; conditions a correct program meets (timeout, closed, broken,
 //     full) are sentinel errors for errors.Is.
 //  7. No goroutine outlives the call or the object that started it. Idle
-//     waiting parks; spinning is always bounded.
+//     waiting parks (the spin locks excepted: their waiters yield);
+//     spinning is always bounded.
 //
 // Goroutines block cheaply, so in Go "blocking" is usually the right
 // default: the runtime multiplexes thousands of parked goroutines onto a

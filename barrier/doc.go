@@ -76,5 +76,5 @@
 // Phaser's Arrive, Register and ArriveAndDeregister are one compare-and-swap
 // on one state word and allocate nothing; a Phaser round
 // (ArriveAndAwaitAdvance by every party) costs about what a Cyclic round
-// does, with no allocation.
+// does, and likewise allocates nothing but one channel if a party parks.
 package barrier

@@ -203,8 +203,11 @@ type LockStats struct {
 	// could not take the lock at their first attempt and waited (spun or
 	// parked).
 	Acquisitions, Contended uint64
-	// Handoffs counts unlocks that passed the lock directly to a waiter
-	// (mutex.Fair always, mutex.Mutex in starvation mode).
+	// Handoffs counts releases that passed the lock directly to a waiter:
+	// mutex.Fair always; mutex.Mutex in starvation mode and on a fair
+	// unlock to a waiter that has waited about a millisecond; the readers
+	// and writers an rwlock admits from its queue; a semaphore's waiters
+	// granted permits.
 	Handoffs uint64
 	// Cancellations counts acquisitions that gave up because their context
 	// ended.

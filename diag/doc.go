@@ -184,7 +184,7 @@
 // of 5 to 10 nanoseconds (BenchmarkUncontended with the tag, shallow
 // stacks; deeper stacks cost more), so: tests, not production. Lock-heavy
 // stress tests slow down accordingly; lockstep's CI runs the tagged suite
-// with -short.
+// at full sizes, which takes several times as long as the untagged one.
 //
 // Because every lock operation passes through that global mutex, the race
 // detector sees them all ordered, and a data race between two goroutines

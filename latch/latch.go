@@ -264,7 +264,8 @@ func (l *Latch) parkWait() {
 
 // Done returns a channel that is closed when the latch opens, for use in a
 // select. It returns the same channel on every call. The channel is made on
-// the first call; a latch whose Done is never called allocates none.
+// the first call (also by a Wait with a ctx that can end, if it parks); a
+// latch on which neither happens allocates none.
 //
 // The channel is closed by the CountDown that opens the latch, as its last
 // step: a Wait that returns nil returns after that step, so a select on

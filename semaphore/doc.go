@@ -72,7 +72,7 @@
 //     buffered channel is faster here (about 2.5x), because the runtime
 //     hands a blocked send the slot directly, without allocating.
 //   - Waiting: one mutex acquisition, two small allocations (the waiter
-//     and its channel) and a park and wake, about 100-150 ns of handoff, as
-//     in x/sync.
+//     and, when the ctx can end, its channel) and a park and wake, about
+//     100-150 ns of handoff, as in x/sync.
 //   - Resize and Waiters always take the mutex.
 package semaphore
