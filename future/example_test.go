@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lockstep-go/lockstep/future"
+	"github.com/lockstep-go/lockstep/pool"
 )
 
 // Run a function on its own goroutine and wait for its result.
@@ -239,4 +240,19 @@ func ExamplePanicError() {
 		fmt.Println("recovered:", pe.Value)
 	}
 	// Output: recovered: bad input
+}
+
+// Fan out on a work-stealing pool and collect the results in order: the
+// way to run many small futures, with no goroutine per task. All fails as
+// soon as one of them fails.
+func ExampleAll_onPool() {
+	p := pool.New(0)
+	defer p.Shutdown(context.Background())
+	fs := make([]*future.Future[int], 5)
+	for i := range fs {
+		fs[i] = future.Submit(p, func() (int, error) { return i * i, nil })
+	}
+	squares, err := future.All(fs...).Get(context.Background())
+	fmt.Println(squares, err)
+	// Output: [0 1 4 9 16] <nil>
 }
