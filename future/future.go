@@ -108,12 +108,16 @@ type node struct {
 var closed = &node{}
 
 // push adds n to f's callback stack. It reports false when the stack is
-// closed (f is done); the caller then owns n and must run it.
+// closed (f is done); the caller then owns n, with n.next nil, and must
+// run it. (A push whose CompareAndSwap lost to the completer's Swap had set
+// n.next to the top of the stack the completer took: left there, it kept
+// that node's stage reachable from n's stage.)
 func (f *Future[T]) push(n *node) bool {
 	var bo backoff.Backoff
 	for {
 		h := f.head.Load()
 		if h == closed {
+			n.next = nil
 			return false
 		}
 		n.next = h
@@ -130,7 +134,6 @@ func (f *Future[T]) push(n *node) bool {
 // attach pushes n, or runs it now if f is already done.
 func (f *Future[T]) attach(n *node) {
 	if !f.push(n) {
-		n.next = nil
 		runAll(n)
 	}
 }

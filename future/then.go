@@ -162,11 +162,22 @@ func (s *thenOnStage[T, U]) run() *node {
 	// task runs, for any executor built on channels or locks. Submit runs
 	// inside a completion, where a panic would stop the completer from
 	// running the callbacks after this one: guard makes it an error.
-	handed, err := guard(&s.out, func() (*node, error) { return s.submit(exec) })
+	refused := false
+	handed, err := guard(&s.out, func() (*node, error) {
+		handed, err := s.submit(exec)
+		refused = err != nil // Submit returned an error: the task never runs
+		return handed, err
+	})
 	if err != nil {
-		// s.in and s.fn stay: an executor that panicked may have handed
-		// the task on, and the task reads them.
 		_, list := s.out.settle(zero, err)
+		if refused {
+			// Drop them, as every stage does once it has run: a refused
+			// output kept its input reachable. (An executor that ran the
+			// task before it failed has dropped them already, in the task.)
+			// After a panic they stay: an executor that panicked may have
+			// handed the task on, and the task reads them.
+			s.in, s.fn = nil, nil
+		}
 		if list == nil {
 			list = handed // an executor that ran the task and still failed
 		}
