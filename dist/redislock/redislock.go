@@ -32,7 +32,12 @@
 //
 // A release also leaves, for a TTL, a small key (key + ":done:" + owner id)
 // that makes the release idempotent under client retries and stops a late
-// copy of a given-up acquisition.
+// copy of a given-up acquisition. Both hold only within that TTL: a client
+// that retries a command later than a TTL after sending it (go-redis
+// retries one whose reply timed out, after its ReadTimeout, 3s by default,
+// up to MaxRetries times) can see a release it made reported as
+// [dist.ErrLockLost]. Keep the TTL above the client's retry window, or its
+// ReadTimeout well below the TTL; the default TTL is.
 //
 // With Redis Cluster, give the lock a key with a hash tag ("{jobs}") so that
 // the key, its fence counter (key + ":fence") and its done keys are in one
@@ -199,40 +204,60 @@ func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("redislock: lock: %w", err)
 	}
-	l, _, err := m.try(ctx) // fast path: no subscription when free
+	l, pttl, err := m.try(ctx) // fast path: no subscription when free
 	if l != nil || err != nil {
 		return l, err
 	}
 	// Subscribe before trying again (register, then re-check), so that a
-	// release between the try and the wait is not missed.
+	// release between the try and the wait is not missed. The subscription
+	// is registered once its confirmation arrives on msgs; that, like a
+	// release, wakes the loop for another try. The confirmation is awaited
+	// there, with ctx, not with PubSub.Receive: go-redis bounds that read
+	// by ctx's deadline only, and by no timeout, so a cancelled Lock whose
+	// SUBSCRIBE got no reply never returned (found by an adversarial
+	// review). A later confirmation is a resubscription after go-redis
+	// reconnected, when releases may have been missed: it wakes the loop
+	// too.
 	ps := m.client.Subscribe(ctx, m.channel())
 	defer ps.Close()
-	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
-		return nil, wrap(ctx, "lock", err)
-	}
-	released := ps.Channel()
+	msgs := ps.ChannelWithSubscriptions()
 	timer := time.NewTimer(m.ttl) // Reset below discards stale ticks (Go 1.23 timers)
 	defer timer.Stop()
 	for {
-		l, pttl, err := m.try(ctx)
-		if l != nil || err != nil {
-			return l, err
-		}
-		// Try again on the next release, or when the holder's key expires
-		// (a crashed holder publishes nothing); a key without a TTL (set by
-		// someone else) is polled once per TTL.
-		wait := time.Duration(pttl) * time.Millisecond
-		if wait <= 0 || wait > m.ttl {
-			wait = m.ttl
-		}
-		timer.Reset(wait)
+		// Try again on the next release or (re)subscription, or when the
+		// holder's key expires (a crashed holder publishes nothing); a key
+		// without a TTL (set by someone else) is polled once per TTL.
+		timer.Reset(m.retryAfter(pttl))
 		select {
-		case <-released:
+		case _, ok := <-msgs:
+			if !ok { // closed with ps, which outlives the loop: not expected
+				msgs = nil
+			}
 		case <-timer.C:
 		case <-ctx.Done():
 			return nil, fmt.Errorf("redislock: lock %s: %w", m.key, ctx.Err())
 		}
+		l, pttl, err = m.try(ctx)
+		if l != nil || err != nil {
+			return l, err
+		}
 	}
+}
+
+// retryAfter returns how long a waiter waits, without a release, before it
+// tries again, given the holder's PTTL (ms) that its try returned.
+//
+// Redis expires a key once its clock is past the key's expiry millisecond,
+// so a try in that millisecond finds the key with a PTTL of 0: the waiter
+// tries again 1ms after the PTTL. (0 was taken for "no TTL", and a waiter
+// that met that millisecond, about one in five on loopback, waited a whole
+// TTL more for a free lock; found by an adversarial review.) A key without
+// a TTL (-1) is polled once per TTL.
+func (m *Mutex) retryAfter(pttl int64) time.Duration {
+	if pttl < 0 {
+		return m.ttl
+	}
+	return min(time.Duration(pttl)*time.Millisecond+time.Millisecond, m.ttl)
 }
 
 // try runs the acquire script once. It returns the lock, or the holder's
@@ -419,6 +444,9 @@ func (l *Lock) Lost() <-chan struct{} { return l.lost }
 // acquisition's owner id, waking the waiters. If the key had expired (or
 // was taken by another owner, who keeps it), Unlock returns
 // [dist.ErrLockLost]; the lock is released either way.
+//
+// (A release whose reply was lost and that the client retried more than a
+// TTL later also reports ErrLockLost: see the package doc.)
 //
 // If Unlock fails for another reason (ctx ended, Redis unreachable) the key
 // may or may not have been deleted, and Unlock may be called again. The
