@@ -72,14 +72,18 @@ func (b *Barrier) Wait(ctx context.Context) error {
 		return err
 	}
 	defer w.close()
-	resp, err := b.s.client.Get(ctx, b.key, clientv3.WithKeysOnly())
-	if err != nil {
-		return wrap(ctx, "wait", err)
+	for {
+		resp, err := b.s.client.Get(ctx, b.key, clientv3.WithKeysOnly())
+		if err != nil {
+			return wrap(ctx, "wait", err)
+		}
+		if len(resp.Kvs) == 0 {
+			return nil
+		}
+		if err := w.next(ctx, "wait", isDelete); err != errRewatched {
+			return err
+		}
 	}
-	if len(resp.Kvs) == 0 {
-		return nil
-	}
-	return w.next(ctx, "wait", isDelete)
 }
 
 func isDelete(ev *clientv3.Event) bool { return ev.Type == mvccpb.DELETE }
@@ -155,7 +159,7 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 // Like [Session.cleanup] it runs even though ctx may be done; if it fails,
 // the key goes with the session's lease.
 func (d *DoubleBarrier) withdraw(ctx context.Context, e entry) bool {
-	cctx, cancel := cleanupCtx(ctx)
+	cctx, cancel := d.s.cleanupCtx(ctx)
 	defer cancel()
 	mine := clientv3.Compare(clientv3.CreateRevision(e.key), "=", e.rev)
 	resp, err := d.s.client.Txn(cctx).
@@ -222,7 +226,9 @@ func (d *DoubleBarrier) waitReady(ctx context.Context, e entry) error {
 			opened = ev.Type == mvccpb.PUT && string(ev.Kv.Key) == ready
 			return ev.Type == mvccpb.PUT
 		}
-		if err := w.next(ctx, "enter", arrived); err != nil {
+		if err := w.next(ctx, "enter", arrived); err == errRewatched {
+			continue // history lost to a compaction: count again
+		} else if err != nil {
 			return err
 		}
 		if opened {
@@ -273,7 +279,7 @@ func (d *DoubleBarrier) Leave(ctx context.Context) error {
 			}
 			return nil
 		}
-		if err := w.next(ctx, "leave", isDelete); err != nil {
+		if err := w.next(ctx, "leave", isDelete); err != nil && err != errRewatched {
 			return err
 		}
 	}

@@ -33,7 +33,10 @@
 // the election) or any key ahead of it goes (the semaphore): no thundering
 // herd of reads. Waiting costs one watch on the client's shared stream; a
 // release costs one etcd write, and its deletion event reaches every waiter
-// of that name. An uncontended acquisition is one round trip.
+// of that name. An uncontended acquisition is one round trip. A watch that
+// loses history to a compaction (the etcd client resumes a watch from the
+// last revision it saw after reconnecting) is opened again from the current
+// revision and the waiter reads again: it keeps its place.
 //
 // Read the package dist documentation for why a distributed lock is a lease
 // and how the protected resource must use the fencing token.

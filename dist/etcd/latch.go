@@ -101,11 +101,15 @@ func (l *Latch) Wait(ctx context.Context) error {
 		return err
 	}
 	defer w.close()
-	n, err := l.Count(ctx)
-	if err != nil || n == 0 {
-		return err
+	for {
+		n, err := l.Count(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+		if err := w.next(ctx, "wait", isZero); err != errRewatched {
+			return err
+		}
 	}
-	return w.next(ctx, "wait", isZero)
 }
 
 // Delete removes the latch's key. A later CountDown starts over from count.

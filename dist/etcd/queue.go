@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The lock, the election and the semaphore are one recipe, ZooKeeper's
@@ -85,7 +88,7 @@ func (s *Session) waitTurn(ctx context.Context, op, prefix string, e entry, n in
 			return nil
 		}
 		next = string(ahead[0].Key)
-		if err := w.next(ctx, op, woken); err != nil {
+		if err := w.next(ctx, op, woken); err != nil && err != errRewatched {
 			return err
 		}
 	}
@@ -97,35 +100,54 @@ func (s *Session) waitTurn(ctx context.Context, op, prefix string, e entry, n in
 // miss nothing either, but if the change came first etcd serves it from its
 // history on the next sync of unsynced watchers, up to 100ms later.
 type watcher struct {
+	s    *Session
+	key  string
+	opts []clientv3.OpOption
+
 	wch    clientv3.WatchChan
 	cancel context.CancelFunc
 	stop   func() bool
 	rest   []*clientv3.Event // events of the last response after the one next matched
 }
 
+// errRewatched is returned by [watcher.next] when the watch lost history
+// to a compaction and was opened again from the current revision: events
+// may have been missed, so the caller must read the state again (and may
+// find what it waited for).
+var errRewatched = errors.New("etcd: watch reopened after a compaction")
+
 // watch opens a watch on key (with opts) from the next revision, or from
 // the one opts give (clientv3.WithRev), and waits
 // until etcd has registered it. The watch ends when ctx or the session
 // ends; the caller must close it.
 func (s *Session) watch(ctx context.Context, op, key string, opts ...clientv3.OpOption) (*watcher, error) {
+	w := &watcher{s: s, key: key, opts: append(slices.Clip(opts), clientv3.WithCreatedNotify())}
+	if err := w.open(ctx, op); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// open opens the watch, with extra options after w's own, and waits until
+// etcd has registered it; on failure the watch is closed.
+func (w *watcher) open(ctx context.Context, op string, extra ...clientv3.OpOption) error {
 	wctx, cancel := context.WithCancel(ctx)
-	w := &watcher{cancel: cancel, stop: context.AfterFunc(s.ctx(), cancel)} // session end: stop waiting
-	opts = append(opts, clientv3.WithCreatedNotify())
+	w.cancel, w.stop = cancel, context.AfterFunc(w.s.ctx(), cancel) // session end: stop waiting
 	// WithRequireLeader: a member cut off from its cluster's leader ends the
 	// watch instead of leaving it silent.
-	w.wch = s.client.Watch(clientv3.WithRequireLeader(wctx), key, opts...)
+	w.wch = w.s.client.Watch(clientv3.WithRequireLeader(wctx), w.key, slices.Concat(w.opts, extra)...)
 	for {
 		wr, ok := <-w.wch
 		if !ok {
 			w.close()
-			return nil, endedErr(ctx, op)
+			return endedErr(ctx, op)
 		}
 		if err := wr.Err(); err != nil {
 			w.close()
-			return nil, wrap(ctx, op, err)
+			return wrap(ctx, op, err)
 		}
 		if wr.Created {
-			return w, nil
+			return nil
 		}
 	}
 }
@@ -137,6 +159,14 @@ func (s *Session) watch(ctx context.Context, op, key string, opts ...clientv3.Op
 // One response may carry several events (a transaction's, or a watch that
 // replays history); those after the matching one are kept for the next
 // call, not dropped with the response.
+//
+// If etcd compacted history the watch had not delivered yet (the client
+// resumes a watch from the last revision it saw after a reconnection, and
+// that revision may be long gone when the watched keys were quiet), next
+// opens the watch again from the current revision and returns errRewatched:
+// the caller reads the state again, as after a wake. (Failing instead made
+// a waiter give up its place in line after a network blip on a cluster
+// that compacts. Found by an adversarial review.)
 func (w *watcher) next(ctx context.Context, op string, match func(*clientv3.Event) bool) error {
 	for {
 		for len(w.rest) > 0 {
@@ -151,6 +181,13 @@ func (w *watcher) next(ctx context.Context, op string, match func(*clientv3.Even
 			return endedErr(ctx, op)
 		}
 		if err := wr.Err(); err != nil {
+			if errors.Is(err, rpctypes.ErrCompacted) && ctx.Err() == nil {
+				w.close()
+				if err := w.open(ctx, op, clientv3.WithRev(0)); err != nil {
+					return err
+				}
+				return errRewatched
+			}
 			return wrap(ctx, op, err)
 		}
 		w.rest = wr.Events
@@ -198,16 +235,21 @@ const cleanupTimeout = 5 * time.Second
 
 // cleanupCtx is the context of a cleanup (cleanup, giveUp, withdraw): it
 // keeps ctx's values, not its cancellation, since a cleanup runs because
-// ctx ended, and it is bounded by cleanupTimeout.
-func cleanupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+// ctx ended, and it is bounded by cleanupTimeout. It ends when s's client
+// closes: nothing reaches etcd through a closed client (the etcd client
+// retries such a call for seconds before it fails it), and the keys go
+// with the lease.
+func (s *Session) cleanupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	stop := context.AfterFunc(s.client.Ctx(), cancel)
+	return cctx, func() { stop(); cancel() }
 }
 
 // cleanup deletes the key of an acquisition that failed or was cancelled. It
 // runs even though ctx may be done (it keeps ctx's values, not its
 // cancellation) so that no key is left behind to block the queue.
 func (s *Session) cleanup(ctx context.Context, key string, rev int64) {
-	cctx, cancel := cleanupCtx(ctx)
+	cctx, cancel := s.cleanupCtx(ctx)
 	defer cancel()
 	s.remove(cctx, key, rev)
 }
@@ -235,7 +277,7 @@ func inLine(prefix string) clientv3.OpOption { return clientv3.WithRange(prefix 
 // the put would be refused anyway. Like cleanup it runs even though ctx
 // may be done; if it fails, the key goes with the session's lease.
 func (s *Session) giveUp(ctx context.Context, prefix, key string) {
-	cctx, cancel := cleanupCtx(ctx)
+	cctx, cancel := s.cleanupCtx(ctx)
 	defer cancel()
 	s.client.Txn(cctx).Then(
 		clientv3.OpDelete(key),
@@ -311,10 +353,16 @@ func (s *Session) join(ctx context.Context, op, prefix, val string, n int) (e en
 // wrap returns err annotated with op, and an error that satisfies
 // errors.Is(err, ctx.Err()) when ctx ended: the etcd client reports a
 // cancelled call as a gRPC status, not as the ctx error. A write that etcd
-// refused because the session's lease is gone is [dist.ErrSessionClosed].
+// refused because the session's lease is gone is [dist.ErrSessionClosed],
+// and so is a call cancelled while ctx lives: the client was closed (the
+// etcd client fails such a call with a gRPC Canceled status, after retrying
+// it for seconds; server-side errors come as etcd errors, never as that).
 func wrap(ctx context.Context, op string, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return fmt.Errorf("etcd: %s: %w", op, cerr)
+	}
+	if status.Code(err) == codes.Canceled {
+		return fmt.Errorf("etcd: %s: client closed: %w (%w)", op, dist.ErrSessionClosed, err)
 	}
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		return fmt.Errorf("etcd: %s: %w (%w)", op, dist.ErrSessionClosed, err)

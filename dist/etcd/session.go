@@ -62,10 +62,14 @@ func WithTTL(d time.Duration) SessionOption {
 
 // NewSession grants a lease on client and starts keeping it alive. The lease
 // outlives ctx: ctx bounds only the grant. On failure nothing is left on the
-// server (a lease granted before the failure is revoked).
+// server (a lease granted before the failure is revoked). It panics if
+// client is nil.
 //
 // The session does not own client: close the session before the client.
 func NewSession(ctx context.Context, client *clientv3.Client, opts ...SessionOption) (*Session, error) {
+	if client == nil {
+		panic("etcd: NewSession with nil Client")
+	}
 	cfg := sessionConfig{ttl: DefaultTTL}
 	for _, o := range opts {
 		o(&cfg)
