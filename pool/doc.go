@@ -31,7 +31,14 @@
 //     deque keeps it busy.
 //   - Joining never deadlocks the pool: a task that waits in [Group.Wait]
 //     or [Worker.Join] runs other queued tasks, its own children first,
-//     until its children are done.
+//     until its children are done. Those tasks run on top of the waiting
+//     one, on its goroutine, so the waiting task resumes only when the task
+//     it picked up returns: a task that blocks until some joining task has
+//     gone on past its Wait (on a channel that task closes afterwards, say)
+//     can deadlock with it, as in rayon and in ForkJoinPool's helping, and
+//     no extra worker can resume a task buried under another. Tasks should
+//     wait for other tasks through Group or Join, not for what a joining
+//     task does after its join.
 //   - A task that blocks on anything else (a channel, a lock, I/O) while
 //     tasks wait, with every worker so blocked, is detected within about
 //     10ms, and the pool starts a temporary worker, as .NET's thread pool

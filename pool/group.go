@@ -21,7 +21,9 @@ import (
 // Wait never deadlocks a pool, however few its workers: the waiting worker
 // runs other queued tasks, its own children first, while it waits, and
 // parks only when there is nothing to run and its children are running
-// elsewhere.
+// elsewhere. A task it runs meanwhile runs on the waiter's goroutine, so
+// one that blocks until the waiting task has gone on past its Wait
+// deadlocks with it (see the package doc).
 //
 // The zero value is an empty group, ready to use, and a group can be reused
 // after Wait. A Group must not be copied after first use.

@@ -86,6 +86,9 @@ func (w *Worker) Pool() *Pool { return w.p }
 // pool with a queue limit, and works during Shutdown: work already accepted
 // may fork to finish.
 func (w *Worker) Spawn(task func(w *Worker)) {
+	if w == nil { // misuse, as in Group.Go: say so rather than fault in spawn
+		panic("pool: Spawn needs the Worker of the calling task")
+	}
 	if task == nil {
 		panic("pool: nil task")
 	}
@@ -104,9 +107,12 @@ func (w *Worker) spawn(t task) {
 // runs at once in the calling task, the others are spawned onto w's deque.
 // While it waits, w runs other queued tasks (its own first), so a join
 // never leaves its worker idle and never deadlocks the pool. It returns the
-// first panic among the tasks as a *PanicError, or nil. A nil task is a
-// bug: Join panics before it starts any of them.
+// first panic among the tasks as a *PanicError, or nil. A nil task, or a
+// nil w, is a bug: Join panics before it starts any of them.
 func (w *Worker) Join(tasks ...func(w *Worker)) error {
+	if w == nil { // misuse: panic before running any task (a single one ran inline)
+		panic("pool: Join needs the Worker of the calling task")
+	}
 	if len(tasks) == 0 {
 		return nil
 	}
@@ -295,17 +301,15 @@ func (w *Worker) steal() task {
 	return nil
 }
 
-// stealFrom steals from v's deque, retrying a bounded number of times when
-// it loses a race (the winner is running, so the backoff only spins).
+// stealFrom steals from v's deque, retrying for as long as it loses races:
+// each loss means another thief or the owner took a task, so the loop is
+// lock-free, and the winner is running, so the backoff only spins.
 func (v *Worker) stealFrom() task {
 	var bo backoff.Backoff
 	for {
 		t, r := v.dq.steal()
 		if r != stealRetry {
 			return t
-		}
-		if bo.Completed() {
-			return nil
 		}
 		bo.Spin()
 	}
