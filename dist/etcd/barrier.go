@@ -72,12 +72,21 @@ func (b *Barrier) Wait(ctx context.Context) error {
 		return err
 	}
 	defer w.close()
+	var held int64 // create revision of the barrier key first read
 	for {
 		resp, err := b.s.client.Get(ctx, b.key, clientv3.WithKeysOnly())
 		if err != nil {
 			return wrap(ctx, "wait", err)
 		}
 		if len(resp.Kvs) == 0 {
+			return nil
+		}
+		// Another key than the one first read: the barrier was released
+		// and raised again while the watch, reopened after a compaction
+		// (errRewatched), could not show the deletion.
+		if rev := resp.Kvs[0].CreateRevision; held == 0 {
+			held = rev
+		} else if rev != held {
 			return nil
 		}
 		if err := w.next(ctx, "wait", isDelete); err != errRewatched {
@@ -109,8 +118,8 @@ type DoubleBarrier struct {
 
 // NewDoubleBarrier returns a participant of the double barrier named name
 // for n members, on session s. It panics if n < 1. Opening the barrier is
-// one etcd transaction with n+1 comparisons, so n is limited by the server's
-// --max-txn-ops (128 by default).
+// one etcd transaction with n+1 comparisons and n+1 puts, so n is limited
+// by the server's --max-txn-ops (128 by default).
 func NewDoubleBarrier(s *Session, name string, n int) *DoubleBarrier {
 	if s == nil {
 		panic("etcd: NewDoubleBarrier with nil Session")
@@ -162,17 +171,22 @@ func (d *DoubleBarrier) withdraw(ctx context.Context, e entry) bool {
 	cctx, cancel := d.s.cleanupCtx(ctx)
 	defer cancel()
 	mine := clientv3.Compare(clientv3.CreateRevision(e.key), "=", e.rev)
+	notCounted := clientv3.Compare(clientv3.Value(e.key), "=", "")
 	resp, err := d.s.client.Txn(cctx).
-		If(clientv3.Compare(clientv3.CreateRevision(d.readyKey()), "=", 0), mine).
+		If(clientv3.Compare(clientv3.CreateRevision(d.readyKey()), "=", 0), mine, notCounted).
 		Then(clientv3.OpDelete(e.key)).
 		Else(clientv3.OpTxn([]clientv3.Cmp{mine}, nil, nil)).Commit()
 	if err != nil || resp.Succeeded {
 		return true
 	}
-	// Open, or e's key gone (the session ended): inside only if e's key
-	// is still there.
+	// Open (or counted by an opening whose ready key is gone), or e's key
+	// gone (the session ended): inside only if e's key is still there.
 	return !resp.Responses[0].GetResponseTxn().Succeeded
 }
+
+// countedValue is the value of a member key that an opening counted (a
+// member joins with an empty value).
+const countedValue = "counted"
 
 func (d *DoubleBarrier) waitReady(ctx context.Context, e entry) error {
 	ready, members := d.readyKey(), d.membersKey()
@@ -192,11 +206,18 @@ func (d *DoubleBarrier) waitReady(ctx context.Context, e entry) error {
 		resp, err := d.s.client.Txn(ctx).Then(
 			clientv3.OpGet(ready, clientv3.WithKeysOnly()),
 			clientv3.OpGet(members, inLine(members), clientv3.WithKeysOnly()),
+			clientv3.OpGet(e.key),
 		).Commit()
 		if err != nil {
 			return wrap(ctx, "enter", err)
 		}
 		if len(resp.Responses[0].GetResponseRange().Kvs) > 0 {
+			return nil
+		}
+		// Counted by an opening (see below) whose ready key is gone with
+		// its opener's lease, and whose put the watch could not show: the
+		// history was compacted while it was reopened (errRewatched).
+		if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) > 0 && kvs[0].CreateRevision == e.rev && string(kvs[0].Value) == countedValue {
 			return nil
 		}
 		if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) >= d.n {
@@ -207,8 +228,15 @@ func (d *DoubleBarrier) waitReady(ctx context.Context, e entry) error {
 			for _, kv := range kvs[:d.n] {
 				cmp = append(cmp, clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", kv.CreateRevision))
 			}
-			put := clientv3.OpPut(ready, "", clientv3.WithLease(d.s.cs.Lease()))
-			tresp, err := d.s.client.Txn(ctx).If(cmp...).Then(put).Commit()
+			// Each member counted is marked in its own key, bound to its
+			// own lease, with the opening: a member that cannot see the
+			// ready key's put (gone with this session's lease, and its
+			// history compacted) still learns that it was counted.
+			ops := []clientv3.Op{clientv3.OpPut(ready, "", clientv3.WithLease(d.s.cs.Lease()))}
+			for _, kv := range kvs[:d.n] {
+				ops = append(ops, clientv3.OpPut(string(kv.Key), countedValue, clientv3.WithIgnoreLease()))
+			}
+			tresp, err := d.s.client.Txn(ctx).If(cmp...).Then(ops...).Commit()
 			if err != nil {
 				return wrap(ctx, "enter", err)
 			}

@@ -218,9 +218,23 @@ func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
 	// review). A later confirmation is a resubscription after go-redis
 	// reconnected, when releases may have been missed: it wakes the loop
 	// too.
+	//
+	// The first reply is read by a goroutine of its own, which ps.Close
+	// ends, so that a refusal (an ACL that denies SUBSCRIBE or the channel)
+	// fails Lock as before: ChannelWithSubscriptions drops every receive
+	// error, and a waiter whose subscription was refused was woken by no
+	// release, only by its timer, up to a TTL after the lock was free
+	// (found by an adversarial review). Any other error (a broken
+	// connection) is left to ChannelWithSubscriptions, whose resubscription
+	// wakes the loop.
 	ps := m.client.Subscribe(ctx, m.channel())
 	defer ps.Close()
-	msgs := ps.ChannelWithSubscriptions()
+	confirmed := make(chan error, 1)
+	go func() {
+		_, err := ps.Receive(context.WithoutCancel(ctx)) // no deadline: ctx is watched below
+		confirmed <- err
+	}()
+	var msgs <-chan any           // once confirmed
 	timer := time.NewTimer(m.ttl) // Reset below discards stale ticks (Go 1.23 timers)
 	defer timer.Stop()
 	for {
@@ -229,6 +243,12 @@ func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
 		// without a TTL (set by someone else) is polled once per TTL.
 		timer.Reset(m.retryAfter(pttl))
 		select {
+		case err := <-confirmed:
+			var rerr redis.Error
+			if errors.As(err, &rerr) {
+				return nil, wrap(ctx, "lock", err)
+			}
+			confirmed, msgs = nil, ps.ChannelWithSubscriptions()
 		case _, ok := <-msgs:
 			if !ok { // closed with ps, which outlives the loop: not expected
 				msgs = nil
