@@ -1039,15 +1039,19 @@ func TestWaitContext(t *testing.T) {
 func TestMisusePanics(t *testing.T) {
 	p := pool.New(1)
 	defer shutdown(t, p)
+	var nilWorker *pool.Worker
+	ran := false // a task given with a nil Worker must not run
 	for name, f := range map[string]func(){
-		"Submit(nil)":        func() { p.Submit(nil) },
-		"SubmitContext(nil)": func() { p.SubmitContext(context.Background(), nil) },
-		"Go(nil)":            func() { p.Go(nil) },
-		"Group.Go(nil w)":    func() { var g pool.Group; g.Go(nil, func(*pool.Worker) {}) },
-		"Group.Wait(nil w)":  func() { var g pool.Group; g.Wait(nil) },
-		"WithQueueLimit(0)":  func() { pool.WithQueueLimit(0, pool.Block) },
-		"Size(0, 0)":         func() { pool.Size(0, 0) },
-		"Size(-1, 1)":        func() { pool.Size(-1, 1) },
+		"Spawn on nil Worker":        func() { nilWorker.Spawn(func(*pool.Worker) { ran = true }) },
+		"Join on nil Worker, 1 task": func() { _ = nilWorker.Join(func(*pool.Worker) { ran = true }) },
+		"Submit(nil)":                func() { p.Submit(nil) },
+		"SubmitContext(nil)":         func() { p.SubmitContext(context.Background(), nil) },
+		"Go(nil)":                    func() { p.Go(nil) },
+		"Group.Go(nil w)":            func() { var g pool.Group; g.Go(nil, func(*pool.Worker) {}) },
+		"Group.Wait(nil w)":          func() { var g pool.Group; g.Wait(nil) },
+		"WithQueueLimit(0)":          func() { pool.WithQueueLimit(0, pool.Block) },
+		"Size(0, 0)":                 func() { pool.Size(0, 0) },
+		"Size(-1, 1)":                func() { pool.Size(-1, 1) },
 	} {
 		func() {
 			defer func() {
@@ -1058,6 +1062,10 @@ func TestMisusePanics(t *testing.T) {
 			}()
 			f()
 		}()
+		if ran {
+			t.Errorf("%s: ran the task before panicking", name)
+			ran = false
+		}
 	}
 }
 
