@@ -147,7 +147,7 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 	if d.state != 0 {
 		panic("etcd: DoubleBarrier.Enter called twice")
 	}
-	e, _, err := d.s.join(ctx, "enter", d.membersKey(), "", 1)
+	e, _, err := d.s.join(ctx, "enter", d.membersKey(), "", 1, true)
 	if err != nil {
 		return err
 	}

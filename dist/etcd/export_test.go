@@ -12,7 +12,7 @@ func RetryUnlock(ctx context.Context, l *Lock) (bool, error) {
 // returns the second, the wait for the barrier to open, for tests that run
 // something in between.
 func JoinDoubleBarrier(ctx context.Context, d *DoubleBarrier) (wait func(context.Context) error, err error) {
-	e, _, err := d.s.join(ctx, "enter", d.membersKey(), "", 1)
+	e, _, err := d.s.join(ctx, "enter", d.membersKey(), "", 1, true)
 	if err != nil {
 		return nil, err
 	}

@@ -276,19 +276,42 @@ func inLine(prefix string) clientv3.OpOption { return clientv3.WithRange(prefix 
 // review.) The marker is bound to the session's lease: once that is gone,
 // the put would be refused anyway. Like cleanup it runs even though ctx
 // may be done; if it fails, the key goes with the session's lease.
-func (s *Session) giveUp(ctx context.Context, prefix, key string) {
+//
+// With keepCounted (a DoubleBarrier member), a key that an opening counted
+// (marked with countedValue) is kept and giveUp returns its create
+// revision: the join was applied and the caller is inside, as the members
+// that entered counted it. (Deleting it let them compute without it, as
+// withdraw once did. Found by an adversarial review.) Otherwise it
+// returns 0.
+func (s *Session) giveUp(ctx context.Context, prefix, key string, keepCounted bool) int64 {
 	cctx, cancel := s.cleanupCtx(ctx)
 	defer cancel()
-	s.client.Txn(cctx).Then(
+	drop := []clientv3.Op{
 		clientv3.OpDelete(key),
 		clientv3.OpPut(givenUpKey(prefix, key), "", clientv3.WithLease(s.cs.Lease())),
-	).Commit()
+	}
+	if !keepCounted {
+		s.client.Txn(cctx).Then(drop...).Commit()
+		return 0
+	}
+	// A value comparison fails on a missing key: a join not applied yet
+	// is refused as usual.
+	resp, err := s.client.Txn(cctx).If(clientv3.Compare(clientv3.Value(key), "=", countedValue)).
+		Then(clientv3.OpGet(key, clientv3.WithKeysOnly())).
+		Else(drop...).Commit()
+	if err != nil || !resp.Succeeded {
+		return 0
+	}
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		return kvs[0].CreateRevision
+	}
+	return 0
 }
 
 // acquire takes one of the n places under prefix, waiting in line if
 // needed, and deletes its key on failure.
 func (s *Session) acquire(ctx context.Context, op, prefix, val string, n int) (entry, error) {
-	e, placed, err := s.join(ctx, op, prefix, val, n)
+	e, placed, err := s.join(ctx, op, prefix, val, n, false)
 	if err != nil || placed {
 		return e, err
 	}
@@ -302,7 +325,7 @@ func (s *Session) acquire(ctx context.Context, op, prefix, val string, n int) (e
 // tryAcquire takes one of the n places under prefix if it can at once,
 // and otherwise deletes its key and returns busy.
 func (s *Session) tryAcquire(ctx context.Context, op, prefix, val string, n int, busy error) (entry, error) {
-	e, placed, err := s.join(ctx, op, prefix, val, n)
+	e, placed, err := s.join(ctx, op, prefix, val, n, false)
 	if err != nil || placed {
 		return e, err
 	}
@@ -313,7 +336,10 @@ func (s *Session) tryAcquire(ctx context.Context, op, prefix, val string, n int,
 // join puts a new key under prefix, bound to s's lease, and reports in the
 // same transaction whether it holds one of the n places: the uncontended
 // path is one round trip.
-func (s *Session) join(ctx context.Context, op, prefix, val string, n int) (e entry, placed bool, err error) {
+//
+// keepCounted is giveUp's (a DoubleBarrier member): a join that failed
+// but was counted by an opening returns its entry and no error.
+func (s *Session) join(ctx context.Context, op, prefix, val string, n int, keepCounted bool) (e entry, placed bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return entry{}, false, fmt.Errorf("etcd: %s: %w", op, err)
 	}
@@ -333,7 +359,9 @@ func (s *Session) join(ctx context.Context, op, prefix, val string, n int) (e en
 		// The put may have been applied with the reply lost, or may still
 		// be on its way: delete the key and forbid its put, or it would
 		// block the line until the lease ends.
-		s.giveUp(ctx, prefix, key)
+		if rev := s.giveUp(ctx, prefix, key, keepCounted); rev != 0 {
+			return entry{key: key, rev: rev}, false, nil
+		}
 		return entry{}, false, wrap(ctx, op, err)
 	}
 	if !resp.Succeeded { // cannot happen: only giveUp creates the marker, after this call
