@@ -12,23 +12,23 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// triedHook signals tried once a script run by the client has returned
-// {0, pttl}: a try that found the lock held.
-type triedHook struct {
-	once  sync.Once
-	tried chan struct{}
+// heldHook calls onHeld once, on the trying goroutine, when a script run by
+// the client has returned {0, pttl}: a try that found the lock held.
+type heldHook struct {
+	once   sync.Once
+	onHeld func()
 }
 
-func (h *triedHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *triedHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h *heldHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *heldHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }
-func (h *triedHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (h *heldHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
 		if c, ok := cmd.(*redis.Cmd); ok && err == nil {
 			if res, err := c.Int64Slice(); err == nil && len(res) == 2 && res[0] == 0 {
-				h.once.Do(func() { close(h.tried) })
+				h.once.Do(h.onHeld)
 			}
 		}
 		return err
@@ -50,7 +50,8 @@ func TestLockWhoseSubscribeIsRefusedDoesNotWaitOutTheTTL(t *testing.T) {
 	if err := admin.Do(ctx, "ACL", "SETUSER", "nosub", "on", ">pw", "~*", "&*", "+@all", "-subscribe").Err(); err != nil {
 		t.Fatal(err)
 	}
-	h := &triedHook{tried: make(chan struct{})}
+	tried := make(chan struct{})
+	h := &heldHook{onHeld: func() { close(tried) }}
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: "nosub", Password: "pw"})
 	c.AddHook(h)
 	t.Cleanup(func() { c.Close() })
@@ -69,7 +70,7 @@ func TestLockWhoseSubscribeIsRefusedDoesNotWaitOutTheTTL(t *testing.T) {
 		got <- err
 	}()
 	select {
-	case <-h.tried:
+	case <-tried:
 	case err := <-got:
 		holder.Unlock(ctx)
 		if err == nil || !strings.Contains(err.Error(), "NOPERM") {

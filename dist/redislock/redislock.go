@@ -231,7 +231,13 @@ func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
 	defer ps.Close()
 	confirmed := make(chan error, 1)
 	go func() {
-		_, err := ps.Receive(context.WithoutCancel(ctx)) // no deadline: ctx is watched below
+		// With ctx itself, not without its cancellation: when the
+		// SUBSCRIBE's own dial failed, Receive dials again under the
+		// PubSub's mutex, which ps.Close waits for, and only ctx ends
+		// that dial (a cancelled Lock waited for the dialer's timeout, or
+		// for ever; found by an adversarial review). Its deadline, if
+		// any, bounds the read too: Lock has returned by then.
+		_, err := ps.Receive(ctx)
 		confirmed <- err
 	}()
 	var msgs <-chan any           // once confirmed
@@ -247,6 +253,12 @@ func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
 			var rerr redis.Error
 			if errors.As(err, &rerr) {
 				return nil, wrap(ctx, "lock", err)
+			}
+			if err := ctx.Err(); err != nil {
+				// The reply cut off by ctx: hand nothing over, or
+				// ChannelWithSubscriptions would dial again, without
+				// ctx, under the mutex ps.Close waits for.
+				return nil, fmt.Errorf("redislock: lock %s: %w", m.key, err)
 			}
 			confirmed, msgs = nil, ps.ChannelWithSubscriptions()
 		case _, ok := <-msgs:
