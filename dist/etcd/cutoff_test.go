@@ -2,18 +2,12 @@ package etcd_test
 
 import (
 	"context"
-	"io"
-	"net"
-	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lockstep-go/lockstep/dist/etcd"
 	"github.com/lockstep-go/lockstep/dist/etcd/etcdtest"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
 
@@ -28,102 +22,6 @@ func readsKey(req any, key string) bool {
 	return r != nil && string(r.Key) == key
 }
 
-// holdProxy is a TCP proxy in front of an etcd server that a test can take
-// down (every connection cut, new ones refused) and bring back: a client
-// behind it is cut off for as long as the test needs.
-type holdProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	down  bool
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-func newHoldProxy(t *testing.T, srv *etcdtest.Server) *holdProxy {
-	t.Helper()
-	u, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &holdProxy{ln: ln, target: u.Host}
-	p.wg.Add(1)
-	go p.serve()
-	t.Cleanup(func() {
-		p.ln.Close()
-		p.setDown(true)
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *holdProxy) serve() {
-	defer p.wg.Done()
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		p.mu.Unlock()
-		if down {
-			in.Close()
-			continue
-		}
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		p.mu.Lock()
-		if p.down {
-			p.mu.Unlock()
-			in.Close()
-			out.Close()
-			continue
-		}
-		p.conns = append(p.conns, in, out)
-		p.wg.Add(2)
-		p.mu.Unlock()
-		go func() { defer p.wg.Done(); io.Copy(out, in); out.Close(); in.Close() }()
-		go func() { defer p.wg.Done(); io.Copy(in, out); in.Close(); out.Close() }()
-	}
-}
-
-// setDown takes the proxy down (cutting every connection) or brings it back.
-func (p *holdProxy) setDown(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.conns = nil
-	}
-}
-
-func (p *holdProxy) client(t *testing.T, ic grpc.UnaryClientInterceptor) *clientv3.Client {
-	t.Helper()
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{"http://" + p.ln.Addr().String()},
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(ic)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // A member counted by an opener that dies at once enters: DoubleBarrier's
 // waitReady watches from just after its member key so that the ready
 // key's put, gone with its opener's lease, is still seen in the history.
@@ -135,7 +33,7 @@ func (p *holdProxy) client(t *testing.T, ic grpc.UnaryClientInterceptor) *client
 // once. It was counted by an opening, so it must enter.
 func TestDoubleBarrierCountedMemberEntersAfterCompactionAndReconnect(t *testing.T) {
 	srv := etcdtest.Start(t)
-	p := newHoldProxy(t, srv)
+	p := newProxy(t, srv)
 	read := make(chan struct{}, 1) // a's waitReady has read the state
 	ca := p.client(t, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		err := invoker(ctx, method, req, reply, cc, opts...)
@@ -200,7 +98,7 @@ func TestDoubleBarrierCountedMemberEntersAfterCompactionAndReconnect(t *testing.
 // between.
 func TestBarrierWaiterReleasedWhileCutOffReturns(t *testing.T) {
 	srv := etcdtest.Start(t)
-	p := newHoldProxy(t, srv)
+	p := newProxy(t, srv)
 	read := make(chan struct{}, 1) // the waiter has read the barrier
 	cw := p.client(t, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		err := invoker(ctx, method, req, reply, cc, opts...)

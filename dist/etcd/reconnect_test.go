@@ -3,10 +3,6 @@ package etcd_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
-	"net/url"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,89 +11,8 @@ import (
 	"github.com/lockstep-go/lockstep/dist/etcd"
 	"github.com/lockstep-go/lockstep/dist/etcd/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
-
-// cutProxy is a TCP proxy in front of an etcd server whose connections a
-// test can cut, as a network blip or a restarted load balancer does: the
-// client reconnects through it and resumes its watches.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-func newCutProxy(t *testing.T, srv *etcdtest.Server) *cutProxy {
-	t.Helper()
-	u, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: u.Host}
-	p.wg.Add(1)
-	go p.serve()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *cutProxy) serve() {
-	defer p.wg.Done()
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go func() { defer p.wg.Done(); io.Copy(out, in); out.Close(); in.Close() }()
-		go func() { defer p.wg.Done(); io.Copy(in, out); in.Close(); out.Close() }()
-	}
-}
-
-// cut closes every connection open now; new ones are accepted.
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *cutProxy) close() {
-	p.ln.Close()
-	p.cut()
-	p.wg.Wait()
-}
-
-func (p *cutProxy) client(t *testing.T) *clientv3.Client {
-	t.Helper()
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{"http://" + p.ln.Addr().String()},
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 // compactNow writes a few unrelated keys and compacts etcd's history up to
 // the current revision, as an auto-compacting cluster does while a lock is
@@ -128,7 +43,7 @@ func compactNow(t *testing.T, c *clientv3.Client) {
 // the watch only says when to read again.
 func TestLockWaiterSurvivesCompactionAndReconnect(t *testing.T) {
 	srv := etcdtest.Start(t)
-	p := newCutProxy(t, srv)
+	p := newProxy(t, srv)
 	a, ca := newSession(t, srv)
 	cb := p.client(t)
 	b, err := etcd.NewSession(context.Background(), cb, etcd.WithTTL(liveTTL))
@@ -177,7 +92,7 @@ func TestLockWaiterSurvivesCompactionAndReconnect(t *testing.T) {
 // and a reconnection, and return when what they wait for happens.
 func TestWaitsSurviveCompactionAndReconnect(t *testing.T) {
 	srv := etcdtest.Start(t)
-	p := newCutProxy(t, srv)
+	p := newProxy(t, srv)
 	a, ca := newSession(t, srv)
 	cb := p.client(t)
 	b, err := etcd.NewSession(context.Background(), cb, etcd.WithTTL(liveTTL))
