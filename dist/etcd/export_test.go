@@ -18,3 +18,8 @@ func JoinDoubleBarrier(ctx context.Context, d *DoubleBarrier) (wait func(context
 	}
 	return func(ctx context.Context) error { return d.waitReady(ctx, e) }, nil
 }
+
+// CleanupCtx is s.cleanupCtx: the context of a cleanup after ctx ended.
+func CleanupCtx(s *Session, ctx context.Context) (context.Context, context.CancelFunc) {
+	return s.cleanupCtx(ctx)
+}
