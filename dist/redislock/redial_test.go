@@ -98,9 +98,9 @@ func TestLockCancelledWhileSubscriptionRedials(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("cancelled Lock = %v, want context.Canceled", err)
 		}
-	case <-time.After(2 * time.Second): // a liveness bound
+	case <-time.After(5 * time.Second): // a liveness bound
 		releaseDial()
 		err := <-got
-		t.Fatalf("cancelled Lock still waiting 2s after the cancel, while its subscription redialed (returned %v once the dial was released)", err)
+		t.Fatalf("cancelled Lock still waiting 5s after the cancel, while its subscription redialed (returned %v once the dial was released)", err)
 	}
 }
