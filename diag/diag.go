@@ -31,6 +31,8 @@ const (
 	// that is a certain self-deadlock. For a read lock taken again for
 	// reading, it deadlocks as soon as a writer queues between the two: a
 	// waiting writer stops new readers in every lockstep read-write lock.
+	// Not reported for a semaphore or a lock marked [Unowned]: another
+	// goroutine may release the earlier hold (a permit handed to a worker).
 	Recursion Kind = Kind(lockdep.Recursion)
 	// UnlockNotHeld: a goroutine unlocked a lock that another goroutine
 	// holds. Go allows it for every lockstep lock, as sync.Mutex does, but
@@ -173,8 +175,9 @@ func SetName[L any](lock *L, name string) {
 
 // Unowned marks lock as one that goroutines hand to each other on purpose
 // (one locks, another unlocks): its unlocks by a goroutine that did not lock
-// it are not reported, and the hold moves to nobody. Without the debug tag
-// Unowned does nothing.
+// it are not reported, and the hold moves to nobody; locking it again while
+// holding it is not reported as recursion, since another goroutine may be
+// about to unlock it. Without the debug tag Unowned does nothing.
 func Unowned[L any](lock *L) {
 	lockdep.SetUnowned(ptr(lock))
 }

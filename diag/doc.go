@@ -144,6 +144,10 @@
 //     forever; a read lock wanted again for reading deadlocks as soon as a
 //     writer queues between the two read locks (sync.RWMutex's
 //     documentation forbids recursive read locking for the same reason).
+//     Locks marked [Unowned] and semaphores are the exception: another
+//     goroutine may be about to release the earlier hold (a semaphore's
+//     permit handed to a worker, which releases it when its job is done),
+//     so the goroutine may be waiting for that release, not for itself.
 //   - Ownership: lockstep's locks, like sync.Mutex, may be unlocked by a
 //     goroutine other than the one that locked them. The checker reports it
 //     anyway (Kind UnlockNotHeld), because a lock unlocked by a stranger is

@@ -300,6 +300,10 @@ func siteOf(pcs []uintptr) string {
 
 func (ls *lockState) name() string { return fmt.Sprintf("%q", ls.cls.name) }
 
+// isUnowned reports whether goroutines release the lock for each other by
+// design: its type says so (semaphores) or SetUnowned marked it.
+func (ls *lockState) isUnowned() bool { return ls.unowned || (ls.typ != nil && ls.typ.Unowned) }
+
 // SetName puts the lock at p in the class called name (all locks given
 // one name form one class).
 func SetName(p unsafe.Pointer, name string) {
@@ -382,8 +386,15 @@ func checkOrder(g *gstate, a *acq) []*Report {
 	for _, h := range g.held {
 		if h.ls == a.ls {
 			recursive = true
-			if r := recursion(h, a); r != nil {
-				rs = append(rs, r)
+			// An unowned lock (a semaphore, diag.Unowned) is released by
+			// other goroutines by design: a goroutine that acquires it
+			// while its earlier hold is out with another goroutine (a
+			// permit handed to a worker) waits for that release, not for
+			// itself. No report.
+			if !a.ls.isUnowned() {
+				if r := recursion(h, a); r != nil {
+					rs = append(rs, r)
+				}
 			}
 		}
 	}
@@ -650,7 +661,7 @@ func depRelease(p unsafe.Pointer, t *Type, m Mode) {
 		return // not held in this mode: the lock's own misuse check panics
 	}
 	var pcs []uintptr
-	owned := !ls.unowned && (ls.typ == nil || !ls.typ.Unowned)
+	owned := !ls.isUnowned()
 	if owned {
 		pcs = callers()
 	}

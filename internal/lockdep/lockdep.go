@@ -248,7 +248,9 @@ const (
 	// Recursion: a goroutine started a blocking acquisition of a lock it
 	// already holds (a certain self-deadlock for a write hold; for a read
 	// lock held for reading, a deadlock as soon as a writer queues between
-	// the two read locks).
+	// the two read locks). Never reported for an unowned lock (a
+	// semaphore, SetUnowned), which another goroutine may be about to
+	// release.
 	Recursion
 	// UnlockNotHeld: a goroutine released a lock that another goroutine
 	// holds.
