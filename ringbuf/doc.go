@@ -92,7 +92,8 @@
 // the end (a few lines of assembly: Go's atomic stores are all locked
 // instructions there), elsewhere and in race builds with an atomic store
 // per slot. Its batches cost about 0.4 of the single operations (package
-// benchmark; 0.26 in the comparison suite). Len is two atomic loads. The
+// benchmark; 0.26 in the comparison suite). Len is three atomic loads
+// (tail, head, tail again: the length at one instant). The
 // blocking layer costs nothing until a goroutine parks; a park and a wake
 // cost a few hundred nanoseconds and allocate a small wait record (and,
 // when the ctx can end, a channel).

@@ -332,10 +332,10 @@ func (q *MPMC[T]) popWait(head, stamp uint64, b *backoff.Backoff) result {
 // not interleaved with other pushes, and become visible to poppers one by
 // one, in order.
 func (q *MPMC[T]) TryPushN(vs []T) int {
+	q.checkInit() // before the length check: an empty batch must not hide the misuse
 	if len(vs) == 0 {
 		return 0
 	}
-	q.checkInit()
 	want := min(uint64(len(vs)), q.cap)
 	var b backoff.Backoff
 	tail := q.tail.Load()
@@ -416,10 +416,10 @@ func (q *MPMC[T]) advance(p, n uint64) uint64 {
 // It may stop short at an item whose push has claimed its slot but not yet
 // stored the item.
 func (q *MPMC[T]) TryPopN(dst []T) int {
+	q.checkInit() // before the length check, as in TryPushN
 	if len(dst) == 0 {
 		return 0
 	}
-	q.checkInit()
 	want := min(uint64(len(dst)), q.cap)
 	var b backoff.Backoff
 	head := q.head.Load()
@@ -571,13 +571,24 @@ func (q *MPMC[T]) Close() {
 
 // Len returns the number of items in the queue, counting those whose push
 // has claimed a slot but not yet stored the item. Under concurrent use it is
-// only a snapshot that may be stale on return, but it is always within
-// [0, Cap()].
+// only a snapshot that may be stale on return: the number of items at one
+// instant during the call, so always within [0, Cap()].
 func (q *MPMC[T]) Len() int {
-	head := q.head.Load()
-	tail := q.tail.Load() &^ q.closedBit
-	n := int64(q.linear(tail) - q.linear(head))
-	return int(min(max(n, 0), int64(q.cap)))
+	// As crossbeam's ArrayQueue::len: tail, head, then tail again. If tail
+	// did not move, it had that value when head was loaded, and the
+	// difference is the length at that instant. Loading head and then tail
+	// once could count pushes made after pops that the loaded head missed,
+	// and report up to Cap items for a queue that never held two.
+	for {
+		tail := q.tail.Load()
+		head := q.head.Load()
+		if q.tail.Load() != tail {
+			continue // a push (or Close) moved tail meanwhile
+		}
+		tail &^= q.closedBit
+		n := int64(q.linear(tail) - q.linear(head))
+		return int(min(max(n, 0), int64(q.cap)))
+	}
 }
 
 // linear maps a position to the count of positions before it.

@@ -266,6 +266,10 @@ func TestMisusePanics(t *testing.T) {
 		{"zero MPMC Pop with done ctx", func() { new(ringbuf.MPMC[int]).Pop(done) }},
 		{"zero SPSC Push with done ctx", func() { new(ringbuf.SPSC[int]).Push(done, 1) }},
 		{"zero SPSC Pop with done ctx", func() { new(ringbuf.SPSC[int]).Pop(done) }},
+		{"zero MPMC TryPushN(nil)", func() { new(ringbuf.MPMC[int]).TryPushN(nil) }},
+		{"zero MPMC TryPopN(nil)", func() { new(ringbuf.MPMC[int]).TryPopN(nil) }},
+		{"zero SPSC TryPushN(nil)", func() { new(ringbuf.SPSC[int]).TryPushN(nil) }},
+		{"zero SPSC TryPopN(nil)", func() { new(ringbuf.SPSC[int]).TryPopN(nil) }},
 		{"zero MPMC Close", func() { new(ringbuf.MPMC[int]).Close() }},
 		{"zero SPSC Close", func() { new(ringbuf.SPSC[int]).Close() }},
 	}...) {

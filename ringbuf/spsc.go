@@ -172,6 +172,7 @@ func (q *SPSC[T]) pop() (T, result) {
 // the producer may call it.
 func (q *SPSC[T]) TryPushN(vs []T) int {
 	if len(vs) == 0 {
+		q.checkInit() // an empty batch must not hide the misuse
 		return 0
 	}
 	tail := q.tail.Load()
@@ -209,6 +210,7 @@ func (q *SPSC[T]) TryPushN(vs []T) int {
 // operation. Only the consumer may call it.
 func (q *SPSC[T]) TryPopN(dst []T) int {
 	if len(dst) == 0 {
+		q.checkInit() // an empty batch must not hide the misuse
 		return 0
 	}
 	head := q.head.Load()
@@ -344,12 +346,19 @@ func (q *SPSC[T]) Close() {
 }
 
 // Len returns the number of items in the queue. Under concurrent use it is
-// only a snapshot that may be stale on return, but it is always within
-// [0, Cap()].
+// only a snapshot that may be stale on return: the number of items at one
+// instant during the call, so always within [0, Cap()].
 func (q *SPSC[T]) Len() int {
-	head := q.head.Load()
-	tail := q.tail.Load() &^ spscClosed // loaded second: tail >= head
-	return int(min(tail-head, q.cap))
+	// tail, head, tail again, as MPMC.Len: if tail did not move, tail-head
+	// is the length at the instant head was loaded.
+	for {
+		tail := q.tail.Load()
+		head := q.head.Load()
+		if q.tail.Load() != tail {
+			continue // a push (or Close) moved tail meanwhile
+		}
+		return int(min((tail&^spscClosed)-head, q.cap))
+	}
 }
 
 // Cap returns the capacity given to NewSPSC.
