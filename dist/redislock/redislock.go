@@ -260,6 +260,12 @@ func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
 				// ctx, under the mutex ps.Close waits for.
 				return nil, fmt.Errorf("redislock: lock %s: %w", m.key, err)
 			}
+			if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+				// The same, at ctx's deadline: go-redis's read deadline
+				// is ctx's, and the read fails before ctx's timer
+				// goroutine has ended ctx (Err is nil until then).
+				return nil, fmt.Errorf("redislock: lock %s: %w", m.key, context.DeadlineExceeded)
+			}
 			confirmed, msgs = nil, ps.ChannelWithSubscriptions()
 		case _, ok := <-msgs:
 			if !ok { // closed with ps, which outlives the loop: not expected
