@@ -79,22 +79,31 @@ func TestDoubleBarrierOpenBeatsCancelledEnter(t *testing.T) {
 		}
 		return err
 	})
+	armed.Store(true)
+	enterCounted(t, srv, ca, b, "/race", actx, &armed, bErr, "A never tried to withdraw")
+}
+
+// enterCounted has A enter the 2-member DoubleBarrier name on client ca,
+// whose interceptor, once armed, makes B (on bErr) open the barrier
+// counting A at the moment under test; it fails t unless both are inside
+// (A's Enter nil, both member keys there), and then both leave.
+func enterCounted(t *testing.T, srv *etcdtest.Server, ca *clientv3.Client, b *etcd.DoubleBarrier, name string, actx context.Context, armed *atomic.Bool, bErr chan error, notIntercepted string) {
+	t.Helper()
 	sa, err := etcd.NewSession(context.Background(), ca, etcd.WithTTL(liveTTL))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sa.Close(context.Background()) })
-	a := etcd.NewDoubleBarrier(sa, "/race", 2)
-	armed.Store(true)
+	a := etcd.NewDoubleBarrier(sa, name, 2)
 	aErr := a.Enter(actx)
 	if armed.Load() {
-		t.Fatal("A never tried to withdraw")
+		t.Fatal(notIntercepted)
 	}
 	if err := <-bErr; err != nil {
 		t.Fatalf("B's Enter: %v", err)
 	}
 	_, c := newSession(t, srv)
-	members := keys(t, c, prefix)
+	members := keys(t, c, name+"/members/")
 	if aErr != nil || members != 2 {
 		t.Fatalf("B entered a barrier of 2 counting A, but A's Enter returned %v and %d member(s) are in", aErr, members)
 	}

@@ -38,32 +38,6 @@ func TestDoubleBarrierCountedJoinWithLostReplyIsKept(t *testing.T) {
 		}
 		return err
 	})
-	sa, err := etcd.NewSession(context.Background(), ca, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sa.Close(context.Background()) })
-	a := etcd.NewDoubleBarrier(sa, "/gu", 2)
 	armed.Store(true)
-	aErr := a.Enter(actx)
-	if armed.Load() {
-		t.Fatal("A's join was never intercepted")
-	}
-	if err := <-bErr; err != nil {
-		t.Fatalf("B's Enter: %v", err)
-	}
-	_, c := newSession(t, srv)
-	members := keys(t, c, prefix)
-	if aErr != nil || members != 2 {
-		t.Fatalf("B entered a barrier of 2 counting A, but A's Enter returned %v and %d member(s) are in", aErr, members)
-	}
-	ctx := ctxTimeout(t, 10*time.Second)
-	lb := make(chan error, 1)
-	go func() { lb <- b.Leave(ctx) }()
-	if err := a.Leave(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-lb; err != nil {
-		t.Fatal(err)
-	}
+	enterCounted(t, srv, ca, b, "/gu", actx, &armed, bErr, "A's join was never intercepted")
 }
