@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/lockstep-go/lockstep/dist/internal/redistest"
-	"github.com/lockstep-go/lockstep/dist/redislock"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -104,22 +103,9 @@ func lockPastDeadline(t *testing.T, key string, newCtx func() (context.Context, 
 		mu.Unlock()
 	}})
 	defer c.Close()
-	ctx := context.Background()
-	holder, err := redislock.New(srv.Client(t), key, redislock.WithTTL(time.Minute)).TryLock(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Unlock(ctx)
 	lctx, cancel := newCtx()
 	defer cancel()
-	got := make(chan error, 1)
-	go func() {
-		l, err := redislock.New(c, key, redislock.WithTTL(time.Minute)).Lock(lctx)
-		if err == nil {
-			l.Unlock(ctx)
-		}
-		got <- err
-	}()
+	got := waitBehindHolder(t, srv, c, key, lctx)
 	select {
 	case err := <-got:
 		if !errors.Is(err, context.DeadlineExceeded) {

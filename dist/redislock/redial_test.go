@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/lockstep-go/lockstep/dist/internal/redistest"
-	"github.com/lockstep-go/lockstep/dist/redislock"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -70,21 +69,9 @@ func TestLockCancelledWhileSubscriptionRedials(t *testing.T) {
 	}})
 	t.Cleanup(func() { c.Close() })
 	ctx := context.Background()
-	holder, err := redislock.New(srv.Client(t), key, redislock.WithTTL(time.Minute)).TryLock(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Unlock(ctx)
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	got := make(chan error, 1)
-	go func() {
-		l, err := redislock.New(c, key, redislock.WithTTL(time.Minute)).Lock(lctx)
-		if err == nil {
-			l.Unlock(ctx)
-		}
-		got <- err
-	}()
+	got := waitBehindHolder(t, srv, c, key, lctx)
 	select {
 	case <-d.stalled:
 	case err := <-got:

@@ -63,24 +63,12 @@ func TestLockCancelledWhileSubscribing(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Dialer: s.dial})
 	t.Cleanup(func() { c.Close() })
 	ctx := context.Background()
-	holder, err := redislock.New(srv.Client(t), key, redislock.WithTTL(time.Minute)).TryLock(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Unlock(ctx)
 	s.mu.Lock()
 	s.armed = true
 	s.mu.Unlock()
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	got := make(chan error, 1)
-	go func() {
-		l, err := redislock.New(c, key, redislock.WithTTL(time.Minute)).Lock(lctx)
-		if err == nil {
-			l.Unlock(ctx)
-		}
-		got <- err
-	}()
+	got := waitBehindHolder(t, srv, c, key, lctx)
 	select {
 	case <-s.hit:
 	case err := <-got:
@@ -138,4 +126,27 @@ func TestWaiterRetriesWhenCrashedHoldersKeyExpires(t *testing.T) {
 			t.Fatalf("run %d: the holder's key expired after 20ms, the waiter got the lock after %v (its TTL: %v)", i, took, wait)
 		}
 	}
+}
+
+// waitBehindHolder has another client hold key for a minute (released when
+// t ends) and starts a Lock of key on c with lctx, which waits behind it;
+// the Lock's error comes on the channel returned (a Lock that succeeds is
+// unlocked at once).
+func waitBehindHolder(t *testing.T, srv *redistest.Server, c *redis.Client, key string, lctx context.Context) <-chan error {
+	t.Helper()
+	ctx := context.Background()
+	holder, err := redislock.New(srv.Client(t), key, redislock.WithTTL(time.Minute)).TryLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Unlock(ctx) })
+	got := make(chan error, 1)
+	go func() {
+		l, err := redislock.New(c, key, redislock.WithTTL(time.Minute)).Lock(lctx)
+		if err == nil {
+			l.Unlock(ctx)
+		}
+		got <- err
+	}()
+	return got
 }
