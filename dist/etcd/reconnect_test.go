@@ -33,6 +33,33 @@ func compactNow(t *testing.T, c *clientv3.Client) {
 	}
 }
 
+// proxiedSession starts a session on a client that reaches srv through p.
+func proxiedSession(t *testing.T, p *proxy) (*etcd.Session, *clientv3.Client) {
+	t.Helper()
+	c := p.client(t)
+	s, err := etcd.NewSession(context.Background(), c, etcd.WithTTL(liveTTL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s, c
+}
+
+// compactAndReconnect compacts the history (through c, a direct client),
+// cuts the proxied client cp's connections, and waits until cp is back: its
+// watches have resumed, from a compacted revision.
+func compactAndReconnect(t *testing.T, p *proxy, c, cp *clientv3.Client) {
+	t.Helper()
+	compactNow(t, c)
+	p.cut()
+	eventually(t, 10*time.Second, "client reconnected", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		_, err := cp.Get(ctx, "/unrelated")
+		return err == nil
+	})
+}
+
 // A waiter whose client reconnects (a network blip) after etcd compacted
 // the history since the waiter's watch was opened must go on waiting and
 // take the lock when it is freed. The etcd client resumes a watch from the
@@ -45,12 +72,7 @@ func TestLockWaiterSurvivesCompactionAndReconnect(t *testing.T) {
 	srv := etcdtest.Start(t)
 	p := newProxy(t, srv)
 	a, ca := newSession(t, srv)
-	cb := p.client(t)
-	b, err := etcd.NewSession(context.Background(), cb, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close(context.Background()) })
+	b, cb := proxiedSession(t, p)
 
 	la, err := etcd.NewMutex(a, "/compact").Lock(context.Background())
 	if err != nil {
@@ -66,15 +88,7 @@ func TestLockWaiterSurvivesCompactionAndReconnect(t *testing.T) {
 		got <- result{l, err}
 	}()
 	eventually(t, 5*time.Second, "waiter queued", func() bool { return keys(t, ca, "/compact/") == 2 })
-	compactNow(t, ca)
-	p.cut()
-	// The client is back (its watches resume on the new connection).
-	eventually(t, 10*time.Second, "client reconnected", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		defer cancel()
-		_, err := cb.Get(ctx, "/unrelated")
-		return err == nil
-	})
+	compactAndReconnect(t, p, ca, cb)
 	if err := la.Unlock(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -94,12 +108,7 @@ func TestWaitsSurviveCompactionAndReconnect(t *testing.T) {
 	srv := etcdtest.Start(t)
 	p := newProxy(t, srv)
 	a, ca := newSession(t, srv)
-	cb := p.client(t)
-	b, err := etcd.NewSession(context.Background(), cb, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close(context.Background()) })
+	b, cb := proxiedSession(t, p)
 	ctx := context.Background()
 
 	if err := etcd.NewBarrier(a, "/cb/barrier").Hold(ctx); err != nil {
@@ -141,14 +150,7 @@ func TestWaitsSurviveCompactionAndReconnect(t *testing.T) {
 	// (Leave opens its watch just after its delete, which the count above
 	// sees: if the watch is not open yet at the cut, it opens after the
 	// compaction and Leave is not exercised, but the test still holds.)
-	compactNow(t, ca)
-	p.cut()
-	eventually(t, 10*time.Second, "client reconnected", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		defer cancel()
-		_, err := cb.Get(ctx, "/unrelated")
-		return err == nil
-	})
+	compactAndReconnect(t, p, ca, cb)
 	if err := etcd.NewBarrier(a, "/cb/barrier").Release(ctx); err != nil {
 		t.Fatal(err)
 	}
