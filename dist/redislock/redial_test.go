@@ -6,7 +6,6 @@ import (
 	"net"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/lockstep-go/lockstep/dist/internal/redistest"
 	"github.com/redis/go-redis/v9"
@@ -68,26 +67,5 @@ func TestLockCancelledWhileSubscriptionRedials(t *testing.T) {
 		d.mu.Unlock()
 	}})
 	t.Cleanup(func() { c.Close() })
-	ctx := context.Background()
-	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	got := waitBehindHolder(t, srv, c, key, lctx)
-	select {
-	case <-d.stalled:
-	case err := <-got:
-		t.Fatalf("Lock returned %v before its subscription redialed", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("the subscription never redialed")
-	}
-	cancel()
-	select {
-	case err := <-got:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled Lock = %v, want context.Canceled", err)
-		}
-	case <-time.After(5 * time.Second): // a liveness bound
-		releaseDial()
-		err := <-got
-		t.Fatalf("cancelled Lock still waiting 5s after the cancel, while its subscription redialed (returned %v once the dial was released)", err)
-	}
+	cancelWhenStalled(t, srv, c, key, d.stalled, "while its subscription redialed", releaseDial)
 }

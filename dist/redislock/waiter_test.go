@@ -62,33 +62,41 @@ func TestLockCancelledWhileSubscribing(t *testing.T) {
 	s := &swallow{marker: []byte("\r\nsubscribe\r\n"), hit: make(chan struct{})} // the SUBSCRIBE command
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Dialer: s.dial})
 	t.Cleanup(func() { c.Close() })
-	ctx := context.Background()
 	s.mu.Lock()
 	s.armed = true
 	s.mu.Unlock()
-	lctx, cancel := context.WithCancel(ctx)
+	cancelWhenStalled(t, srv, c, key, s.hit, "its SUBSCRIBE unanswered", func() { // break the stalled connection
+		s.mu.Lock()
+		s.conn.Close()
+		s.mu.Unlock()
+	})
+}
+
+// cancelWhenStalled starts a Lock of key on c behind a holder, cancels its
+// ctx once stalled is closed (the subscription stalls, as the test's dialer
+// arranges), and fails t unless Lock returns context.Canceled within a
+// liveness bound; unstick ends the stall if it does not.
+func cancelWhenStalled(t *testing.T, srv *redistest.Server, c *redis.Client, key string, stalled <-chan struct{}, how string, unstick func()) {
+	t.Helper()
+	lctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := waitBehindHolder(t, srv, c, key, lctx)
 	select {
-	case <-s.hit:
+	case <-stalled:
 	case err := <-got:
-		t.Fatalf("Lock returned before subscribing: %v", err)
+		t.Fatalf("Lock returned %v before its subscription stalled", err)
 	case <-time.After(5 * time.Second):
-		t.Fatal("Lock never sent SUBSCRIBE")
+		t.Fatal("the subscription never stalled")
 	}
 	cancel()
 	select {
 	case err := <-got:
 		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled Lock: %v, want Canceled", err)
+			t.Fatalf("cancelled Lock = %v, want context.Canceled", err)
 		}
 	case <-time.After(5 * time.Second): // a liveness bound
-		// Unblock it by breaking the stalled connection.
-		s.mu.Lock()
-		s.conn.Close()
-		s.mu.Unlock()
-		err := <-got
-		t.Fatalf("Lock still blocked 5s after its ctx was cancelled (returned %v once the connection was closed)", err)
+		unstick()
+		t.Fatalf("cancelled Lock, %s, still waiting 5s after the cancel (returned %v once unstuck)", how, <-got)
 	}
 }
 
