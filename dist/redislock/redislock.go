@@ -209,34 +209,28 @@ func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
 		return l, err
 	}
 	// Subscribe before trying again (register, then re-check), so that a
-	// release between the try and the wait is not missed. The subscription
-	// is registered once its confirmation arrives on msgs; that, like a
-	// release, wakes the loop for another try. The confirmation is awaited
-	// there, with ctx, not with PubSub.Receive: go-redis bounds that read
-	// by ctx's deadline only, and by no timeout, so a cancelled Lock whose
-	// SUBSCRIBE got no reply never returned (found by an adversarial
-	// review). A later confirmation is a resubscription after go-redis
-	// reconnected, when releases may have been missed: it wakes the loop
-	// too.
+	// release between the try and the wait is not missed: the
+	// subscription's confirmation wakes the loop for a try, as a release
+	// does, and so does a later one (a resubscription after go-redis
+	// reconnected, when releases may have been missed).
 	//
-	// The first reply is read by a goroutine of its own, which ps.Close
-	// ends, so that a refusal (an ACL that denies SUBSCRIBE or the channel)
-	// fails Lock as before: ChannelWithSubscriptions drops every receive
-	// error, and a waiter whose subscription was refused was woken by no
-	// release, only by its timer, up to a TTL after the lock was free
-	// (found by an adversarial review). Any other error (a broken
-	// connection) is left to ChannelWithSubscriptions, whose resubscription
-	// wakes the loop.
+	// The first reply is read by a goroutine of its own while the loop
+	// watches ctx (each point found by an adversarial review):
+	//   - PubSub.Receive bounds its read by ctx's deadline, not by its
+	//     cancellation: a cancelled Lock whose SUBSCRIBE went unanswered
+	//     never returned. ps.Close ends the read.
+	//   - A refusal (an ACL that denies SUBSCRIBE or the channel) fails
+	//     Lock. ChannelWithSubscriptions drops receive errors, and the
+	//     waiter woke only on its timer, up to a TTL after the release.
+	//   - The read takes ctx itself: when the SUBSCRIBE's own dial failed,
+	//     Receive dials again under the PubSub's mutex, which ps.Close
+	//     waits for, and only ctx ends that dial.
+	//   - Only a reply that came while ctx lives is handed over to
+	//     ChannelWithSubscriptions, which redials with a context of its own.
 	ps := m.client.Subscribe(ctx, m.channel())
 	defer ps.Close()
 	confirmed := make(chan error, 1)
 	go func() {
-		// With ctx itself, not without its cancellation: when the
-		// SUBSCRIBE's own dial failed, Receive dials again under the
-		// PubSub's mutex, which ps.Close waits for, and only ctx ends
-		// that dial (a cancelled Lock waited for the dialer's timeout, or
-		// for ever; found by an adversarial review). Its deadline, if
-		// any, bounds the read too: Lock has returned by then.
 		_, err := ps.Receive(ctx)
 		confirmed <- err
 	}()
@@ -254,16 +248,13 @@ func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
 			if errors.As(err, &rerr) {
 				return nil, wrap(ctx, "lock", err)
 			}
-			if err := ctx.Err(); err != nil {
-				// The reply cut off by ctx: hand nothing over, or
-				// ChannelWithSubscriptions would dial again, without
-				// ctx, under the mutex ps.Close waits for.
+			if err := ctx.Err(); err != nil { // the reply cut off by ctx
 				return nil, fmt.Errorf("redislock: lock %s: %w", m.key, err)
 			}
 			if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-				// The same, at ctx's deadline: go-redis's read deadline
-				// is ctx's, and the read fails before ctx's timer
-				// goroutine has ended ctx (Err is nil until then).
+				// The same at ctx's deadline: the read's deadline is
+				// ctx's, and it fails before ctx's timer goroutine has
+				// ended ctx (Err is nil until then).
 				return nil, fmt.Errorf("redislock: lock %s: %w", m.key, context.DeadlineExceeded)
 			}
 			confirmed, msgs = nil, ps.ChannelWithSubscriptions()
