@@ -102,6 +102,9 @@ func run(cpus string, count int, benchtime, filter, out, in string) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range d.Warnings {
+		fmt.Fprintln(os.Stderr, "report: skipped", w)
+	}
 	charts, err := report.WriteCharts(filepath.Join(out, "charts"), d)
 	if err != nil {
 		return err
@@ -212,12 +215,20 @@ func runOnce(f io.Writer, p *progress, bin, filter, benchtime, procs string, rou
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		line := sc.Text()
-		fmt.Fprintln(f, line)
-		if fields := strings.Fields(line); len(fields) > 2 && strings.HasPrefix(fields[0], "Benchmark") {
-			p.done(round, count, fields)
+	// A bufio.Reader, not a Scanner: a Scanner stops at a line over 64 KiB,
+	// and the suite then blocks on the full pipe while Wait waits for it.
+	r := bufio.NewReader(stdout)
+	for {
+		line, err := r.ReadString('\n')
+		if line != "" {
+			line = strings.TrimSuffix(line, "\n")
+			fmt.Fprintln(f, line)
+			if fields := strings.Fields(line); len(fields) > 2 && strings.HasPrefix(fields[0], "Benchmark") {
+				p.done(round, count, fields)
+			}
+		}
+		if err != nil {
+			break
 		}
 	}
 	if err := cmd.Wait(); err != nil {

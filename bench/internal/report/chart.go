@@ -28,8 +28,16 @@ func ChartFile(family string, w *Workload) string {
 // WriteCharts draws one SVG per workload into dir: time per operation
 // against GOMAXPROCS, one line per implementation, log-scaled time. It
 // returns the files written, relative to dir. A run with one GOMAXPROCS
-// value has nothing to plot against cores and writes no charts.
+// value has nothing to plot against cores and writes no charts. The .svg
+// files already in dir, an earlier run's, are removed first.
 func WriteCharts(dir string, d *Data) ([]string, error) {
+	// The charts of an earlier run into dir are not this run's.
+	old, _ := filepath.Glob(filepath.Join(dir, "*.svg"))
+	for _, f := range old {
+		if err := os.Remove(f); err != nil {
+			return nil, err
+		}
+	}
 	if len(d.Procs) < 2 {
 		return nil, nil
 	}
@@ -74,6 +82,11 @@ func WriteCharts(dir string, d *Data) ([]string, error) {
 			if err := plotutil.AddLinePoints(p, lines...); err != nil {
 				return files, fmt.Errorf("%s %s: %w", f.Name, wl.Name, err)
 			}
+			// One GOMAXPROCS value, or one time, throughout: plot widens
+			// an empty range by ±1, which reaches 0 on a log scale (and
+			// panics) when the value is at most 1.
+			widen(&p.X.Min, &p.X.Max)
+			widen(&p.Y.Min, &p.Y.Max)
 			// Names that differ only in characters ChartFile maps alike
 			// ("a/b" and "a_b") get a numbered file each.
 			file := ChartFile(f.Name, wl)
@@ -103,4 +116,11 @@ func procsTicks(procs []int) plot.Ticker {
 		}
 		return ts
 	})
+}
+
+// widen gives an empty log-scaled range [v, v] a positive width.
+func widen(min, max *float64) {
+	if *min == *max {
+		*min, *max = *min/2, *max*2
+	}
 }

@@ -54,6 +54,10 @@ type Data struct {
 	Families []*Family
 	Procs    []int             // every GOMAXPROCS value seen, ascending
 	Config   map[string]string // file configuration: goos, goarch, cpu, pkg...
+	// Warnings are the lines that begin like a result but do not parse
+	// (a benchmark that failed, or printed on its result line): skipped,
+	// as benchstat skips them.
+	Warnings []string
 }
 
 // IsLockstep reports whether impl is one of this module's implementations.
@@ -86,7 +90,7 @@ func Parse(r io.Reader, fileName string) (*Data, error) {
 	for br.Scan() {
 		switch rec := br.Result(); rec := rec.(type) {
 		case *benchfmt.SyntaxError:
-			return nil, rec
+			d.Warnings = append(d.Warnings, rec.Error())
 		case *benchfmt.Result:
 			for _, c := range rec.Config {
 				if c.File {
