@@ -298,8 +298,9 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		} else if err := m.q.Wait(ctx, &m.qmu, w, m.abandon); err != nil {
 			return err
 		}
-		// Woken. Wait reads and writes Value under qmu, and the waker
-		// wrote it before the wake, so this read is ordered after it.
+		// Woken. The waker wrote Value under qmu before the wake, which
+		// synchronizes before Wait's return, and nobody writes it after:
+		// this read without qmu is ordered after that write.
 		if w.Value == handoff {
 			return nil // the lock is ours: Unlock did not release it
 		}

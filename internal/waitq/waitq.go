@@ -34,32 +34,57 @@
 // testing/synctest bubble must not be used outside it, so a pooled waiter
 // would break users' synctest tests; both park kinds are durably blocking
 // inside a bubble as long as they are fresh.
+//
+// A waiter parked outside a bubble may be woken from inside one (a lock
+// shared by a synctest test and a parallel test) when its wait is
+// cancellable: only its channel is touched. An uncancellable wait parks on
+// a WaitGroup, and the runtime aborts the process if a WaitGroup is added
+// to on one side of a bubble boundary and done on the other; so, as with
+// channels, an uncancellable wait must not be woken across that boundary.
 package waitq
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 )
 
 // Waiter states. A waiter moves queued -> woken (a waker chose it) or
 // queued -> abandoned (its ctx ended first); both moves happen under the
 // queue lock, so exactly one of them happens.
+//
+// stateSema is a flag on stateQueued: the waiter has added 1 to its
+// WaitGroup and parks on it, so Wake must call Done. Only a waiter that
+// parks on the WaitGroup touches it, and it sets the flag itself, possibly
+// without the queue lock (WaitNoCtx after the caller released it), hence
+// the atomic. A cancellable wait never touches the WaitGroup: a WaitGroup
+// whose Add and Done run on different sides of a testing/synctest bubble
+// boundary aborts the process ("sync: WaitGroup.Add called from inside and
+// outside synctest bubble"), while a channel made outside a bubble may be
+// closed inside it, as with a lock shared by a synctest test and a
+// parallel one. (Found by an adversarial review: Wake called Done unconditionally.)
 const (
-	stateQueued uint8 = iota
+	stateQueued uint32 = iota
 	stateWoken
 	stateAbandoned
+
+	stateSema uint32 = 1 << 8
 )
 
 // Waiter is one goroutine parked in a Queue.
 type Waiter struct {
 	next, prev *Waiter
 	ready      chan struct{}  // made by Wait for a cancellable wait; closed by Wake
-	sema       sync.WaitGroup // count 1 from Enqueue to Wake; WaitNoCtx parks on it
-	state      uint8
+	sema       sync.WaitGroup // count 1 from parkSema to Wake; an uncancellable wait parks on it
+	state      atomic.Uint32
 
 	// Value is the primitive's own record of the request: a semaphore's
-	// weight, whether an rwlock waiter reads or writes. Read it under the
-	// queue lock.
+	// weight, whether an rwlock waiter reads or writes. Read and write it
+	// under the queue lock; the waiter's own goroutine may also read it
+	// without the lock once Wait or WaitNoCtx returned nil, since a waker
+	// writes it before Wake, which synchronizes before that return, and
+	// nobody writes it after.
 	Value int64
 }
 
@@ -111,11 +136,27 @@ func (q *Queue) EnqueueFront(value int64) *Waiter {
 	return w
 }
 
-// newWaiter returns a waiter whose WaitGroup counts the wake still to come.
+// newWaiter returns a queued waiter. Its WaitGroup is untouched until the
+// waiter parks on it (parkSema).
 func newWaiter(value int64) *Waiter {
-	w := &Waiter{Value: value}
+	return &Waiter{Value: value}
+}
+
+// parkSema parks the calling goroutine, which owns w, on w's WaitGroup
+// until w is woken; it returns at once if w was woken already. The queue
+// lock need not be held: the Add is published to Wake by the CAS on state.
+func (w *Waiter) parkSema() {
 	w.sema.Add(1)
-	return w
+	if w.state.CompareAndSwap(stateQueued, stateQueued|stateSema) {
+		w.sema.Wait()
+		return
+	}
+	// Woken before we could park (Wake's CAS came first and saw no
+	// stateSema, so it will not call Done): undo our Add.
+	w.sema.Done()
+	if w.state.Load() != stateWoken {
+		panic("waitq: wait on a waiter that is not queued")
+	}
 }
 
 func (q *Queue) unlink(w *Waiter) {
@@ -138,15 +179,22 @@ func (q *Queue) unlink(w *Waiter) {
 // define; the primitive updates its state for w before calling Wake. w must
 // be queued in q.
 func (q *Queue) Wake(w *Waiter) {
-	if w.state != stateQueued {
+	old := w.state.Load()
+	for ; old&^stateSema == stateQueued; old = w.state.Load() {
+		if w.state.CompareAndSwap(old, stateWoken) {
+			break
+		}
+	}
+	if old&^stateSema != stateQueued {
 		panic("waitq: Wake of a waiter that is not queued")
 	}
 	q.unlink(w)
-	w.state = stateWoken
 	if w.ready != nil {
 		close(w.ready)
 	}
-	w.sema.Done()
+	if old&stateSema != 0 {
+		w.sema.Done()
+	}
 }
 
 // WakeAll wakes every queued waiter, front first, and returns how many.
@@ -162,11 +210,10 @@ func (q *Queue) WakeAll() int {
 // Cancel removes a waiter that its goroutine decided not to wait for after
 // all (its re-check after Enqueue succeeded). w must be queued in q.
 func (q *Queue) Cancel(w *Waiter) {
-	if w.state != stateQueued {
+	if !w.state.CompareAndSwap(stateQueued, stateAbandoned) {
 		panic("waitq: Cancel of a waiter that is not queued")
 	}
 	q.unlink(w)
-	w.state = stateAbandoned
 }
 
 // Wait parks the calling goroutine until w is woken or ctx is done.
@@ -176,19 +223,24 @@ func (q *Queue) Cancel(w *Waiter) {
 // Wait re-takes mu and looks again: a wake that raced with the cancellation
 // wins, and Wait returns nil, so nothing handed to w is lost. Otherwise it
 // unlinks w, calls abandon (when non-nil) with mu held and wasFront telling
-// whether w was at the front of the queue, releases mu, and returns Err(ctx).
+// whether w was at the front of the queue, releases mu, and returns Err(ctx),
+// or context.Canceled if a broken Context closed Done while Err reports nil:
+// a waiter that left the queue never gets nil.
 //
 // The abandon callback is where a primitive honours rule 3 of the contract:
 // a waiter that leaves the front may unblock those behind it.
 func (q *Queue) Wait(ctx context.Context, mu sync.Locker, w *Waiter, abandon func(wasFront bool)) error {
-	if w.state == stateWoken {
+	if st := w.state.Load(); st == stateWoken {
 		mu.Unlock()
 		return nil
+	} else if st != stateQueued {
+		mu.Unlock()
+		panic("waitq: Wait on a waiter that is not queued")
 	}
 	done := ctx.Done()
 	if done == nil {
 		mu.Unlock()
-		w.sema.Wait()
+		w.parkSema()
 		return nil
 	}
 	w.ready = make(chan struct{}) // under mu: Wake sees it or has not run
@@ -199,19 +251,25 @@ func (q *Queue) Wait(ctx context.Context, mu sync.Locker, w *Waiter, abandon fun
 	case <-done:
 	}
 	mu.Lock()
-	if w.state == stateWoken {
+	if !w.state.CompareAndSwap(stateQueued, stateAbandoned) {
 		// The wake happened before we re-took the lock: it wins.
 		mu.Unlock()
 		return nil
 	}
 	wasFront := q.head == w
 	q.unlink(w)
-	w.state = stateAbandoned
 	if abandon != nil {
 		abandon(wasFront)
 	}
 	mu.Unlock()
-	return Err(ctx)
+	if err := Err(ctx); err != nil {
+		return err
+	}
+	// A broken Context closed Done while its Err still reports nil. The
+	// waiter has left the queue and holds nothing, so Wait must fail: nil
+	// would tell the caller it was handed the lock or the permits.
+	// (Found by an adversarial review.)
+	return context.Canceled
 }
 
 // WaitNoCtx is Wait for a wait that cannot be cancelled (a plain Lock). It
@@ -220,7 +278,7 @@ func (q *Queue) Wait(ctx context.Context, mu sync.Locker, w *Waiter, abandon fun
 // caller released the queue lock itself after Enqueue.
 func (q *Queue) WaitNoCtx(mu sync.Locker, w *Waiter) {
 	mu.Unlock()
-	w.sema.Wait()
+	w.parkSema()
 }
 
 // Err returns the error a blocking lockstep call reports when ctx ends:
@@ -232,7 +290,10 @@ func Err(ctx context.Context) error {
 	if err == nil {
 		return nil
 	}
-	if cause := context.Cause(ctx); cause != nil && cause != err {
+	// errors.Is, not ==: a custom Context's error (and so its Cause, which
+	// falls back to Err) may have an uncomparable type, and == on such
+	// interface values panics. (Found by an adversarial review.)
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
 		return &causeError{err: err, cause: cause}
 	}
 	return err
