@@ -67,7 +67,9 @@ func attachAll[T any, S fanIn[T]](name string, st S, fs []*Future[T]) {
 // and cancel it, or Cancel them). All of no futures succeeds at once with
 // an empty slice.
 //
-// The returned slice belongs to the caller.
+// The slice is made for this call and is not kept by the package, but every
+// Get (and every continuation) of the returned future sees the same slice:
+// copy it before changing it if others read it too.
 func All[T any](fs ...*Future[T]) *Future[[]T] {
 	st := &allState[T]{values: make([]T, len(fs))}
 	st.left.Store(int64(len(fs)))
