@@ -1,11 +1,8 @@
 package redislock_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,17 +24,6 @@ type lateCtx struct {
 
 func (c lateCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 
-// swallowSubscribe drops the SUBSCRIBE written on it, as a stalled server
-// would leave it unanswered: the reply never comes.
-type swallowSubscribe struct{ net.Conn }
-
-func (c swallowSubscribe) Write(p []byte) (int, error) {
-	if bytes.Contains(bytes.ToLower(p), []byte("subscribe")) {
-		return len(p), nil
-	}
-	return c.Conn.Write(p)
-}
-
 // A Lock whose SUBSCRIBE got no reply before ctx's deadline must return at
 // the deadline, and must hand nothing over to ChannelWithSubscriptions: that
 // dials again without ctx, under the PubSub's mutex, and Lock's deferred
@@ -47,64 +33,15 @@ func (c swallowSubscribe) Write(p []byte) (int, error) {
 // Lock waited for the redial (with a dialer bound by ctx only: for ever).
 // Here ctx's end is held back past its deadline (lateCtx): deterministic.
 func TestLockDeadlineWhileSubscribeUnanswered(t *testing.T) {
-	lockPastDeadline(t, "deadline-late", func() (context.Context, context.CancelFunc) {
-		inner, cancel := context.WithCancel(context.Background())
-		return lateCtx{inner, time.Now().Add(300 * time.Millisecond)}, cancel
-	})
-}
-
-// lockPastDeadline runs a Lock with a ctx of newCtx (made once the server
-// is up) against a held lock, its SUBSCRIBE unanswered, and fails t if Lock
-// does not return context.DeadlineExceeded without a redial.
-func lockPastDeadline(t *testing.T, key string, newCtx func() (context.Context, context.CancelFunc)) {
-	t.Helper()
 	srv := redistest.Start(t)
-	var (
-		mu      sync.Mutex
-		armed   int // 0 off; 1 swallow the SUBSCRIBE; 2 fail; 3 stall; then off
-		stalled = make(chan struct{})
-		release = make(chan struct{})
-	)
-	var releaseOnce sync.Once
-	releaseDial := func() { releaseOnce.Do(func() { close(release) }) }
-	defer releaseDial()
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		mu.Lock()
-		a := armed
-		if a > 0 && a < 4 {
-			armed++
-		}
-		mu.Unlock()
-		var nd net.Dialer
-		switch a {
-		case 1:
-			c, err := nd.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return swallowSubscribe{c}, nil
-		case 2:
-			return nil, errors.New("test dialer: refused")
-		case 3:
-			close(stalled)
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-release:
-				return nil, errors.New("test dialer: released")
-			}
-		}
-		return nd.DialContext(ctx, network, addr)
-	}
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Dialer: dial})
-	c.AddHook(&heldHook{onHeld: func() { // armed before Lock's SUBSCRIBE
-		mu.Lock()
-		armed = 1
-		mu.Unlock()
-	}})
+	const key = "deadline-late"
+	d := newScriptedDialer(t, dialSwallow, dialRefuse, dialStall) // the SUBSCRIBE unanswered, then a redial
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Dialer: d.dial})
+	c.AddHook(&heldHook{onHeld: d.arm}) // armed before Lock's SUBSCRIBE
 	defer c.Close()
-	lctx, cancel := newCtx()
+	inner, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	lctx := lateCtx{inner, time.Now().Add(300 * time.Millisecond)}
 	got := waitBehindHolder(t, srv, c, key, lctx)
 	select {
 	case err := <-got:
@@ -112,9 +49,10 @@ func lockPastDeadline(t *testing.T, key string, newCtx func() (context.Context, 
 			t.Errorf("Lock = %v, want context.DeadlineExceeded", err)
 		}
 		return
-	case <-stalled:
+	case <-d.stalled:
 	case <-time.After(5 * time.Second):
-		releaseDial()
+		d.releaseDial()
+		cancel() // or a Lock that ignores the deadline waits for ever
 		t.Errorf("Lock neither returned nor redialed (returned %v once released)", <-got)
 		return
 	}
@@ -125,7 +63,7 @@ func lockPastDeadline(t *testing.T, key string, newCtx func() (context.Context, 
 	case err := <-got:
 		t.Errorf("Lock's first reply, cut off by ctx's deadline, was handed over to a redial without ctx (Lock returned %v)", err)
 	case <-time.After(2 * time.Second): // a liveness bound
-		releaseDial()
+		d.releaseDial()
 		err := <-got
 		t.Errorf("Lock still waiting 2s after its ctx ended: its first reply, cut off by ctx's deadline, was handed over to a redial without ctx (returned %v once the dial was released)", err)
 	}

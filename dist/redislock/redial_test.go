@@ -1,6 +1,7 @@
 package redislock_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -11,43 +12,85 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// stallDialer, once armed, fails the next dial at once (the SUBSCRIBE's
-// connection) and stalls the one after (its redial), as a dial to an
-// unreachable host does, until the dial's ctx ends or the test releases
-// it.
-type stallDialer struct {
-	mu      sync.Mutex
-	armed   int // 0 off, 1 fail the next dial, 2 stall the next
-	stalled chan struct{}
-	release chan struct{}
+// dialStep is what a scriptedDialer does with one dial.
+type dialStep int
+
+const (
+	dialSwallow dialStep = iota // connect, but drop the SUBSCRIBE written on the connection: its reply never comes
+	dialRefuse                  // fail at once
+	dialStall                   // block, as a dial to an unreachable host does, until the dial's ctx ends or the test releases it
+)
+
+// scriptedDialer, once armed, serves its next dials by its plan, a step
+// each, and then dials normally.
+type scriptedDialer struct {
+	plan        []dialStep
+	mu          sync.Mutex
+	next        int // the plan step of the next dial; len(plan): not armed
+	stalled     chan struct{}
+	release     chan struct{}
+	releaseOnce sync.Once
 }
 
-func (d *stallDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+func newScriptedDialer(t *testing.T, plan ...dialStep) *scriptedDialer {
+	d := &scriptedDialer{plan: plan, next: len(plan), stalled: make(chan struct{}), release: make(chan struct{})}
+	t.Cleanup(d.releaseDial)
+	return d
+}
+
+func (d *scriptedDialer) arm() {
 	d.mu.Lock()
-	armed := d.armed
-	if armed > 0 {
-		d.armed = (armed + 1) % 3
+	d.next = 0
+	d.mu.Unlock()
+}
+
+// releaseDial ends a stalled dial.
+func (d *scriptedDialer) releaseDial() { d.releaseOnce.Do(func() { close(d.release) }) }
+
+func (d *scriptedDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	step := dialStep(-1)
+	if d.next < len(d.plan) {
+		step = d.plan[d.next]
+		d.next++
 	}
 	d.mu.Unlock()
-	switch armed {
-	case 1:
-		return nil, errors.New("stallDialer: refused")
-	case 2:
+	var nd net.Dialer
+	switch step {
+	case dialSwallow:
+		c, err := nd.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return swallowSubscribe{c}, nil
+	case dialRefuse:
+		return nil, errors.New("test dialer: refused")
+	case dialStall:
 		close(d.stalled)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-d.release:
-			return nil, errors.New("stallDialer: released")
+			return nil, errors.New("test dialer: released")
 		}
 	}
-	var nd net.Dialer
 	return nd.DialContext(ctx, network, addr)
+}
+
+// swallowSubscribe drops the SUBSCRIBE written on it, as a stalled server
+// would leave it unanswered: the reply never comes.
+type swallowSubscribe struct{ net.Conn }
+
+func (c swallowSubscribe) Write(p []byte) (int, error) {
+	if bytes.Contains(bytes.ToLower(p), []byte("subscribe")) {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
 }
 
 // A waiting Lock whose ctx is cancelled must return (the cancellation
 // contract, rule 1), also while its subscription's connection is being
-// dialed again. The first reply is read by a goroutine with
+// dialed again. The first reply was read by a goroutine with
 // context.WithoutCancel(ctx): when the SUBSCRIBE's own dial had failed,
 // that Receive dials under the PubSub's mutex with nothing to end the
 // dial but the dialer's own timeout, and Lock's deferred ps.Close waits
@@ -56,16 +99,9 @@ func (d *stallDialer) dial(ctx context.Context, network, addr string) (net.Conn,
 func TestLockCancelledWhileSubscriptionRedials(t *testing.T) {
 	srv := redistest.Start(t)
 	const key = "redial-waiter"
-	d := &stallDialer{stalled: make(chan struct{}), release: make(chan struct{})}
-	var releaseOnce sync.Once
-	releaseDial := func() { releaseOnce.Do(func() { close(d.release) }) }
-	t.Cleanup(releaseDial)
+	d := newScriptedDialer(t, dialRefuse, dialStall) // the SUBSCRIBE's dial, then its redial
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Dialer: d.dial})
-	c.AddHook(&heldHook{onHeld: func() { // armed before Lock's SUBSCRIBE
-		d.mu.Lock()
-		d.armed = 1
-		d.mu.Unlock()
-	}})
+	c.AddHook(&heldHook{onHeld: d.arm}) // armed before Lock's SUBSCRIBE
 	t.Cleanup(func() { c.Close() })
-	cancelWhenStalled(t, srv, c, key, d.stalled, "while its subscription redialed", releaseDial)
+	cancelWhenStalled(t, srv, c, key, d.stalled, "while its subscription redialed", d.releaseDial)
 }
