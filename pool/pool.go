@@ -30,14 +30,16 @@ type Pool struct {
 	_ noCopy
 
 	// pending counts the tasks out of the injector (in a worker's batch or
-	// deque, or running) that are not yet known to have finished. A spawn
-	// adds one before it pushes; a worker taking a batch from the injector
-	// adds its size, under the injector's lock, before it takes it off the
-	// injector's count; workers subtract finished tasks in batches
-	// (Worker.flush). So inj.n + pending is never 0 while a task is queued
-	// or running, read in that order (see quiet). Outside submissions do not
-	// touch it: inj.n counts them, which saves the per-task path an atomic
-	// add.
+	// deque, or running) that are not yet known to have finished, plus the
+	// units that workers hold in reserve for spawns. A spawn counts its
+	// child before it pushes, out of its worker's reserve (Worker.spawn); a
+	// worker taking a batch from the injector adds its size, under the
+	// injector's lock, before it takes it off the injector's count; workers
+	// subtract finished tasks in batches and give back their unused reserve
+	// when they run out of own work (Worker.flush). So inj.n + pending is
+	// never 0 while a task is queued or running, read in that order (see
+	// quiet). Outside submissions do not touch it: inj.n counts them, which
+	// saves the per-task path an atomic add.
 	pending atomic.Int64
 	_       cacheline.Pad
 
