@@ -46,6 +46,11 @@
 //     channel for a child it submitted completes, in a pool of one worker.
 //     See [WithStarvationCheck].
 //   - Idle workers park: an idle pool uses no CPU and runs no timer. A
+//     worker that runs out of work looks for more, yielding its processor
+//     between looks, for about 50µs before it parks (at most half the
+//     workers look at once), and a task waiting in Group.Wait for a child
+//     another worker took, about 200µs: waking a parked worker costs the
+//     next task far more than that on a busy pool (see the Cost section). A
 //     submission wakes at most one parked worker, and only when no worker
 //     is already looking for work; a woken worker that finds work wakes the
 //     next, so wakeups follow the work without a thundering herd. No
@@ -117,7 +122,9 @@
 // the worker (a CAS to claim it from the worker's batch, a deferred
 // recover). Go and Worker.Spawn allocate nothing beyond the caller's
 // closure; Group.Go adds a 16-byte record. Waking a parked worker costs a
-// channel handoff, a microsecond or two, paid only when no worker is
-// already searching. A queued task holds about 33 bytes (its closure and a
+// channel handoff, a microsecond or two of CPU, paid only when no worker
+// is already searching; the woken worker, readied behind the running
+// goroutine of the waker's processor, can wait 60-115µs for an idle
+// processor to take it, which is why idle workers look before they park. A queued task holds about 33 bytes (its closure and a
 // queue slot), where a parked goroutine holds 2.7 to 4 KB.
 package pool
