@@ -96,7 +96,7 @@ func (g *Group) Wait(w *Worker) error {
 // helpUntilDone runs tasks on w until g has no pending children: w's own
 // deque first (newest first: most likely g's children) and batch, then
 // steals, then the injector. With nothing to run it backs off, yields for
-// a while (joinYields), and then parks on g (rayon's wait_until_cold does
+// a while (joinLooks), and then parks on g (rayon's wait_until_cold does
 // the same, with its sleep module).
 func (w *Worker) helpUntilDone(g *Group) {
 	var bo backoff.Backoff
@@ -104,7 +104,7 @@ func (w *Worker) helpUntilDone(g *Group) {
 	// a task, and w has not looked at the queues since. If g's children
 	// are done by then, w leaves without looking: it passes the wake on.
 	owed := false
-	yields := 0 // beyond bo's schedule; see joinYields
+	yields := 0 // rounds beyond bo's schedule; see joinLooks
 	for g.pending.Load() != 0 {
 		owed = false // w looks at every queue below before it parks again
 		t := w.next()
@@ -124,7 +124,7 @@ func (w *Worker) helpUntilDone(g *Group) {
 			bo.Snooze()
 			continue
 		}
-		if yields < joinYields {
+		if yields < joinLooks/len(*w.p.workers.Load()) {
 			yields++
 			runtime.Gosched()
 			continue
@@ -148,20 +148,21 @@ func (w *Worker) helpUntilDone(g *Group) {
 	}
 }
 
-// joinYields: a Group.Wait that finds nothing to run, after its backoff,
-// yields the processor this many times more (about 200 µs on the machine
-// measured), looking at the group and at the queues after each, before it
-// parks. What it waits for is a child that another worker stole and is
-// running, which ends or forks stealable work soon in a fork-join; a
-// parked waiter pays for that event with a wake, which puts it behind the
-// running goroutine of the waker's processor (its runnext slot), where an
-// idle processor takes it only after a sleep of its own (60-115 µs
-// measured; see BENCHMARKS.md). fib(30) forked on two workers at 2 CPUs:
-// 2.77 ms without the yields and searchYields, 2.31 ms with both (-17%,
-// p=0.003, 8 interleaved runs); serial takes 4.1. The yields cost CPU only
-// while the processor has nothing else to run: other goroutines run at each
-// one.
-const joinYields = 2000
+// joinLooks: a Group.Wait that finds nothing to run, after its backoff,
+// goes on looking at the group and at every queue, yielding the processor
+// between looks, for joinLooks/workers more rounds (2000, about 200 µs on
+// the machine measured, with 2 workers; 62 with 64, whose rounds each look
+// at 64 deques) before it parks. What it waits for is a child that another
+// worker stole and is running, which ends or forks stealable work soon in
+// a fork-join; a parked waiter pays for that event with a wake, which puts
+// it behind the running goroutine of the waker's processor (its runnext
+// slot), where an idle processor takes it only after a sleep of its own
+// (60-115 µs measured; see BENCHMARKS.md). fib(30) forked on two workers
+// at 2 CPUs: 2.77 ms without these rounds and searchLooks', 2.31 ms with
+// both (-17%, p=0.003, 8 interleaved runs); serial takes 4.1. The yields
+// cost CPU only while the processor has nothing else to run: other
+// goroutines run at each one.
+const joinLooks = 4000
 
 // park blocks until g has no pending children, or notify wakes w to run
 // a new task (tickleHelper).
