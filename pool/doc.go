@@ -45,15 +45,16 @@
 //     injects threads on starvation. So even a task that waits on a plain
 //     channel for a child it submitted completes, in a pool of one worker.
 //     See [WithStarvationCheck].
-//   - Idle workers park: an idle pool uses no CPU and runs no timer. A
-//     worker that runs out of work looks for more, yielding its processor
-//     between looks, for about 50µs before it parks (at most half the
-//     workers look at once), and a task waiting in Group.Wait for a child
-//     another worker took, about 200µs: waking a parked worker costs the
-//     next task far more than that on a busy pool (see the Cost section). A
-//     submission wakes at most one parked worker, and only when no worker
-//     is already looking for work; a woken worker that finds work wakes the
-//     next, so wakeups follow the work without a thundering herd. No
+//   - Idle workers park: an idle pool uses no CPU and runs no timer. The
+//     last worker to run out of work looks for more, yielding its
+//     processor between looks, for about 50µs before it parks (the others
+//     park after a backoff of a microsecond or two), and a task waiting in
+//     Group.Wait for a child another worker took, about 200µs (less in
+//     pools of many workers): waking a parked worker delays the next task
+//     by more than that (see the Cost section). A submission wakes at most
+//     one parked worker, and only when no worker is already looking for
+//     work; a woken worker that finds work wakes the next, so wakeups
+//     follow the work without a thundering herd. No
 //     wakeup is lost (the protocol is tokio's; see idle.go).
 //
 // # Submission, errors and shutdown
