@@ -293,8 +293,8 @@ func (w *Worker) search() task {
 			if yields == 0 && nsearching(w.p.idle.state.Load()) > 1 {
 				return nil
 			}
-			if yields >= searchLooks/len(*w.p.workers.Load()) {
-				return nil
+			if yields >= searchLooks/len(*w.p.workers.Load()) || w.p.closed.Load() {
+				return nil // spent, or Shutdown waits for the workers to park and exit
 			}
 			yields++
 			runtime.Gosched()
