@@ -55,6 +55,7 @@ type Worker struct {
 	// Owned by the worker's goroutine.
 	rng       uint64
 	ticks     uint32
+	forked    bool  // the last task run was a func(*Worker) (Go, Spawn, Group.Go), not Submit's func()
 	unflushed int64 // tasks finished, not yet subtracted from Pool.pending
 	reserved  int64 // units of Pool.pending taken for spawns not yet made
 	ndone     uint64
@@ -289,8 +290,9 @@ func (w *Worker) search() task {
 			return t
 		}
 		if bo.Completed() {
-			// Only the last searcher goes on (see searchLooks).
-			if yields == 0 && nsearching(w.p.idle.state.Load()) > 1 {
+			// Only the last searcher goes on, and only after fork-join
+			// work (see searchLooks).
+			if yields == 0 && (!w.forked || nsearching(w.p.idle.state.Load()) > 1) {
 				return nil
 			}
 			if yields >= searchLooks/len(*w.p.workers.Load()) || w.p.closed.Load() {
@@ -318,7 +320,13 @@ func (w *Worker) search() task {
 // after their backoff, so an idle pool parks every worker but one at once
 // and the last within about 50 µs: with every searcher going on, a 64-worker
 // pool burnt 0.7 ms of CPU after each burst of work, against 0.09 ms
-// without the rounds (a review's measurement).
+// without the rounds (a review's measurement). And only after fork-join
+// work (the worker's last task took a *Worker: Go, Spawn, Group.Go),
+// which forks more soon: after Submit's func() tasks the rounds made the
+// bench suite's tiny tasks (a closure allocated per task) 11-16% slower
+// at 2 CPUs (84.4 to 93.8 ns a task, p=0.005), perhaps because a P that
+// never goes idle runs no idle-time garbage collection; with the rule,
+// 80.9 (p=0.33).
 const searchLooks = 1000
 
 // steal makes one pass over the other workers, starting at a random victim
@@ -421,6 +429,7 @@ func (w *Worker) park(searching bool) bool {
 // runtime.Goexit.
 func (w *Worker) run(t task) {
 	defer w.after(t)
+	w.forked = tag(t) != tagFunc
 	switch tag(t) {
 	case tagFunc:
 		asFunc(t)()
