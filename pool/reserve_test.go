@@ -70,6 +70,30 @@ func TestReserveGivenBackOnEveryWayOut(t *testing.T) {
 	leaf := func(ran *atomic.Int64) func(*pool.Worker) {
 		return func(*pool.Worker) { ran.Add(1) }
 	}
+	callerRunsGoexit := func(name string, topGoexit bool) tc {
+		return tc{
+			name: name, n: 1,
+			opts: []pool.Option{pool.WithQueueLimit(1, pool.CallerRuns), pool.WithStarvationCheck(0, 0)},
+			run: func(t *testing.T, p *pool.Pool, ran *atomic.Int64) {
+				g := block(p, 1)
+				p.Submit(func() {}) // fills the queue: the Go below runs here
+				done := make(chan struct{})
+				go func() { // a Goexit ends this goroutine, not the test's
+					defer close(done)
+					p.Go(func(w *pool.Worker) {
+						w.Spawn(leaf(ran))
+						w.Spawn(func(*pool.Worker) { runtime.Goexit() }) // drained first
+						if topGoexit {
+							runtime.Goexit()
+						}
+					})
+				}()
+				<-done
+				g.open()
+			},
+			tasks: 2 + 1 + 2,
+		}
+	}
 	cases := []tc{
 		{
 			name: "goexit-after-spawn", n: 1,
@@ -178,47 +202,10 @@ func TestReserveGivenBackOnEveryWayOut(t *testing.T) {
 			},
 			tasks: 2 + 1 + 3,
 		},
-		{
-			name: "caller-runs-drain-goexit", n: 1,
-			opts: []pool.Option{pool.WithQueueLimit(1, pool.CallerRuns), pool.WithStarvationCheck(0, 0)},
-			run: func(t *testing.T, p *pool.Pool, ran *atomic.Int64) {
-				g := block(p, 1)
-				p.Submit(func() {})
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					p.Go(func(w *pool.Worker) {
-						w.Spawn(leaf(ran))
-						w.Spawn(func(*pool.Worker) { runtime.Goexit() }) // drained first
-					})
-				}()
-				<-done
-				g.open()
-			},
-			tasks: 2 + 1 + 2,
-		},
-		{
-			// The top task spawns and then Goexits; a drained child
-			// Goexits again, inside the deferred retire.
-			name: "caller-runs-top-goexit-then-drain-goexit", n: 1,
-			opts: []pool.Option{pool.WithQueueLimit(1, pool.CallerRuns), pool.WithStarvationCheck(0, 0)},
-			run: func(t *testing.T, p *pool.Pool, ran *atomic.Int64) {
-				g := block(p, 1)
-				p.Submit(func() {})
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					p.Go(func(w *pool.Worker) {
-						w.Spawn(leaf(ran))
-						w.Spawn(func(*pool.Worker) { runtime.Goexit() })
-						runtime.Goexit()
-					})
-				}()
-				<-done
-				g.open()
-			},
-			tasks: 2 + 1 + 2,
-		},
+		// A drained child Goexits inside the borrowed worker's retire;
+		// with topGoexit the top task Goexits first as well.
+		callerRunsGoexit("caller-runs-drain-goexit", false),
+		callerRunsGoexit("caller-runs-top-goexit-then-drain-goexit", true),
 		{
 			// A worker's task submits with CallerRuns: a borrowed worker
 			// on the goroutine of a pool worker, both spawning.
