@@ -124,7 +124,7 @@ func (w *Worker) helpUntilDone(g *Group) {
 			bo.Snooze()
 			continue
 		}
-		if yields < joinLooks/len(*w.p.workers.Load()) {
+		if yields < looks(joinLooks, w.p) {
 			yields++
 			runtime.Gosched()
 			continue
@@ -151,8 +151,8 @@ func (w *Worker) helpUntilDone(g *Group) {
 // joinLooks: a Group.Wait that finds nothing to run, after its backoff,
 // goes on looking at the group and at every queue, yielding the processor
 // between looks, for joinLooks/workers more rounds (2000, about 200 µs on
-// the machine measured, with 2 workers; 62 with 64, whose rounds each look
-// at 64 deques) before it parks. What it waits for is a child that another
+// the machine measured, with 2 workers or one; 62 with 64, whose rounds
+// each look at 64 deques) before it parks. What it waits for is a child that another
 // worker stole and is running, which ends or forks stealable work soon in
 // a fork-join; a parked waiter pays for that event with a wake, which puts
 // it behind the running goroutine of the waker's processor (its runnext

@@ -164,9 +164,9 @@ func (w *Worker) unpark() {
 }
 
 // flush publishes the finished tasks and subtracts them, and the unused
-// spawn reserve, from the pool's pending count. Workers flush when they run out of own work, not after
-// every task: that keeps the shared counter off the per-task path, and only
-// delays Wait, never lets it return early.
+// spawn reserve, from the pool's pending count. Workers flush when they run
+// out of own work, not after every task: that keeps the shared counter off
+// the per-task path, and only delays Wait, never lets it return early.
 func (w *Worker) flush() {
 	if n := w.unflushed + w.reserved; n > 0 {
 		w.unflushed, w.reserved = 0, 0
@@ -295,7 +295,7 @@ func (w *Worker) search() task {
 			if yields == 0 && (!w.forked || nsearching(w.p.idle.state.Load()) > 1) {
 				return nil
 			}
-			if yields >= searchLooks/len(*w.p.workers.Load()) || w.p.closed.Load() {
+			if yields >= looks(searchLooks, w.p) || w.p.closed.Load() {
 				return nil // spent, or Shutdown waits for the workers to park and exit
 			}
 			yields++
@@ -309,8 +309,8 @@ func (w *Worker) search() task {
 // searchLooks: the last searching worker, after its backoff, goes on
 // looking at every queue, yielding the processor between looks, for
 // searchLooks/workers more rounds (each looks at every worker's deque:
-// 500 rounds, about 50 µs on the machine measured, with 2 workers; 15 with
-// 64), before it parks. A parked worker costs the next task a wake, which
+// 500 rounds, about 50 µs on the machine measured, with 2 workers or one;
+// 15 with 64), before it parks. A parked worker costs the next task a wake, which
 // readies the worker behind the waker on its processor, where an idle
 // processor takes it only after a sleep (see joinLooks); a fork-join
 // submitted again and again (a server answering requests with one) found
@@ -328,6 +328,13 @@ func (w *Worker) search() task {
 // never goes idle runs no idle-time garbage collection; with the rule,
 // 80.9 (p=0.33).
 const searchLooks = 1000
+
+// looks is the number of extra rounds for a budget of deque looks
+// (searchLooks, joinLooks) in p: budget/workers, as for two workers when
+// there is one (whose rounds look at the injector and its own deque only).
+func looks(budget int, p *Pool) int {
+	return budget / max(len(*p.workers.Load()), 2)
+}
 
 // steal makes one pass over the other workers, starting at a random victim
 // (rayon's registry.rs and tokio's worker.rs both start at a random index,
