@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
 	"github.com/lockstep-go/lockstep/internal/testhook"
@@ -105,6 +106,7 @@ func (w *Worker) helpUntilDone(g *Group) {
 	// are done by then, w leaves without looking: it passes the wake on.
 	owed := false
 	yields := 0 // rounds beyond bo's schedule; see joinLooks
+	var since time.Time
 	for g.pending.Load() != 0 {
 		owed = false // w looks at every queue below before it parks again
 		t := w.next()
@@ -124,7 +126,10 @@ func (w *Worker) helpUntilDone(g *Group) {
 			bo.Snooze()
 			continue
 		}
-		if yields < looks(joinLooks, w.p) {
+		if yields == 0 {
+			since = time.Now()
+		}
+		if yields < looks(joinLooks, w.p) && (yields == 0 || time.Since(since) <= joinTime) {
 			yields++
 			runtime.Gosched()
 			continue

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
+	"time"
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
 	"github.com/lockstep-go/lockstep/internal/cacheline"
@@ -282,6 +283,7 @@ func (w *Worker) fromInjector() task {
 func (w *Worker) search() task {
 	var bo backoff.Backoff
 	yields := 0 // rounds beyond bo's schedule; see searchLooks
+	var since time.Time
 	for {
 		if t := w.fromInjector(); t != nil {
 			return t
@@ -292,8 +294,13 @@ func (w *Worker) search() task {
 		if bo.Completed() {
 			// Only the last searcher goes on, and only after fork-join
 			// work (see searchLooks).
-			if yields == 0 && (!w.forked || nsearching(w.p.idle.state.Load()) > 1) {
-				return nil
+			if yields == 0 {
+				if !w.forked || nsearching(w.p.idle.state.Load()) > 1 {
+					return nil
+				}
+				since = time.Now()
+			} else if time.Since(since) > searchTime {
+				return nil // the processor had other goroutines to run: see searchTime
 			}
 			if yields >= looks(searchLooks, w.p) || w.p.closed.Load() {
 				return nil // spent, or Shutdown waits for the workers to park and exit
@@ -328,6 +335,21 @@ func (w *Worker) search() task {
 // never goes idle runs no idle-time garbage collection; with the rule,
 // 80.9 (p=0.33).
 const searchLooks = 1000
+
+// searchTime and joinTime bound the extra rounds (searchLooks, joinLooks)
+// in time as well, at twice the time the doc gives them. A round lasts a
+// few hundred nanoseconds only while the processor has nothing else to
+// run: when it has, each yield lasts until the other runnable goroutines
+// have had their turn, a whole time slice (10ms) for a CPU-bound one, and
+// the rounds went on for seconds (a Group.Wait's 2000 for about a minute at
+// GOMAXPROCS=1 with two spinning goroutines), the searcher counted as
+// searching all that time. Parking is then no dearer than yielding. In a
+// synctest bubble time stands still while goroutines run, and the count
+// alone bounds the rounds.
+const (
+	searchTime = 100 * time.Microsecond
+	joinTime   = 400 * time.Microsecond
+)
 
 // looks is the number of extra rounds for a budget of deque looks
 // (searchLooks, joinLooks) in p: budget/workers, as for two workers when
