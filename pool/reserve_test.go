@@ -19,28 +19,28 @@ import (
 // pass on the reviewed code; each fails on a plausible bug, named in its
 // comment.
 
-// reviewBound is the liveness bound of these tests: far above what a
+// reserveBound is the liveness bound of these tests: far above what a
 // correct pool needs, well below the package's test timeout.
-const reviewBound = 10 * time.Second
+const reserveBound = 10 * time.Second
 
 // waitWithinOrFail runs p.Wait and fails the test, with a goroutine dump,
-// if it has not returned within reviewBound.
+// if it has not returned within reserveBound.
 func waitWithinOrFail(t *testing.T, p *pool.Pool, what string) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- p.Wait() }()
 	select {
 	case <-done:
-	case <-time.After(reviewBound):
+	case <-time.After(reserveBound):
 		testutil.DumpGoroutines()
 		t.Fatalf("Wait hung after %s: a worker kept units of pending (its spawn reserve or finished tasks) without flushing them", what)
 	}
 }
 
-// shutdownWithinOrFail shuts p down with reviewBound as its deadline.
+// shutdownWithinOrFail shuts p down with reserveBound as its deadline.
 func shutdownWithinOrFail(t *testing.T, p *pool.Pool, what string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), reviewBound)
+	ctx, cancel := context.WithTimeout(context.Background(), reserveBound)
 	defer cancel()
 	if err := p.Shutdown(ctx); err != nil && ctx.Err() != nil {
 		testutil.DumpGoroutines()
@@ -287,7 +287,7 @@ func TestReserveShutdownUnderForkJoin(t *testing.T) {
 // waiter must stop yielding and park, and so must the searching workers.
 // Fails on: a yield count that resets without progress (a waiter or a
 // searcher that never parks), which freezes fake time. The bubble runs in
-// a goroutine of its own, so that a hang fails here, within reviewBound,
+// a goroutine of its own, so that a hang fails here, within reserveBound,
 // rather than at the package's test timeout.
 func TestJoinWaitParksOnFakeTime(t *testing.T) {
 	done := make(chan struct{})
@@ -330,7 +330,7 @@ func TestJoinWaitParksOnFakeTime(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(reviewBound):
+	case <-time.After(reserveBound):
 		testutil.DumpGoroutines()
 		t.Fatal("fake time never advanced: a Group.Wait or a searching worker kept yielding instead of parking")
 	}
