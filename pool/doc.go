@@ -46,14 +46,14 @@
 //     channel for a child it submitted completes, in a pool of one worker.
 //     See [WithStarvationCheck].
 //   - Idle workers park: an idle pool uses no CPU and runs no timer. The
-//     last worker to run out of fork-join work (tasks that take a *Worker)
-//     looks for more, yielding its processor between looks, for about 50µs
-//     before it parks (the others park after a backoff of a microsecond or
-//     two), and a task waiting in Group.Wait for a child another worker
-//     took, about 200µs (less in pools of many workers): waking a parked
-//     worker delays the next task by more than that (see the Cost
-//     section). A submission wakes at most one parked worker, and only
-//     when no worker is already looking for work; a woken worker that
+//     last two workers to run out of fork-join work (tasks that take a
+//     *Worker) look for more, yielding their processors between looks,
+//     for about 50µs before they park (the others park after a backoff of
+//     a microsecond or two), and a task waiting in Group.Wait for a child
+//     another worker took, about 200µs (less in pools of many workers):
+//     waking a parked worker delays the next task by more than that (see
+//     the Cost section). A submission wakes at most one parked worker, and
+//     only when no worker is already looking for work; a woken worker that
 //     finds work wakes the next, so wakeups follow the work without a
 //     thundering herd. No wakeup is lost (the protocol is tokio's; see
 //     idle.go).

@@ -193,11 +193,20 @@ func (p *Pool) wakeWorker(w *Worker) {
 
 // tryStartSearching moves a running worker to searching, unless half the
 // workers already search (tokio's transition_worker_to_searching: more
-// searchers would only contend on the same deques).
-func (p *Pool) tryStartSearching(workers int) bool {
+// searchers would only contend on the same deques); after fork-join work,
+// unless half and at least two do, so that both workers of a two-worker
+// pool can stay awake for the next fork-join (see searchLooks). (Two
+// searchers after Submit's tasks made BenchmarkSubmitWake 27% slower at 2
+// CPUs: the worker that ran the task searched beside the one it had woken,
+// instead of parking, while Wait's goroutine waited for a processor.)
+func (p *Pool) tryStartSearching(workers int, forked bool) bool {
+	least := uint64(1)
+	if forked {
+		least = extendedSearchers
+	}
 	for {
 		s := p.idle.state.Load()
-		if 2*nsearching(s) >= uint64(workers) {
+		if n := nsearching(s); n >= least && 2*n >= uint64(workers) {
 			return false
 		}
 		if p.idle.state.CompareAndSwap(s, s+searchOne) {

@@ -199,7 +199,7 @@ func (w *Worker) loop(searching bool) {
 			idle = true
 			w.flush()
 			if !searching && !w.retiring.Load() {
-				searching = p.tryStartSearching(len(*p.workers.Load()))
+				searching = p.tryStartSearching(len(*p.workers.Load()), w.forked)
 			}
 			switch {
 			case w.retiring.Load():
@@ -278,8 +278,8 @@ func (w *Worker) fromInjector() task {
 
 // search looks for a task in the injector and in the other workers' deques
 // and batches, with bounded backoff (spin, then yield, then, for the last
-// searcher, searchLooks/workers more yields), and gives up when that is
-// spent.
+// two searchers, searchLooks/workers more yields), and gives up when that
+// is spent.
 func (w *Worker) search() task {
 	var bo backoff.Backoff
 	yields := 0 // rounds beyond bo's schedule; see searchLooks
@@ -292,10 +292,10 @@ func (w *Worker) search() task {
 			return t
 		}
 		if bo.Completed() {
-			// Only the last searcher goes on, and only after fork-join
-			// work (see searchLooks).
+			// Only the last extendedSearchers searchers go on, and only
+			// after fork-join work (see searchLooks).
 			if yields == 0 {
-				if !w.forked || nsearching(w.p.idle.state.Load()) > 1 {
+				if !w.forked || nsearching(w.p.idle.state.Load()) > extendedSearchers {
 					return nil
 				}
 				since = time.Now()
@@ -313,28 +313,36 @@ func (w *Worker) search() task {
 	}
 }
 
-// searchLooks: the last searching worker, after its backoff, goes on
-// looking at every queue, yielding the processor between looks, for
-// searchLooks/workers more rounds (each looks at every worker's deque:
-// 500 rounds, about 50 µs on the machine measured, with 2 workers or one;
-// 15 with 64), before it parks. A parked worker costs the next task a wake, which
-// readies the worker behind the waker on its processor, where an idle
-// processor takes it only after a sleep (see joinLooks); a fork-join
-// submitted again and again (a server answering requests with one) found
-// its workers parked each time. With joinLooks it took fib(30) at 2 CPUs
-// from 2.77 to 2.31 ms. One worker awake is all it takes: the first task
-// it finds makes it wake the next (stopSearching). Other searchers park
-// after their backoff, so an idle pool parks every worker but one at once
-// and the last within about 50 µs: with every searcher going on, a 64-worker
-// pool burnt 0.7 ms of CPU after each burst of work, against 0.09 ms
-// without the rounds (a review's measurement). And only after fork-join
-// work (the worker's last task took a *Worker: Go, Spawn, Group.Go),
-// which forks more soon: after Submit's func() tasks the rounds made the
-// bench suite's tiny tasks (a closure allocated per task) 11-16% slower
-// at 2 CPUs (84.4 to 93.8 ns a task, p=0.005), perhaps because a P that
-// never goes idle runs no idle-time garbage collection; with the rule,
-// 80.9 (p=0.33).
+// searchLooks: the last two searching workers (extendedSearchers), after
+// their backoff, go on looking at every queue, yielding the processor
+// between looks, for searchLooks/workers more rounds each (each round
+// looks at every worker's deque: 500 rounds, about 50 µs on the machine
+// measured, with 2 workers or one; 15 with 64), before they park. A parked
+// worker costs the next task a wake, which readies the worker behind the
+// waker on its processor, where an idle processor takes it only after a
+// sleep (see joinLooks); a fork-join submitted again and again (a server
+// answering requests with one) found its workers parked each time. With
+// joinLooks it took fib(30) at 2 CPUs from 2.77 to 2.31 ms. Two awake,
+// not one: with one, the first task it found made it wake the next
+// worker, which then sat out that sleep; the bench suite's fib (through
+// Worker.Join, its end signalled on a channel) took 2.548 ms at 2 CPUs
+// with one and 2.175 with two (-14.6%, p=0.001, 10 interleaved runs; the
+// package's fib unchanged). Other searchers park after their backoff, so
+// an idle pool parks every worker but two at once and those within about
+// 50 µs: with every searcher going on, a 64-worker pool burnt 0.7 ms of
+// CPU after each burst of work, against 0.09 ms without the rounds (a
+// review's measurement). And only after fork-join work (the worker's last
+// task took a *Worker: Go, Spawn, Group.Go), which forks more soon: after
+// Submit's func() tasks the rounds made the bench suite's tiny tasks (a
+// closure allocated per task) 11-16% slower at 2 CPUs (84.4 to 93.8 ns a
+// task, p=0.005), perhaps because a P that never goes idle runs no
+// idle-time garbage collection; with the rule, 80.9 (p=0.33).
 const searchLooks = 1000
+
+// extendedSearchers is how many searching workers go on past their
+// backoff (searchLooks), and the least number tryStartSearching lets
+// search at once.
+const extendedSearchers = 2
 
 // searchTime and joinTime bound the extra rounds (searchLooks, joinLooks)
 // in time as well, at twice the time the doc gives them. A round lasts a
