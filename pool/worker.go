@@ -340,8 +340,8 @@ func (w *Worker) search() task {
 const searchLooks = 1000
 
 // extendedSearchers is how many searching workers go on past their
-// backoff (searchLooks), and the least number tryStartSearching lets
-// search at once.
+// backoff (searchLooks), and, after fork-join work, the least number that
+// tryStartSearching lets search at once.
 const extendedSearchers = 2
 
 // searchTime and joinTime bound the extra rounds (searchLooks, joinLooks)
