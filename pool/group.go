@@ -2,10 +2,8 @@ package pool
 
 import (
 	"context"
-	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
 	"github.com/lockstep-go/lockstep/internal/testhook"
@@ -105,8 +103,7 @@ func (w *Worker) helpUntilDone(g *Group) {
 	// a task, and w has not looked at the queues since. If g's children
 	// are done by then, w leaves without looking: it passes the wake on.
 	owed := false
-	yields := 0 // rounds beyond bo's schedule; see joinLooks
-	var since time.Time
+	var more linger // rounds beyond bo's schedule; see joinLooks
 	for g.pending.Load() != 0 {
 		owed = false // w looks at every queue below before it parks again
 		t := w.next()
@@ -119,19 +116,14 @@ func (w *Worker) helpUntilDone(g *Group) {
 		if t != nil {
 			w.run(t)
 			bo.Reset()
-			yields = 0
+			more = linger{}
 			continue
 		}
 		if !bo.Completed() {
 			bo.Snooze()
 			continue
 		}
-		if yields == 0 {
-			since = time.Now()
-		}
-		if yields < looks(joinLooks, w.p) && (yields == 0 || time.Since(since) <= joinTime) {
-			yields++
-			runtime.Gosched()
+		if more.next(w.p, joinLooks, joinTime) {
 			continue
 		}
 		// Park, then look again: between the wake and this goroutine's
@@ -146,7 +138,7 @@ func (w *Worker) helpUntilDone(g *Group) {
 		}
 		owed = !p.removeHelper(w)
 		bo.Reset()
-		yields = 0
+		more = linger{}
 	}
 	if owed && w.p.hasWork() {
 		w.p.notify()

@@ -282,8 +282,7 @@ func (w *Worker) fromInjector() task {
 // is spent.
 func (w *Worker) search() task {
 	var bo backoff.Backoff
-	yields := 0 // rounds beyond bo's schedule; see searchLooks
-	var since time.Time
+	var more linger // rounds beyond bo's schedule; see searchLooks
 	for {
 		if t := w.fromInjector(); t != nil {
 			return t
@@ -293,20 +292,14 @@ func (w *Worker) search() task {
 		}
 		if bo.Completed() {
 			// Only the last extendedSearchers searchers go on, and only
-			// after fork-join work (see searchLooks).
-			if yields == 0 {
-				if !w.forked || nsearching(w.p.idle.state.Load()) > extendedSearchers {
-					return nil
-				}
-				since = time.Now()
-			} else if time.Since(since) > searchTime {
-				return nil // the processor had other goroutines to run: see searchTime
+			// after fork-join work (see searchLooks); none once Shutdown
+			// waits for the workers to park and exit.
+			if more.rounds == 0 && (!w.forked || nsearching(w.p.idle.state.Load()) > extendedSearchers) {
+				return nil
 			}
-			if yields >= looks(searchLooks, w.p) || w.p.closed.Load() {
-				return nil // spent, or Shutdown waits for the workers to park and exit
+			if w.p.closed.Load() || !more.next(w.p, searchLooks, searchTime) {
+				return nil
 			}
-			yields++
-			runtime.Gosched()
 			continue
 		}
 		bo.Snooze()
@@ -359,11 +352,29 @@ const (
 	joinTime   = 400 * time.Microsecond
 )
 
-// looks is the number of extra rounds for a budget of deque looks
-// (searchLooks, joinLooks) in p: budget/workers, as for two workers when
-// there is one (whose rounds look at the injector and its own deque only).
-func looks(budget int, p *Pool) int {
-	return budget / max(len(*p.workers.Load()), 2)
+// linger counts the extra rounds of a worker that looks for work past its
+// backoff (search, helpUntilDone). The zero value is ready.
+type linger struct {
+	rounds int
+	since  time.Time // when the first round began
+}
+
+// next yields the processor for one more round and reports true, or
+// reports false when the rounds are spent: budget deque looks in p, that
+// is budget/workers rounds (as for two workers when there is one, whose
+// rounds look at the injector and its own deque only), or limit of time.
+func (l *linger) next(p *Pool, budget int, limit time.Duration) bool {
+	if l.rounds == 0 {
+		l.since = time.Now()
+	} else if time.Since(l.since) > limit {
+		return false // the processor had other goroutines to run: see searchTime
+	}
+	if l.rounds >= budget/max(len(*p.workers.Load()), 2) {
+		return false
+	}
+	l.rounds++
+	runtime.Gosched()
+	return true
 }
 
 // steal makes one pass over the other workers, starting at a random victim
