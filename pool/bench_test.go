@@ -228,6 +228,61 @@ func BenchmarkFork(b *testing.B) {
 	}
 }
 
+// BenchmarkSpawn: what a spawned task costs when it does nothing, through
+// Spawn (a closure per task) and SpawnArgs (a recycled record): a binary
+// tree of 2^17-1 tasks, each spawning two children down to depth 16,
+// reported per task.
+func BenchmarkSpawn(b *testing.B) {
+	const depth = 16
+	tasks := 1<<(depth+1) - 1
+	b.Run("via=closure", func(b *testing.B) {
+		p := pool.New(0)
+		defer p.Shutdown(context.Background())
+		b.ReportAllocs()
+		for b.Loop() {
+			var leaves atomic.Int64
+			var walk func(w *pool.Worker, d int)
+			walk = func(w *pool.Worker, d int) {
+				if d == 0 {
+					leaves.Add(1)
+					return
+				}
+				w.Spawn(func(w *pool.Worker) { walk(w, d-1) })
+				w.Spawn(func(w *pool.Worker) { walk(w, d-1) })
+			}
+			p.Go(func(w *pool.Worker) { walk(w, depth) })
+			p.Wait()
+			if leaves.Load() != 1<<depth {
+				b.Fatalf("%d leaves, want %d", leaves.Load(), 1<<depth)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*tasks), "ns/task")
+	})
+	b.Run("via=args", func(b *testing.B) {
+		p := pool.New(0)
+		defer p.Shutdown(context.Background())
+		b.ReportAllocs()
+		for b.Loop() {
+			var leaves atomic.Int64
+			var walk func(w *pool.Worker, d, _ int)
+			walk = func(w *pool.Worker, d, _ int) {
+				if d == 0 {
+					leaves.Add(1)
+					return
+				}
+				w.SpawnArgs(walk, d-1, 0)
+				w.SpawnArgs(walk, d-1, 0)
+			}
+			p.Go(func(w *pool.Worker) { walk(w, depth, 0) })
+			p.Wait()
+			if leaves.Load() != 1<<depth {
+				b.Fatalf("%d leaves, want %d", leaves.Load(), 1<<depth)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*tasks), "ns/task")
+	})
+}
+
 // fibLeaves appends the arguments of the leaves of the fork tree of fib(n)
 // with the given cutoff: the serial fib calls a fork-join run makes.
 func fibLeaves(n, cutoff int, leaves []int) []int {
@@ -373,6 +428,30 @@ func BenchmarkUnbalancedTree(b *testing.B) {
 				for i := range treeRoots {
 					r := rootChild(i)
 					w.Spawn(func(w *pool.Worker) { walk(w, r) })
+				}
+			})
+			p.Wait()
+			check(b, count.Load())
+		}
+	})
+	// impl=lockstep-args: the same walk through SpawnArgs, which recycles
+	// its task records instead of allocating a closure per node.
+	b.Run("impl=lockstep-args", func(b *testing.B) {
+		p := pool.New(0)
+		defer p.Shutdown(context.Background())
+		for b.Loop() {
+			var count atomic.Int64
+			var walk func(w *pool.Worker, id, _ int)
+			walk = func(w *pool.Worker, id, _ int) {
+				n := node(id)
+				count.Add(n.visit())
+				for i := range n.children() {
+					w.SpawnArgs(walk, int(n.child(i)), 0)
+				}
+			}
+			p.Go(func(w *pool.Worker) {
+				for i := range treeRoots {
+					w.SpawnArgs(walk, int(rootChild(i)), 0)
 				}
 			})
 			p.Wait()

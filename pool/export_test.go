@@ -94,3 +94,10 @@ func (p *Pool) Searching() int { return int(nsearching(p.idle.state.Load())) }
 // decided to run its task in the caller and before it counts the task; nil
 // removes it.
 func SetRunHereHook(h func()) { runHereHook = h }
+
+// FreeArgs returns the length of w's free list of SpawnArgs records. Only
+// w's own goroutine may call it (from a task running on w).
+func FreeArgs(w *Worker) int { return w.nfree }
+
+// MaxFreeArgs is the bound on a worker's free list.
+const MaxFreeArgs = maxFreeArgs

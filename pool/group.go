@@ -73,6 +73,20 @@ func (g *Group) Go(w *Worker, task func(w *Worker)) {
 	w.spawn(jobTask(j))
 }
 
+// GoArgs is Go for a task that is a function of two ints, as
+// Worker.SpawnArgs is Spawn's: it forks task(w2, x, y) as a child of g onto
+// w's deque, and allocates nothing (see SpawnArgs). It never blocks.
+func (g *Group) GoArgs(w *Worker, task func(w *Worker, x, y int), x, y int) {
+	if w == nil {
+		panic("pool: Group.GoArgs needs the Worker of the calling task")
+	}
+	if task == nil {
+		panic("pool: nil task")
+	}
+	g.pending.Add(1)
+	w.spawn(argsTask(w.newArgs(task, x, y, g)))
+}
+
 // Wait waits until every child forked so far has finished, running queued
 // tasks on w meanwhile, and returns the first child panic since the
 // previous Wait as a *PanicError, or nil. w must be the calling task's

@@ -1048,6 +1048,8 @@ func TestMisusePanics(t *testing.T) {
 		"SubmitContext(nil)":         func() { p.SubmitContext(context.Background(), nil) },
 		"Go(nil)":                    func() { p.Go(nil) },
 		"Group.Go(nil w)":            func() { var g pool.Group; g.Go(nil, func(*pool.Worker) {}) },
+		"SpawnArgs on nil Worker":    func() { nilWorker.SpawnArgs(func(*pool.Worker, int, int) { ran = true }, 0, 0) },
+		"Group.GoArgs(nil w)":        func() { var g pool.Group; g.GoArgs(nil, func(*pool.Worker, int, int) { ran = true }, 0, 0) },
 		"Group.Wait(nil w)":          func() { var g pool.Group; g.Wait(nil) },
 		"WithQueueLimit(0)":          func() { pool.WithQueueLimit(0, pool.Block) },
 		"Size(0, 0)":                 func() { pool.Size(0, 0) },

@@ -62,6 +62,8 @@ type Worker struct {
 	ndone     uint64
 	nstolen   uint64
 	nspawned  uint64
+	free      *argsJob // recycled SpawnArgs and GoArgs records; see argsJob
+	nfree     int
 
 	// Published copies of the counters above, for Stats: spawned and
 	// completed are stored when the worker flushes (runs out of own work),
@@ -107,6 +109,59 @@ func (w *Worker) Spawn(task func(w *Worker)) {
 		panic("pool: nil task")
 	}
 	w.spawn(workerTask(task))
+}
+
+// SpawnArgs is Spawn for a task that is a function of two ints: it queues
+// task(w2, x, y) on w's own deque, where w2 is the worker that runs it. It
+// allocates nothing: the pool keeps the function and the ints in a record
+// that each worker recycles, where Spawn's closure is an allocation per
+// task. That matters for fine-grained fork-join (tasks of a microsecond or
+// less), where the allocation and the garbage collection it brings cost
+// more than the pool's own bookkeeping; two ints carry a range [lo, hi),
+// an index and a depth, or a node's id. Pass the same function value every
+// time (a top-level function, or a func variable made once per fork-join,
+// as in the example): a func literal that captures per-task values
+// allocates its closure again.
+//
+// Pool.Wait waits for the task, and a panic in it is reported as in Spawn.
+// Like Spawn, SpawnArgs never blocks and works during Shutdown. w must be
+// the calling task's worker.
+func (w *Worker) SpawnArgs(task func(w *Worker, x, y int), x, y int) {
+	if w == nil {
+		panic("pool: SpawnArgs needs the Worker of the calling task")
+	}
+	if task == nil {
+		panic("pool: nil task")
+	}
+	w.spawn(argsTask(w.newArgs(task, x, y, nil)))
+}
+
+// newArgs takes a record off w's free list, filling the list a chunk at a
+// time when it is empty.
+func (w *Worker) newArgs(fn func(*Worker, int, int), x, y int, g *Group) *argsJob {
+	j := w.free
+	if j == nil {
+		chunk := new([argsChunk]argsJob)
+		for i := 1; i < argsChunk-1; i++ {
+			chunk[i].next = &chunk[i+1]
+		}
+		j, w.free, w.nfree = &chunk[0], &chunk[1], argsChunk-1
+	} else {
+		w.free, w.nfree = j.next, w.nfree-1
+	}
+	j.fn, j.x, j.y, j.g, j.next = fn, x, y, g, nil
+	return j
+}
+
+// recycle puts j, whose task has returned, on w's free list, or leaves it
+// to the garbage collector when the list is long. It clears the function
+// and the group so that a record on the list keeps nothing alive.
+func (w *Worker) recycle(j *argsJob) {
+	j.fn, j.g = nil, nil
+	if w.nfree < maxFreeArgs {
+		j.next, w.free = w.free, j
+		w.nfree++
+	}
 }
 
 func (w *Worker) spawn(t task) {
@@ -483,6 +538,9 @@ func (w *Worker) run(t task) {
 		asFunc(t)()
 	case tagWorkerFunc:
 		asWorkerFunc(t)(w)
+	case tagArgs:
+		j := asArgs(t)
+		j.fn(w, j.x, j.y)
 	default:
 		asJob(t).fn(w)
 	}
@@ -506,8 +564,16 @@ func (w *Worker) after(t task) {
 	if w.probe.Load() {
 		w.probe.Store(false) // finished a task since the monitor's last look
 	}
-	if tag(t) == tagJob {
-		g := asJob(t).g
+	var g *Group
+	switch tag(t) {
+	case tagJob:
+		g = asJob(t).g
+	case tagArgs:
+		j := asArgs(t)
+		g = j.g
+		w.recycle(j) // the task has returned: nobody else refers to j
+	}
+	if g != nil {
 		w.p.groupPanic(g, e)
 		g.done()
 	} else if e != nil {
