@@ -56,6 +56,47 @@ func ExampleGroup() {
 	// Output: 832040
 }
 
+// Fine-grained divide and conquer without an allocation per task: a sum
+// over a slice, split in halves down to ranges of 1000 elements. The task
+// is a function of the range [lo, hi), made once and passed to every
+// GoArgs, so the pool keeps the function and the two ints in a record it
+// recycles, where a closure per half would be an allocation per task.
+func ExampleGroup_GoArgs() {
+	data := make([]int64, 1_000_000)
+	for i := range data {
+		data[i] = int64(i)
+	}
+	sums := make([]int64, len(data)/1000) // one partial sum per leaf range
+
+	var sum func(w *pool.Worker, lo, hi int)
+	sum = func(w *pool.Worker, lo, hi int) {
+		if hi-lo <= 1000 {
+			var s int64
+			for _, v := range data[lo:hi] {
+				s += v
+			}
+			sums[lo/1000] = s
+			return
+		}
+		mid := lo + (hi-lo)/2000*1000 // leaf ranges start at multiples of 1000
+		var g pool.Group
+		g.GoArgs(w, sum, lo, mid)
+		sum(w, mid, hi)
+		g.Wait(w)
+	}
+
+	p := pool.New(0)
+	defer p.Shutdown(context.Background())
+	p.Go(func(w *pool.Worker) { sum(w, 0, len(data)) })
+	p.Wait()
+	var total int64
+	for _, s := range sums {
+		total += s
+	}
+	fmt.Println(total)
+	// Output: 499999500000
+}
+
 // Join runs functions in parallel and returns when all are done.
 func ExampleWorker_Join() {
 	p := pool.New(0)

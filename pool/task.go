@@ -49,9 +49,10 @@ type job struct {
 // Its records are recycled, which is the point of the form: a closure per
 // task is an allocation per task, and at fork-join grain (a fraction of a
 // microsecond a task) the allocation, and the garbage collection it
-// brings (write barriers on every deque store while marking), cost more
-// than the pool's own bookkeeping: an unbalanced tree of 0.3µs nodes ran
-// 7.5% faster at 1 CPU and 10% faster at 2 with records than with closures.
+// brings (write barriers on every deque store while marking), cost about
+// as much as the rest of the pool's bookkeeping: an unbalanced tree of
+// 0.3µs nodes ran 7% faster at 1 CPU and 9% faster at 2 with records than
+// with closures (BenchmarkUnbalancedTree, 10 interleaved runs).
 // Each worker keeps a free list of records, owned by its goroutine, and
 // fills it a chunk of argsChunk records at a time. The worker that runs a
 // task puts its record on its own list once the task has returned: the

@@ -117,11 +117,11 @@ func (w *Worker) Spawn(task func(w *Worker)) {
 // that each worker recycles, where Spawn's closure is an allocation per
 // task. That matters for fine-grained fork-join (tasks of a microsecond or
 // less), where the allocation and the garbage collection it brings cost
-// more than the pool's own bookkeeping; two ints carry a range [lo, hi),
-// an index and a depth, or a node's id. Pass the same function value every
-// time (a top-level function, or a func variable made once per fork-join,
-// as in the example): a func literal that captures per-task values
-// allocates its closure again.
+// about as much as the rest of the pool's bookkeeping; two ints carry a
+// range [lo, hi), an index and a depth, or a node's id. Pass the same
+// function value every time (a top-level function, or a func variable made
+// once per fork-join, as in the Group.GoArgs example): a func literal that
+// captures per-task values allocates its closure again.
 //
 // Pool.Wait waits for the task, and a panic in it is reported as in Spawn.
 // Like Spawn, SpawnArgs never blocks and works during Shutdown. w must be

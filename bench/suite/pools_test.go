@@ -258,6 +258,33 @@ func BenchmarkPools(b *testing.B) {
 			}
 		}
 	})
+	// The same walk through SpawnArgs: (depth, id) are its two ints, and
+	// the pool recycles the task records instead of allocating a closure
+	// per node.
+	b.Run(kv("workload", "tree")+"impl=lockstep.pool.SpawnArgs", func(b *testing.B) {
+		b.ReportAllocs()
+		p := lpool.New(0)
+		defer p.Shutdown(context.Background())
+		for b.Loop() {
+			var sum atomic.Int64
+			var walk func(w *lpool.Worker, depth, id int)
+			walk = func(w *lpool.Worker, depth, id int) {
+				sum.Add(int64(treeWork(id)))
+				for k := range treeKids(depth, id) {
+					w.SpawnArgs(walk, depth+1, id*5+k+1)
+				}
+			}
+			if err := p.Go(func(w *lpool.Worker) { walk(w, 0, 0) }); err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Wait(); err != nil {
+				b.Fatal(err)
+			}
+			if got := sum.Load(); got != treeWant {
+				b.Fatalf("tree sum = %d, want %d", got, treeWant)
+			}
+		}
+	})
 }
 
 // fibJoin is fibSpawn on the pool's own join: the two halves run as
