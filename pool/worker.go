@@ -121,7 +121,11 @@ func (w *Worker) Spawn(task func(w *Worker)) {
 // range [lo, hi), an index and a depth, or a node's id. Pass the same
 // function value every time (a top-level function, or a func variable made
 // once per fork-join, as in the Group.GoArgs example): a func literal that
-// captures per-task values allocates its closure again.
+// captures per-task values allocates its closure again. Records go back
+// to the free list of the worker that ran the task, so a worker whose
+// children are all stolen (a producer that only spawns) keeps taking new
+// ones: a 32-record chunk, one allocation, every 32 tasks, while the
+// thieves' lists fill up to their bound and drop the surplus.
 //
 // Pool.Wait waits for the task, and a panic in it is reported as in Spawn.
 // Like Spawn, SpawnArgs never blocks and works during Shutdown. w must be
