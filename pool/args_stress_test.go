@@ -15,16 +15,15 @@ import (
 )
 
 // Stress tests for SpawnArgs and GoArgs, from an adversarial review: the
-// task records are recycled by the worker that runs them, so each test
-// below drives records
-// through one of the paths where a record could be reused while something
-// still refers to it, or a free list touched by two goroutines: nested
-// runs in Group.Wait, panics and panic handlers, runtime.Goexit (a worker
-// goroutine restarted, a borrowed worker's retire restarted), CallerRuns
-// borrowed workers, temporary and retiring workers, Shutdown, and the
-// garbage collector. Every task checks that it got the pair it was spawned
-// with (argsCheck) and counts its runs; -race sees a free list used by two
-// goroutines, checkptr the tag arithmetic.
+// task records are recycled by the worker that runs them, so each test below
+// drives records through one of the paths where a record could be reused
+// while something still refers to it, or a free list touched by two
+// goroutines: nested runs in Group.Wait, panics and panic handlers,
+// runtime.Goexit (a worker goroutine restarted, a borrowed worker's retire
+// restarted), CallerRuns borrowed workers, temporary and retiring workers,
+// Shutdown, and the garbage collector. Every task checks that it got the
+// pair it was spawned with (argsCheck) and counts its runs; -race sees a
+// free list used by two goroutines, checkptr the tag arithmetic.
 
 // argsBound bounds every wait of these tests.
 const argsBound = 10 * time.Second
