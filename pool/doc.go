@@ -128,14 +128,15 @@
 // Group.GoArgs allocate nothing at all once the worker's free list of
 // task records is warm: a task that does nothing costs about 28ns through
 // SpawnArgs against 55 through Spawn at 1 CPU (BenchmarkSpawn), and an
-// unbalanced tree of 0.3µs nodes runs 1.79x faster than serial code at 2
-// CPUs with SpawnArgs, 1.63x with Spawn (BenchmarkUnbalancedTree). At that
-// grain the closure, and the garbage collection its allocation brings,
-// cost about as much as the rest of the pool's bookkeeping; for tasks of
-// several microseconds the difference is lost in the work. Waking a parked worker costs a
-// channel handoff, a microsecond or two of CPU, paid only when no worker
-// is already searching; the woken worker, readied behind the running
-// goroutine of the waker's processor, can wait 60-115µs for an idle
-// processor to take it, which is why idle workers look before they park. A queued task holds about 33 bytes (its closure and a
+// unbalanced tree of 0.3µs nodes runs 1.76-1.79x faster than serial code
+// at 2 CPUs with SpawnArgs, 1.61-1.63x with Spawn (BenchmarkUnbalancedTree).
+// At that grain the closure, and the garbage collection its allocation
+// brings, cost about as much as the rest of the pool's bookkeeping; for
+// tasks of several microseconds the difference is lost in the work.
+// Waking a parked worker costs a channel handoff, a microsecond or two of
+// CPU, paid only when no worker is already searching; the woken worker,
+// readied behind the running goroutine of the waker's processor, can wait
+// 60-115µs for an idle processor to take it, which is why idle workers look
+// before they park. A queued task holds about 33 bytes (its closure and a
 // queue slot), where a parked goroutine holds 2.7 to 4 KB.
 package pool
