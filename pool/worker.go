@@ -56,7 +56,7 @@ type Worker struct {
 	// Owned by the worker's goroutine.
 	rng       uint64
 	ticks     uint32
-	forked    bool  // the last task run was a func(*Worker) (Go, Spawn, Group.Go), not Submit's func()
+	forked    bool  // the last task run took a *Worker (Go, Spawn, SpawnArgs, Group.Go, GoArgs), not Submit's func()
 	unflushed int64 // tasks finished, not yet subtracted from Pool.pending
 	reserved  int64 // units of Pool.pending taken for spawns not yet made
 	ndone     uint64
