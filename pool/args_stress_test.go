@@ -14,6 +14,10 @@ import (
 	"github.com/lockstep-go/lockstep/pool"
 )
 
+// argsBound bounds the waits of these tests that are not waits for a
+// pool (waitLive) or a WaitGroup (testutil.WaitLive).
+const argsBound = 10 * time.Second
+
 // Stress tests for SpawnArgs and GoArgs, from an adversarial review: the
 // task records are recycled by the worker that runs them, so each test below
 // drives records through one of the paths where a record could be reused
@@ -24,51 +28,6 @@ import (
 // Shutdown, and the garbage collector. Every task checks that it got the
 // pair it was spawned with (argsCheck) and counts its runs; -race sees a
 // free list used by two goroutines, checkptr the tag arithmetic.
-
-// argsBound bounds every wait of these tests.
-const argsBound = 10 * time.Second
-
-// waitOrFail waits for wg, failing the test with a goroutine dump after
-// argsBound.
-func waitOrFail(t *testing.T, wg *sync.WaitGroup, what string) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(argsBound):
-		testutil.DumpGoroutines()
-		t.Fatalf("%s did not finish within %v", what, argsBound)
-	}
-}
-
-// poolWaitOrFail is p.Wait bounded by argsBound.
-func poolWaitOrFail(t *testing.T, p *pool.Pool, what string) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- p.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(argsBound):
-		testutil.DumpGoroutines()
-		t.Fatalf("Wait after %s did not return within %v", what, argsBound)
-		return nil
-	}
-}
-
-// runCounts checks that every one of runs is exactly 1.
-func runCounts(t *testing.T, what string, runs []atomic.Int32, bad *atomic.Int64) {
-	t.Helper()
-	if n := bad.Load(); n != 0 {
-		t.Fatalf("%s: %d tasks got arguments they were not spawned with", what, n)
-	}
-	for id := range runs {
-		if n := runs[id].Load(); n != 1 {
-			t.Fatalf("%s: task %d ran %d times", what, id, n)
-		}
-	}
-}
 
 // Group.Wait runs tasks on the waiting worker while the waiting task, a
 // record task itself, is still on the stack; some leaves panic. A binary
@@ -100,22 +59,20 @@ func TestArgsNestedWaitPanicsAttributed(t *testing.T) {
 			}))
 			defer shutdownWithinOrFail(t, p, "the nested-wait test")
 			for round := range 3 {
-				runs := make([]atomic.Int32, nodes)
-				var bad, wrong atomic.Int64
+				r := newArgsRuns(nodes)
+				var wrong atomic.Int64
 				leafPanics := func(k int) bool { return k%7 == 3 }
 				var node func(w *pool.Worker, k, check int)
 				node = func(w *pool.Worker, k, check int) {
-					if check != argsCheck(k) {
-						bad.Add(1)
+					if !r.visit(k, check) {
 						return
 					}
-					runs[k].Add(1)
 					if 2*k+1 >= nodes { // a leaf
 						// A SpawnArgs grandchild whose panic is the pool's.
 						if k%5 == 0 {
 							w.SpawnArgs(func(w *pool.Worker, v, c int) {
 								if c != argsCheck(v) {
-									bad.Add(1)
+									r.bad.Add(1)
 								}
 								panic(v)
 							}, -k-1, argsCheck(-k-1))
@@ -155,10 +112,10 @@ func TestArgsNestedWaitPanicsAttributed(t *testing.T) {
 				clear(handled)
 				hmu.Unlock()
 				p.Go(func(w *pool.Worker) { node(w, 0, argsCheck(0)) })
-				if err := poolWaitOrFail(t, p, "a tree of joins"); err != nil {
+				if err := waitLive(t, p); err != nil {
 					t.Fatalf("pool.Wait: %v (a handler is set)", err)
 				}
-				runCounts(t, fmt.Sprintf("round %d", round), runs, &bad)
+				r.verify(t, fmt.Sprintf("round %d", round))
 				if n := foreign.Load(); n != 0 {
 					t.Fatalf("round %d: %d group panics reached the pool's handler", round, n)
 				}
@@ -198,15 +155,12 @@ func TestArgsGoexitEverywhere(t *testing.T) {
 			defer shutdownWithinOrFail(t, p, "the Goexit test")
 			const nodes = 4000
 			for round := range 3 {
-				runs := make([]atomic.Int32, nodes)
-				var bad atomic.Int64
+				r := newArgsRuns(nodes)
 				var node func(w *pool.Worker, k, check int)
 				node = func(w *pool.Worker, k, check int) {
-					if check != argsCheck(k) {
-						bad.Add(1)
+					if !r.visit(k, check) {
 						return
 					}
-					runs[k].Add(1)
 					c1, c2 := 3*k+1, 3*k+2
 					if c1 < nodes {
 						w.SpawnArgs(node, c1, argsCheck(c1)) // queued before any exit below
@@ -227,8 +181,10 @@ func TestArgsGoexitEverywhere(t *testing.T) {
 					}
 				}
 				p.Go(func(w *pool.Worker) { node(w, 0, argsCheck(0)) })
-				poolWaitOrFail(t, p, "tasks that call runtime.Goexit")
-				runCounts(t, fmt.Sprintf("round %d", round), runs, &bad)
+				if err := waitLive(t, p); err != nil {
+					t.Fatal(err)
+				}
+				r.verify(t, fmt.Sprintf("round %d", round))
 			}
 		})
 	}
@@ -248,15 +204,13 @@ func TestArgsCallerRunsBorrowedWorkers(t *testing.T) {
 	const trees = 40
 	const perTree = 300
 	nodes := submitters * trees * perTree
-	runs := make([]atomic.Int32, nodes)
-	var bad, borrowed atomic.Int64
+	r := newArgsRuns(nodes)
+	var borrowed atomic.Int64
 	var node func(w *pool.Worker, k, check int)
 	node = func(w *pool.Worker, k, check int) {
-		if check != argsCheck(k) {
-			bad.Add(1)
+		if !r.visit(k, check) {
 			return
 		}
-		runs[k].Add(1)
 		base, i := k/perTree*perTree, k%perTree
 		c1, c2 := 2*i+1, 2*i+2
 		if c2 < perTree && i%9 == 4 {
@@ -308,9 +262,11 @@ func TestArgsCallerRunsBorrowedWorkers(t *testing.T) {
 			}
 		})
 	}
-	waitOrFail(t, &wg, "the submitters")
-	poolWaitOrFail(t, p, "CallerRuns trees")
-	runCounts(t, "CallerRuns", runs, &bad)
+	testutil.WaitLive(t, &wg)
+	if err := waitLive(t, p); err != nil {
+		t.Fatal(err)
+	}
+	r.verify(t, "CallerRuns")
 	if borrowed.Load() == 0 {
 		t.Fatal("no Pool.Go ran on a borrowed worker: the test did not exercise CallerRuns")
 	}
@@ -329,8 +285,7 @@ func TestArgsTemporaryAndRetiringWorkers(t *testing.T) {
 	defer shutdownWithinOrFail(t, p, "the temporary-worker test")
 	const nodes = 6000
 	for round := range 4 {
-		runs := make([]atomic.Int32, nodes)
-		var bad atomic.Int64
+		r := newArgsRuns(nodes)
 		released := make([]chan struct{}, nodes)
 		for i := range released {
 			released[i] = make(chan struct{})
@@ -338,10 +293,10 @@ func TestArgsTemporaryAndRetiringWorkers(t *testing.T) {
 		var node func(w *pool.Worker, k, check int)
 		node = func(w *pool.Worker, k, check int) {
 			if check != argsCheck(k) {
-				bad.Add(1)
+				r.bad.Add(1)
 				return
 			}
-			if runs[k].Add(1) == 1 {
+			if r.runs[k].Add(1) == 1 {
 				close(released[k])
 			}
 			c1, c2 := 2*k+1, 2*k+2
@@ -372,8 +327,10 @@ func TestArgsTemporaryAndRetiringWorkers(t *testing.T) {
 		}()
 		p.Go(func(w *pool.Worker) { node(w, 0, argsCheck(0)) })
 		<-resized
-		poolWaitOrFail(t, p, "trees on resized pools")
-		runCounts(t, fmt.Sprintf("round %d", round), runs, &bad)
+		if err := waitLive(t, p); err != nil {
+			t.Fatal(err)
+		}
+		r.verify(t, fmt.Sprintf("round %d", round))
 	}
 	t.Logf("temporary workers started: %d", p.Stats().ExtraStarted)
 }
@@ -384,17 +341,14 @@ func TestArgsShutdownWaitsForRecords(t *testing.T) {
 	for round := range 5 {
 		p := pool.New(2)
 		const nodes = 20000
-		runs := make([]atomic.Int32, nodes)
-		var bad atomic.Int64
+		r := newArgsRuns(nodes)
 		started := make(chan struct{})
 		var once sync.Once
 		var node func(w *pool.Worker, k, check int)
 		node = func(w *pool.Worker, k, check int) {
-			if check != argsCheck(k) {
-				bad.Add(1)
+			if !r.visit(k, check) {
 				return
 			}
-			runs[k].Add(1)
 			once.Do(func() { close(started) })
 			for c := 4*k + 1; c <= 4*k+4 && c < nodes; c++ {
 				w.SpawnArgs(node, c, argsCheck(c))
@@ -403,7 +357,7 @@ func TestArgsShutdownWaitsForRecords(t *testing.T) {
 		p.Go(func(w *pool.Worker) { node(w, 0, argsCheck(0)) })
 		<-started
 		shutdownWithinOrFail(t, p, "record tasks")
-		runCounts(t, fmt.Sprintf("round %d", round), runs, &bad)
+		r.verify(t, fmt.Sprintf("round %d", round))
 	}
 }
 
@@ -415,9 +369,8 @@ func TestArgsMixedWithGroupGo(t *testing.T) {
 	p := pool.New(3)
 	defer shutdownWithinOrFail(t, p, "the mixed Go/GoArgs test")
 	const parents, rounds, kids = 16, 40, 6
-	var bad atomic.Int64
 	total := parents * rounds * kids
-	runs := make([]atomic.Int32, total)
+	runs := newArgsRuns(total)
 	for par := range parents {
 		p.Go(func(w *pool.Worker) {
 			var g pool.Group
@@ -425,11 +378,9 @@ func TestArgsMixedWithGroupGo(t *testing.T) {
 				var sum atomic.Int64
 				base := (par*rounds + r) * kids
 				add := func(w *pool.Worker, k, check int) {
-					if check != argsCheck(k) {
-						bad.Add(1)
+					if !runs.visit(k, check) {
 						return
 					}
-					runs[k].Add(1)
 					sum.Add(int64(k))
 				}
 				var want int64
@@ -452,8 +403,10 @@ func TestArgsMixedWithGroupGo(t *testing.T) {
 			}
 		})
 	}
-	poolWaitOrFail(t, p, "mixed groups")
-	runCounts(t, "mixed", runs, &bad)
+	if err := waitLive(t, p); err != nil {
+		t.Fatal(err)
+	}
+	runs.verify(t, "mixed")
 }
 
 // The windows of the deques (between a thief's slot load and its CAS, and
@@ -467,15 +420,12 @@ func TestArgsStaleSlotsWithHooks(t *testing.T) {
 		p := pool.New(workers)
 		const nodes = 30000
 		for round := range 3 {
-			runs := make([]atomic.Int32, nodes)
-			var bad atomic.Int64
+			r := newArgsRuns(nodes)
 			var node func(w *pool.Worker, k, check int)
 			node = func(w *pool.Worker, k, check int) {
-				if check != argsCheck(k) {
-					bad.Add(1)
+				if !r.visit(k, check) {
 					return
 				}
-				runs[k].Add(1)
 				// Two children: the deques run near empty, where the owner
 				// and the thieves race for the last task.
 				for c := 2*k + 1; c <= 2*k+2 && c < nodes; c++ {
@@ -483,8 +433,10 @@ func TestArgsStaleSlotsWithHooks(t *testing.T) {
 				}
 			}
 			p.Go(func(w *pool.Worker) { node(w, 0, argsCheck(0)) })
-			poolWaitOrFail(t, p, "a tree with the hooks on")
-			runCounts(t, fmt.Sprintf("%d workers, round %d", workers, round), runs, &bad)
+			if err := waitLive(t, p); err != nil {
+				t.Fatal(err)
+			}
+			r.verify(t, fmt.Sprintf("%d workers, round %d", workers, round))
 		}
 		shutdownWithinOrFail(t, p, "the hooks test")
 	}
@@ -526,7 +478,9 @@ func TestArgsReleaseClosures(t *testing.T) {
 			}
 		}
 		p.Go(func(w *pool.Worker) { fn(w, 0, 1) })
-		poolWaitOrFail(t, p, "tasks capturing a big slice")
+		if err := waitLive(t, p); err != nil {
+			t.Fatal(err)
+		}
 	}()
 	close(stop)
 	gcs.Wait()

@@ -3,6 +3,7 @@ package pool_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,6 +17,39 @@ import (
 // its first: a task whose record was reused while it was queued, or
 // recycled before the task read it, sees a pair that does not match.
 func argsCheck(id int) int { return int(uint64(id)*0x9e3779b97f4a7c15>>7) ^ id }
+
+// argsRuns counts the runs of an args test's tasks by id, and the tasks
+// that got a pair they were not spawned with.
+type argsRuns struct {
+	runs []atomic.Int32
+	bad  atomic.Int64
+}
+
+func newArgsRuns(n int) *argsRuns { return &argsRuns{runs: make([]atomic.Int32, n)} }
+
+// visit counts a run of task id, which got check with it, and reports
+// whether the pair is the one task id was spawned with.
+func (r *argsRuns) visit(id, check int) bool {
+	if check != argsCheck(id) {
+		r.bad.Add(1)
+		return false
+	}
+	r.runs[id].Add(1)
+	return true
+}
+
+// verify fails the test unless every task ran exactly once with its pair.
+func (r *argsRuns) verify(t *testing.T, what string) {
+	t.Helper()
+	if n := r.bad.Load(); n != 0 {
+		t.Fatalf("%s: %d tasks got arguments they were not spawned with", what, n)
+	}
+	for id := range r.runs {
+		if n := r.runs[id].Load(); n != 1 {
+			t.Fatalf("%s: task %d ran %d times", what, id, n)
+		}
+	}
+}
 
 // TestSpawnArgsRunsEachOnce: a tree of SpawnArgs tasks, each spawning
 // children by id, on pools of 1 to 8 workers that steal from each other:
@@ -31,17 +65,14 @@ func TestSpawnArgsRunsEachOnce(t *testing.T) {
 	for _, workers := range []int{1, 2, 3, 8} {
 		p := pool.New(workers)
 		for round := range 3 {
-			runs := make([]atomic.Int32, nodes)
-			var bad atomic.Int64
+			r := newArgsRuns(nodes)
 			// Node i has children 4i+1 ... 4i+4: a complete 4-ary tree of
 			// nodes ids, spawned depth first and stolen breadth first.
 			var visit func(w *pool.Worker, id, check int)
 			visit = func(w *pool.Worker, id, check int) {
-				if check != argsCheck(id) {
-					bad.Add(1)
+				if !r.visit(id, check) {
 					return
 				}
-				runs[id].Add(1)
 				for c := 4*id + 1; c <= 4*id+4 && c < nodes; c++ {
 					w.SpawnArgs(visit, c, argsCheck(c))
 				}
@@ -50,14 +81,7 @@ func TestSpawnArgsRunsEachOnce(t *testing.T) {
 			if err := waitLive(t, p); err != nil {
 				t.Fatal(err)
 			}
-			if n := bad.Load(); n != 0 {
-				t.Fatalf("%d workers, round %d: %d tasks got arguments they were not spawned with", workers, round, n)
-			}
-			for id := range runs {
-				if n := runs[id].Load(); n != 1 {
-					t.Fatalf("%d workers, round %d: task %d ran %d times", workers, round, id, n)
-				}
-			}
+			r.verify(t, fmt.Sprintf("%d workers, round %d", workers, round))
 		}
 		if err := p.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
