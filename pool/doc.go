@@ -128,7 +128,7 @@
 // Group.GoArgs allocate nothing at all once the worker's free list of
 // task records is warm: a task that does nothing costs about 28ns through
 // SpawnArgs against 55 through Spawn at 1 CPU (BenchmarkSpawn), and an
-// unbalanced tree of 0.3µs nodes runs 1.76-1.79x faster than serial code
+// unbalanced tree of 0.3µs nodes runs 1.76-1.80x faster than serial code
 // at 2 CPUs with SpawnArgs, 1.61-1.63x with Spawn (BenchmarkUnbalancedTree).
 // At that grain the closure, and the garbage collection its allocation
 // brings, cost about as much as the rest of the pool's bookkeeping; for
