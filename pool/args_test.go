@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/lockstep-go/lockstep/internal/testutil"
 	"github.com/lockstep-go/lockstep/pool"
 )
 
@@ -58,16 +59,13 @@ func (r *argsRuns) verify(t *testing.T, what string) {
 // while still queued or read after its recycling shows up as a wrong pair
 // or a task run twice or never.
 func TestSpawnArgsRunsEachOnce(t *testing.T) {
-	nodes := 200_000
-	if testing.Short() {
-		nodes = 20_000
-	}
+	nodes := testutil.Scale(200_000)
 	for _, workers := range []int{1, 2, 3, 8} {
 		p := pool.New(workers)
 		for round := range 3 {
 			r := newArgsRuns(nodes)
 			// Node i has children 4i+1 ... 4i+4: a complete 4-ary tree of
-			// nodes ids, spawned depth first and stolen breadth first.
+			// node ids, spawned depth first and stolen breadth first.
 			var visit func(w *pool.Worker, id, check int)
 			visit = func(w *pool.Worker, id, check int) {
 				if !r.visit(id, check) {
