@@ -198,20 +198,24 @@ func TestArgsGoexit(t *testing.T) {
 		}
 		after.Add(1)
 	}
-	p.Go(func(w *pool.Worker) {
-		for i := range 100 {
-			w.SpawnArgs(exit, i, 0)
-		}
-		var g pool.Group
-		for i := range 100 {
-			g.GoArgs(w, exit, i, 0)
-		}
-		g.Wait(w)
-	})
+	p.Go(func(w *pool.Worker) { spawnBoth(w, exit, 100, 0) })
 	waitWithinOrFail(t, p, "args tasks that called runtime.Goexit")
 	if got := after.Load(); got != 180 {
 		t.Fatalf("%d tasks went on past the Goexit check, want 180", got)
 	}
+}
+
+// spawnBoth runs task(w2, i, y) for i in [0, n) twice: spawned with
+// SpawnArgs, and as children of a Group with GoArgs, which it waits for.
+func spawnBoth(w *pool.Worker, task func(w *pool.Worker, x, y int), n, y int) {
+	for i := range n {
+		w.SpawnArgs(task, i, y)
+	}
+	var g pool.Group
+	for i := range n {
+		g.GoArgs(w, task, i, y)
+	}
+	g.Wait(w)
 }
 
 // TestSpawnArgsAllocatesNothing: once a worker's free list is warm, 800
@@ -228,14 +232,7 @@ func TestSpawnArgsAllocatesNothing(t *testing.T) {
 		outer.Add(1)
 		p.Go(func(w *pool.Worker) {
 			defer outer.Done()
-			for i := range 400 {
-				w.SpawnArgs(add, i, 1)
-			}
-			var g pool.Group
-			for i := range 400 {
-				g.GoArgs(w, add, i, 1)
-			}
-			g.Wait(w)
+			spawnBoth(w, add, 400, 1)
 		})
 		outer.Wait()
 		p.Wait()
