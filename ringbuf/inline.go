@@ -26,8 +26,9 @@ import (
 // TestHotPathsInlineInUserPackages builds such a program and fails if a
 // call remains; add the function here when the generic code starts using
 // one.
-func reexportInlines(u *atomic.Uint64, i *atomic.Int32, b *backoff.Backoff) {
+func reexportInlines(u *atomic.Uint64, i *atomic.Int32, f *atomic.Bool, b *backoff.Backoff) {
 	u.Store(u.Load())
+	f.Store(f.Load())
 	u.CompareAndSwap(0, 0)
 	u.Or(0)
 	i.Load()

@@ -5,12 +5,14 @@ import (
 	"sync/atomic"
 
 	"github.com/lockstep-go/lockstep/internal/cacheline"
+	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
 
-// spscClosed is the bit of SPSC.tail that Close sets. Positions count items
-// and never come near it.
-const spscClosed = 1 << 63
+// spscClosedMark is the stamp the consumer leaves in the first empty slot
+// once it finds the queue closed (see the table on SPSC). Stamps of real
+// positions are below 2^64-1, so it equals none of them.
+const spscClosedMark = ^uint64(0)
 
 // SPSC is a bounded first-in first-out queue for exactly one producer
 // goroutine and one consumer goroutine at a time. It holds exactly the
@@ -38,46 +40,64 @@ const spscClosed = 1 << 63
 //
 // # Algorithm
 //
-// Lamport's single-producer single-consumer ring with cached indices, as in
-// Erik Rigtorp's SPSCQueue (https://rigtorp.se/ringbuffer/,
-// github.com/rigtorp/SPSCQueue, include/rigtorp/SPSCQueue.h) and folly's
-// ProducerConsumerQueue (folly/ProducerConsumerQueue.h). The producer owns
-// tail and the consumer owns head, each on its own cache line; each side
-// keeps a private copy of the other side's index and reloads it only when
-// the copy says full (or empty), so in steady state neither side reads the
-// other's cache line. head and tail are 64-bit counts of items pushed and
-// popped, never wrapped: the ring is full when tail-head == capacity, and
-// every slot can be used (folly and Rigtorp leave one slot empty).
+// Lamport's single-producer single-consumer ring, with readiness kept in a
+// stamp per slot as in Dmitry Vyukov's bounded queue (the one MPMC
+// implements) rather than in the shared indices of Erik Rigtorp's
+// SPSCQueue (https://rigtorp.se/ringbuffer/) and folly's
+// ProducerConsumerQueue. head and tail count the items popped and pushed;
+// each side keeps its own on a cache line of its own, and neither side
+// reads the other's on the fast path: a consumer that has caught up with
+// the producer finds the next item by loading the stamp of its slot, the
+// line the item itself is on, where an index-based ring has it load the
+// producer's index first (one more cache line moved between the cores per
+// item in a stream; measured: 0.64x a channel's time per item before, at 2
+// CPUs, against MPMC's 0.49x with one pair).
 //
-// The producer publishes with a compare-and-swap on tail rather than a
-// store, so that an item cannot be published after Close set the closed bit
-// in tail: a consumer that sees the bit and tail == head knows nothing more
-// can arrive. On amd64 a compare-and-swap costs the same as the atomic
-// store (an XCHG) it replaces.
+// The stamp of the slot that count c maps to (c mod capacity) says:
+//
+//	stamp         meaning                               set by
+//	2c            empty: ready for the push of item c   NewSPSC, or the pop of item c-capacity
+//	2c+1          full: holds item c                    the push of item c (compare-and-swap)
+//	2(c+cap)      empty again, for the next lap         the pop of item c (release store)
+//	closed mark   closed and drained at c               the pop that found c empty after Close
+//
+// (Doubling keeps "full with c" and "empty for c+1" apart when the
+// capacity is 1.) The push writes the item and then publishes it by moving
+// the stamp from 2c to 2c+1; the pop takes it when the stamp is 2c+1,
+// zeroes the slot so that the garbage collector can free what the item
+// referenced, and releases the slot with a store of 2(c+cap). The push's
+// compare-and-swap synchronizes before the pop's load that sees it, and the
+// pop's store before the next lap's push that loads it.
+//
+// Close sets a flag. A push checks it before writing, and a pop that finds
+// its slot empty checks it too; if set, the pop moves the stamp from 2c to
+// the closed mark with a compare-and-swap. Exactly one of that and the
+// push's publishing compare-and-swap succeeds, so a push racing with Close
+// either lands before the consumer's last look (and is popped) or fails,
+// never stranded in the ring after a pop has reported ErrClosed.
 type SPSC[T any] struct {
 	_ noCopy
 
 	_ cacheline.Pad
 
 	// Consumer side.
-	head      atomic.Uint64 // items popped; stored by the consumer only
-	headIdx   uint64        // head % cap
-	tailCache uint64        // the consumer's last view of tail (no closed bit)
+	head    atomic.Uint64 // items popped; stored by the consumer only
+	headIdx uint64        // head % cap
 
 	_ cacheline.Pad
 
 	// Producer side.
-	tail      atomic.Uint64 // items pushed, | spscClosed once closed; CAS by the producer and Close
-	tailIdx   uint64        // tail % cap
-	headCache uint64        // the producer's last view of head
+	tail    atomic.Uint64 // items pushed; stored by the producer only
+	tailIdx uint64        // tail % cap
 
 	_ cacheline.Pad
 
-	// Read-only after NewSPSC.
-	slots []T
-	cap   uint64
+	// Read-mostly: set by NewSPSC, and closed by Close.
+	slots  []slot[T]
+	cap    uint64
+	closed atomic.Bool
 
-	w waiters // blocking layer; w.parked shares the read-only line above
+	w waiters // blocking layer; w.parked shares the read-mostly line above
 }
 
 // NewSPSC returns an empty SPSC queue that holds exactly capacity items. It
@@ -89,7 +109,11 @@ func NewSPSC[T any](capacity int) *SPSC[T] {
 	if uint64(capacity) > maxCapacity {
 		panic("ringbuf: NewSPSC capacity too large")
 	}
-	return &SPSC[T]{slots: make([]T, capacity), cap: uint64(capacity)}
+	q := &SPSC[T]{slots: make([]slot[T], capacity), cap: uint64(capacity)}
+	for i := range q.slots {
+		q.slots[i].stamp.Store(2 * uint64(i))
+	}
+	return q
 }
 
 // checkInit panics if q is a zero SPSC; called on the slow paths, where a
@@ -108,29 +132,35 @@ func (q *SPSC[T]) TryPush(v T) bool {
 
 func (q *SPSC[T]) push(v T) result {
 	tail := q.tail.Load()
-	if tail-q.headCache >= q.cap { // full by the cached head, or closed (bit 63)
-		q.checkInit() // before the closed bit: a closed zero SPSC panics too
-		if tail&spscClosed != 0 {
+	i := q.tailIdx
+	if i >= uint64(len(q.slots)) { // only for a zero SPSC
+		q.checkInit()
+	}
+	s := &q.slots[i]
+	if s.stamp.Load() != 2*tail || q.closed.Load() {
+		// Full (the slot holds item tail-cap), or closed. The flag is
+		// loaded after the stamp: a closed mark in the slot was put there
+		// after the flag was set.
+		if q.closed.Load() {
 			return resultClosed
 		}
-		q.headCache = q.head.Load()
-		if tail-q.headCache == q.cap {
-			return resultFailed
-		}
+		return resultFailed
 	}
-	i := q.tailIdx
-	q.slots[i] = v
-	if !q.tail.CompareAndSwap(tail, tail+1) { // publish
-		// Close set the closed bit; the slot was never visible.
+	testhook.Yield() // checked, not yet published
+	s.val = v
+	if !s.stamp.CompareAndSwap(2*tail, 2*tail+1) { // publish
+		// The consumer found the slot empty after Close and marked it;
+		// the item was never visible.
 		var zero T
-		q.slots[i] = zero
+		s.val = zero
 		return resultClosed
 	}
+	q.tail.Store(tail + 1) // for Len and the blocking layer
 	if i++; i == q.cap {
 		i = 0
 	}
 	q.tailIdx = i
-	q.notify()
+	q.notify() // after the compare-and-swap, a full fence
 	return resultOK
 }
 
@@ -144,59 +174,110 @@ func (q *SPSC[T]) TryPop() (T, bool) {
 func (q *SPSC[T]) pop() (T, result) {
 	var zero T
 	head := q.head.Load()
-	if head == q.tailCache {
-		tail := q.tail.Load()
-		q.tailCache = tail &^ spscClosed
-		if head == q.tailCache {
-			q.checkInit() // before the closed bit: a closed zero SPSC panics too
-			if tail&spscClosed != 0 {
-				return zero, resultClosed
-			}
-			return zero, resultFailed
+	i := q.headIdx
+	if i >= uint64(len(q.slots)) { // only for a zero SPSC
+		q.checkInit()
+	}
+	s := &q.slots[i]
+	if s.stamp.Load() != 2*head+1 {
+		if r := q.popEmpty(s, head); r != resultOK {
+			return zero, r
 		}
 	}
-	i := q.headIdx
-	v := q.slots[i]
-	q.slots[i] = zero // let the GC free what v references
+	v := s.val
+	s.val = zero                      // let the GC free what v references
+	s.stamp.Store(2 * (head + q.cap)) // release the slot to the next lap's push
+	q.head.Store(head + 1)            // a full fence, before notify's load
 	if i++; i == q.cap {
 		i = 0
 	}
 	q.headIdx = i
-	q.head.Store(head + 1) // release the slot to the producer
 	q.notify()
 	return v, resultOK
 }
 
+// popEmpty is pop's slow path, for a slot s at count head that did not hold
+// item head when pop looked. It reports resultFailed (empty), resultClosed
+// (closed and drained), or resultOK if the item has arrived since.
+func (q *SPSC[T]) popEmpty(s *slot[T], head uint64) result {
+	testhook.Yield() // found empty, closed flag not yet loaded
+	if !q.closed.Load() {
+		// Empty. (Not the closed mark either: the mark follows the flag.)
+		return resultFailed
+	}
+	// Closed: nothing may be published after the consumer's last look.
+	// Either this compare-and-swap marks the empty slot, and the push
+	// racing for it (if any) fails, or that push published first.
+	if s.stamp.CompareAndSwap(2*head, spscClosedMark) || s.stamp.Load() == spscClosedMark {
+		return resultClosed
+	}
+	return resultOK // the stamp is 2*head+1
+}
+
 // TryPushN appends a prefix of vs, as much as there is room for, and returns
-// its length; the batch is published with a single atomic operation. Only
-// the producer may call it.
+// its length. The batch becomes visible to the consumer at once, with the
+// compare-and-swap of its first slot's stamp. Only the producer may call
+// it.
 func (q *SPSC[T]) TryPushN(vs []T) int {
-	if len(vs) == 0 {
-		q.checkInit() // an empty batch must not hide the misuse
+	q.checkInit() // before the length check: an empty batch must not hide the misuse
+	if len(vs) == 0 || q.closed.Load() {
 		return 0
 	}
 	tail := q.tail.Load()
-	if tail&spscClosed != 0 {
-		q.checkInit()
-		return 0
-	}
-	want := uint64(len(vs))
-	if q.cap-(tail-q.headCache) < want {
-		q.headCache = q.head.Load()
-	}
-	n := min(want, q.cap-(tail-q.headCache))
-	if n == 0 {
-		q.checkInit()
-		return 0
-	}
 	i := q.tailIdx
-	k := uint64(copy(q.slots[i:min(i+n, q.cap)], vs[:n]))
-	copy(q.slots[:n-k], vs[k:n]) // the part that wraps around
-	if !q.tail.CompareAndSwap(tail, tail+n) {
-		clear(q.slots[i:min(i+n, q.cap)])
-		clear(q.slots[:n-k])
+	// Count the free slots from tail on, in at most two runs: up to the
+	// end of the array, and from its start.
+	want := min(uint64(len(vs)), q.cap)
+	run := q.slots[i:min(i+want, q.cap)]
+	wrap := q.slots[:want-uint64(len(run))]
+	n := uint64(0)
+	for k := range run {
+		if run[k].stamp.Load() != 2*(tail+n) {
+			wrap = nil
+			run = run[:k]
+			break
+		}
+		n++
+	}
+	for k := range wrap {
+		if wrap[k].stamp.Load() != 2*(tail+n) {
+			wrap = wrap[:k]
+			break
+		}
+		n++
+	}
+	if n == 0 {
 		return 0
 	}
+	testhook.Yield() // checked, not yet published
+	for k := range run {
+		run[k].val = vs[k]
+	}
+	for k := range wrap {
+		wrap[k].val = vs[len(run)+k]
+	}
+	// Publish every slot but the first with plain stores, and then the
+	// first with the compare-and-swap that may race with Close. The
+	// consumer reaches the others only through the first, so the batch
+	// appears whole or not at all.
+	publishStamps2(run[1:], 2*(tail+1)+1)
+	publishStamps2(wrap, 2*(tail+uint64(len(run)))+1)
+	if !run[0].stamp.CompareAndSwap(2*tail, 2*tail+1) {
+		// Closed and marked by the consumer, which never looks past
+		// the mark: no slot was visible. Put the others back as they
+		// were, empty.
+		publishStamps2(run[1:], 2*(tail+1))
+		publishStamps2(wrap, 2*(tail+uint64(len(run))))
+		var zero T
+		for k := range run {
+			run[k].val = zero
+		}
+		for k := range wrap {
+			wrap[k].val = zero
+		}
+		return 0
+	}
+	q.tail.Store(tail + n)
 	if i += n; i >= q.cap {
 		i -= q.cap
 	}
@@ -206,34 +287,55 @@ func (q *SPSC[T]) TryPushN(vs []T) int {
 }
 
 // TryPopN removes up to len(dst) items from the front of the queue into dst
-// and returns how many; the slots are released with a single atomic
-// operation. Only the consumer may call it.
+// and returns how many. Only the consumer may call it.
 func (q *SPSC[T]) TryPopN(dst []T) int {
+	q.checkInit() // before the length check, as in TryPushN
 	if len(dst) == 0 {
-		q.checkInit() // an empty batch must not hide the misuse
 		return 0
 	}
 	head := q.head.Load()
-	want := uint64(len(dst))
-	if q.tailCache-head < want {
-		q.tailCache = q.tail.Load() &^ spscClosed
+	i := q.headIdx
+	want := min(uint64(len(dst)), q.cap)
+	run := q.slots[i:min(i+want, q.cap)]
+	wrap := q.slots[:want-uint64(len(run))]
+	n := uint64(0)
+	for k := range run {
+		if run[k].stamp.Load() != 2*(head+n)+1 {
+			wrap = nil
+			run = run[:k]
+			break
+		}
+		n++
 	}
-	n := min(want, q.tailCache-head)
+	for k := range wrap {
+		if wrap[k].stamp.Load() != 2*(head+n)+1 {
+			wrap = wrap[:k]
+			break
+		}
+		n++
+	}
 	if n == 0 {
-		q.checkInit()
+		if q.popEmpty(&q.slots[i], head) == resultOK {
+			return q.TryPopN(dst) // the first item arrived meanwhile
+		}
 		return 0
 	}
-	i := q.headIdx
-	first := q.slots[i:min(i+n, q.cap)]
-	k := uint64(copy(dst, first))
-	clear(first)
-	copy(dst[k:n], q.slots[:n-k])
-	clear(q.slots[:n-k])
+	var zero T
+	for k := range run {
+		dst[k] = run[k].val
+		run[k].val = zero
+	}
+	for k := range wrap {
+		dst[len(run)+k] = wrap[k].val
+		wrap[k].val = zero
+	}
+	publishStamps2(run, 2*(head+q.cap))
+	publishStamps2(wrap, 2*(head+uint64(len(run))+q.cap))
+	q.head.Store(head + n) // a full fence, before notify's load
 	if i += n; i >= q.cap {
 		i -= q.cap
 	}
 	q.headIdx = i
-	q.head.Store(head + n)
 	q.notify()
 	return int(n)
 }
@@ -247,12 +349,15 @@ func (q *SPSC[T]) notify() {
 }
 
 // wake wakes the parked consumer if there is an item and the parked
-// producer if there is room.
+// producer if there is room. head and tail may lag behind the stamps by
+// the operation in progress on the other side, which can cost a spurious
+// wake (the woken side retries and parks again) but never a missed one:
+// only the side that just moved calls wake, and its own count is current.
 func (q *SPSC[T]) wake() {
 	w := &q.w
 	w.mu.Lock()
 	head := q.head.Load()
-	tail := q.tail.Load() &^ spscClosed
+	tail := q.tail.Load()
 	if tail != head {
 		w.wakeFront(&w.popq)
 	}
@@ -262,15 +367,17 @@ func (q *SPSC[T]) wake() {
 	w.mu.Unlock()
 }
 
+// canPush is the parking producer's re-check: its slot is empty, or the
+// queue is closed. It reads the stamp, not head, which the consumer stores
+// after releasing the slot.
 func (q *SPSC[T]) canPush() bool {
-	head := q.head.Load()
-	tail := q.tail.Load()
-	return tail&spscClosed != 0 || tail-head != q.cap
+	return q.slots[q.tailIdx].stamp.Load() == 2*q.tail.Load() || q.closed.Load()
 }
 
+// canPop is the parking consumer's re-check: its slot holds an item, or the
+// queue is closed.
 func (q *SPSC[T]) canPop() bool {
-	head := q.head.Load()
-	return q.tail.Load() != head // the closed bit makes them differ too
+	return q.slots[q.headIdx].stamp.Load() == 2*q.head.Load()+1 || q.closed.Load()
 }
 
 // Push appends v to the queue, waiting while it is full. It returns nil once
@@ -341,23 +448,25 @@ func (q *SPSC[T]) Pop(ctx context.Context) (T, error) {
 // Pop wakes. Close may be called from any goroutine and is idempotent.
 func (q *SPSC[T]) Close() {
 	q.checkInit()
-	q.tail.Or(spscClosed) // the producer's publishing compare-and-swap now fails
+	q.closed.Store(true)
 	q.w.wakeAll()
 }
 
 // Len returns the number of items in the queue. Under concurrent use it is
 // only a snapshot that may be stale on return: the number of items at one
-// instant during the call, so always within [0, Cap()].
+// instant during the call, give or take the push or pop in progress at that
+// instant, and always within [0, Cap()].
 func (q *SPSC[T]) Len() int {
 	// tail, head, tail again, as MPMC.Len: if tail did not move, tail-head
-	// is the length at the instant head was loaded.
+	// is the length at the instant head was loaded. The counts are stored
+	// after the stamps, so head may be one ahead of tail for a moment.
 	for {
 		tail := q.tail.Load()
 		head := q.head.Load()
 		if q.tail.Load() != tail {
-			continue // a push (or Close) moved tail meanwhile
+			continue // a push moved tail meanwhile
 		}
-		return int(min((tail&^spscClosed)-head, q.cap))
+		return int(min(max(int64(tail-head), 0), int64(q.cap)))
 	}
 }
 

@@ -5,21 +5,30 @@ package ringbuf
 import "unsafe"
 
 // publishStamps stores first, first+1, ... into the stamps of run, in
-// order. It is a batch's publication (TryPushN) or release (TryPopN): the
-// slots' values are written before it, and each stamp store must be a
-// release store, which on amd64 a plain MOV is (stores are not reordered
-// with earlier stores or loads). One call stores them all, and only the
-// last is an XCHG, whose full fence the blocking layer's check of parked
-// waiters after a batch needs (notify). A sequentially consistent store
-// per slot (an XCHG each) took about half of a batch's time. The race
-// detector sees only sync/atomic, so a race build uses the portable loop
-// (stamps_other.go).
+// order (MPMC's stamps go up by one from slot to slot). It is a batch's
+// publication (TryPushN) or release (TryPopN): the slots' values are
+// written before it, and each stamp store must be a release store, which
+// on amd64 a plain MOV is (stores are not reordered with earlier stores or
+// loads). One call stores them all, and only the last is an XCHG, whose
+// full fence the blocking layer's check of parked waiters after a batch
+// needs (notify). A sequentially consistent store per slot (an XCHG each)
+// took about half of a batch's time. The race detector sees only
+// sync/atomic, so a race build uses the portable loop (stamps_other.go).
 func publishStamps[T any](run []slot[T], first uint64) {
 	if len(run) == 0 {
 		return
 	}
-	storeStamps(unsafe.Pointer(&run[0].stamp), unsafe.Sizeof(run[0]), uintptr(len(run)), first)
+	storeStamps(unsafe.Pointer(&run[0].stamp), unsafe.Sizeof(run[0]), uintptr(len(run)), first, 1)
+}
+
+// publishStamps2 is publishStamps for SPSC's stamps, which go up by two
+// from slot to slot (first, first+2, ...).
+func publishStamps2[T any](run []slot[T], first uint64) {
+	if len(run) == 0 {
+		return
+	}
+	storeStamps(unsafe.Pointer(&run[0].stamp), unsafe.Sizeof(run[0]), uintptr(len(run)), first, 2)
 }
 
 //go:noescape
-func storeStamps(p unsafe.Pointer, stride, n uintptr, first uint64)
+func storeStamps(p unsafe.Pointer, stride, n uintptr, first, step uint64)

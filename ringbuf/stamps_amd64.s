@@ -2,23 +2,24 @@
 
 #include "textflag.h"
 
-// func storeStamps(p unsafe.Pointer, stride, n uintptr, first uint64)
+// func storeStamps(p unsafe.Pointer, stride, n uintptr, first, step uint64)
 //
-// Stores first, first+1, ..., first+n-1 into the uint64s at p, p+stride,
-// ..., p+(n-1)*stride, in that order: plain MOVs, which amd64's
+// Stores first, first+step, ..., first+(n-1)*step into the uint64s at p,
+// p+stride, ..., p+(n-1)*stride, in that order: plain MOVs, which amd64's
 // total store order makes release stores, and an XCHG for the last one,
 // which is also a full fence. n must be at least 1.
-TEXT ·storeStamps(SB), NOSPLIT, $0-32
+TEXT ·storeStamps(SB), NOSPLIT, $0-40
 	MOVQ	p+0(FP), AX
 	MOVQ	stride+8(FP), BX
 	MOVQ	n+16(FP), CX
 	MOVQ	first+24(FP), DX
+	MOVQ	step+32(FP), SI
 	DECQ	CX
 	JZ	last
 loop:
 	MOVQ	DX, (AX)
 	ADDQ	BX, AX
-	INCQ	DX
+	ADDQ	SI, DX
 	DECQ	CX
 	JNZ	loop
 last:
