@@ -19,13 +19,13 @@ import (
 
 // Operations of the porcupine model of a bounded FIFO queue.
 type qInput struct {
-	op  byte  // 'p' TryPush, 'o' TryPop, 'P' TryPushN, 'O' TryPopN, 'C' Close, 'x' Pop
+	op  byte  // 'p' TryPush, 'o' TryPop, 'P' TryPushN, 'O' TryPopN, 'C' Close, 'X' Push, 'x' Pop
 	vs  []int // items to push
 	max int   // TryPopN: len(dst)
 }
 
 type qOutput struct {
-	ok bool  // TryPush, TryPop; Pop: false for ErrClosed
+	ok bool  // TryPush, TryPop; Push, Pop: false for ErrClosed
 	vs []int // items popped (TryPop, Pop: one)
 	n  int   // TryPushN: items pushed
 }
@@ -43,8 +43,11 @@ type qState struct {
 //   - TryPushN pushes a prefix of at least one item unless full or closed,
 //     at most the room; TryPopN pops the front n items, at least one unless
 //     empty.
-//   - Close closes; Pop returns the front item, or ErrClosed iff the queue
-//     is closed and empty (the histories call it only once Close returned).
+//   - Close closes; Push appends unless closed, and fails iff closed (it
+//     waits while the queue is full); Pop returns the front item, or
+//     ErrClosed iff the queue is closed and empty (it waits while the
+//     queue is empty). The histories call them only where a Close ends
+//     every wait.
 func queueModel(c int) porcupine.Model {
 	return porcupine.Model{
 		Init: func() any { return qState{} },
@@ -53,9 +56,9 @@ func queueModel(c int) porcupine.Model {
 			items := st.items
 			with := func(items []int) qState { return qState{items, st.closed} }
 			switch in.op {
-			case 'p':
+			case 'p', 'X':
 				if !out.ok {
-					return st.closed || len(items) == c, st
+					return st.closed || (in.op == 'p' && len(items) == c), st
 				}
 				return !st.closed && len(items) < c, with(append(slices.Clip(items), in.vs[0]))
 			case 'o', 'x':
@@ -103,6 +106,11 @@ func queueModel(c int) porcupine.Model {
 				return fmt.Sprintf("TryPopN(%d) = %v", in.max, out.vs)
 			case 'C':
 				return "Close()"
+			case 'X':
+				if !out.ok {
+					return fmt.Sprintf("Push(%d) = ErrClosed", in.vs[0])
+				}
+				return fmt.Sprintf("Push(%d) = nil", in.vs[0])
 			default:
 				if !out.ok {
 					return "Pop() = ErrClosed"
@@ -150,10 +158,19 @@ func blockingPopper(r *rand.Rand, values *atomic.Int64) qInput {
 	return popper(r, values)
 }
 
-// anyBlockingOp is anyOp with blocking Pops too.
+// blockingPusher is pusher with blocking Pushes too, for histories in
+// which a closer ends every wait.
+func blockingPusher(r *rand.Rand, values *atomic.Int64) qInput {
+	if r.IntN(4) == 0 {
+		return qInput{op: 'X', vs: pushItems(values, 1)}
+	}
+	return pusher(r, values)
+}
+
+// anyBlockingOp is anyOp with blocking Pushes and Pops too.
 func anyBlockingOp(r *rand.Rand, values *atomic.Int64) qInput {
 	if r.IntN(2) == 0 {
-		return pusher(r, values)
+		return blockingPusher(r, values)
 	}
 	return blockingPopper(r, values)
 }
@@ -182,6 +199,12 @@ func apply(ctx context.Context, q ring[int], in qInput) qOutput {
 		out.vs = dst[:q.TryPopN(dst)]
 	case 'C':
 		q.Close()
+	case 'X':
+		err := q.Push(ctx, in.vs[0])
+		if err != nil && !errors.Is(err, ringbuf.ErrClosed) {
+			panic(err)
+		}
+		out.ok = err == nil
 	case 'x':
 		v, err := q.Pop(ctx)
 		if err != nil && !errors.Is(err, ringbuf.ErrClosed) {
@@ -313,7 +336,7 @@ func TestCloseLinearizable(t *testing.T) {
 	rounds := testutil.Scale(2000)
 	roleSets := map[string][]role{
 		"MPMC": {anyBlockingOp, anyBlockingOp, anyBlockingOp},
-		"SPSC": {pusher, blockingPopper},
+		"SPSC": {blockingPusher, blockingPopper},
 	}
 	forKinds(t, func(t *testing.T, k kind) {
 		for _, c := range []int{1, 2, 3} {

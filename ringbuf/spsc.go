@@ -9,9 +9,9 @@ import (
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
 
-// spscClosedMark is the stamp the consumer leaves in the first empty slot
-// once it finds the queue closed (see the table on SPSC). Stamps of real
-// positions are below 2^64-1, so it equals none of them.
+// spscClosedMark is the stamp the consumer leaves in its slot once it finds
+// the queue closed and drained (see the table on SPSC). A real stamp would
+// need 2^64-1 items pushed, so it equals none of them.
 const spscClosedMark = ^uint64(0)
 
 // SPSC is a bounded first-in first-out queue for exactly one producer
@@ -40,55 +40,66 @@ const spscClosedMark = ^uint64(0)
 //
 // # Algorithm
 //
-// Lamport's single-producer single-consumer ring, with readiness kept in a
-// stamp per slot as in Dmitry Vyukov's bounded queue (the one MPMC
-// implements) rather than in the shared indices of Erik Rigtorp's
-// SPSCQueue (https://rigtorp.se/ringbuffer/) and folly's
-// ProducerConsumerQueue. head and tail count the items popped and pushed;
-// each side keeps its own on a cache line of its own, and neither side
-// reads the other's on the fast path: a consumer that has caught up with
-// the producer finds the next item by loading the stamp of its slot, the
-// line the item itself is on, where an index-based ring has it load the
-// producer's index first (one more cache line moved between the cores per
-// item in a stream; measured: 0.64x a channel's time per item before, at 2
-// CPUs, against MPMC's 0.49x with one pair).
+// Lamport's single-producer single-consumer ring, in which readiness
+// travels in a stamp per slot, as in Dmitry Vyukov's bounded queue (the
+// one MPMC implements), rather than in the other side's index, as in Erik
+// Rigtorp's SPSCQueue (https://rigtorp.se/ringbuffer/) and folly's
+// ProducerConsumerQueue. head and tail count the items popped and pushed,
+// each on a cache line of its own and stored by its own side after every
+// operation, for Len, the batches and the blocking layer; the single
+// operations' fast paths never load the other side's count. A consumer
+// that has caught up with the producer finds the next item on the cache
+// line of the item itself, where a ring of cached indices reloads the
+// producer's index on nearly every item: one more cache line moved between
+// the cores per item (measured: 0.64x a channel's time per item at 2 CPUs,
+// against MPMC's 0.49x with one pair; see BENCHMARKS.md).
 //
-// The stamp of the slot that count c maps to (c mod capacity) says:
+// The stamp of the slot that item c maps to (c mod capacity):
 //
-//	stamp         meaning                               set by
-//	2c            empty: ready for the push of item c   NewSPSC, or the pop of item c-capacity
-//	2c+1          full: holds item c                    the push of item c (compare-and-swap)
-//	2(c+cap)      empty again, for the next lap         the pop of item c (release store)
-//	closed mark   closed and drained at c               the pop that found c empty after Close
+//	stamp         meaning                           set by
+//	2c+1          holds item c                      the push of item c
+//	2c            free for item c                   a TryPop or Pop of item c-capacity
+//	closed mark   closed, and drained up to item c  the pop that found no item c after Close
+//	other         from an earlier lap, or 0         (NewSPSC)
 //
-// (Doubling keeps "full with c" and "empty for c+1" apart when the
-// capacity is 1.) The push writes the item and then publishes it by moving
-// the stamp from 2c to 2c+1; the pop takes it when the stamp is 2c+1,
-// zeroes the slot so that the garbage collector can free what the item
-// referenced, and releases the slot with a store of 2(c+cap). The push's
-// compare-and-swap synchronizes before the pop's load that sees it, and the
-// pop's store before the next lap's push that loads it.
+// (Doubling keeps "holds item c" and "free for item c+1" apart when the
+// capacity is 1.) A push writes the item and publishes it by moving the
+// stamp to 2c+1 with a compare-and-swap; TryPushN writes a batch's stamps
+// with plain stores and publishes the batch by the compare-and-swap of its
+// first slot's stamp, which the consumer must pass first. A pop takes item c
+// when the stamp is 2c+1, zeroes the slot so that the garbage collector
+// can free what the item referenced, and releases it with a store of
+// 2(c+capacity). TryPopN releases its slots by storing head alone, so a
+// push that finds an older stamp falls back on head: it keeps a private
+// copy, as Rigtorp's producer does, and reloads it when the copy says full.
+// Stamps only grow, until the closed mark, which is final, so a stamp seen
+// once cannot come back (no ABA). The push's compare-and-swap synchronizes
+// before the pop's load that sees it, and the pop's store of the stamp (or
+// of head) before the push one lap on that loads it.
 //
-// Close sets a flag. A push checks it before writing, and a pop that finds
-// its slot empty checks it too; if set, the pop moves the stamp from 2c to
-// the closed mark with a compare-and-swap. Exactly one of that and the
-// push's publishing compare-and-swap succeeds, so a push racing with Close
-// either lands before the consumer's last look (and is popped) or fails,
-// never stranded in the ring after a pop has reported ErrClosed.
+// Close sets a flag, which a push checks before it writes. A pop that finds
+// no item c checks the flag too, and if it is set, moves the slot's stamp
+// from the value it saw to the closed mark with a compare-and-swap, where
+// the push of item c moves it from that same value to 2c+1. Exactly one of
+// the two succeeds: a push racing with Close either lands before the
+// consumer's last look, and is popped, or fails, and is never stranded in
+// the ring after a pop has reported ErrClosed.
 type SPSC[T any] struct {
 	_ noCopy
 
 	_ cacheline.Pad
 
 	// Consumer side.
-	head    atomic.Uint64 // items popped; stored by the consumer only
-	headIdx uint64        // head % cap
+	head      atomic.Uint64 // items popped; stored by the consumer only
+	headIdx   uint64        // head % cap
+	tailCache uint64        // the consumer's last view of tail (TryPopN only)
 
 	_ cacheline.Pad
 
 	// Producer side.
-	tail    atomic.Uint64 // items pushed; stored by the producer only
-	tailIdx uint64        // tail % cap
+	tail      atomic.Uint64 // items pushed; stored by the producer only
+	tailIdx   uint64        // tail % cap
+	headCache uint64        // the producer's last view of head (see the table above)
 
 	_ cacheline.Pad
 
@@ -109,11 +120,10 @@ func NewSPSC[T any](capacity int) *SPSC[T] {
 	if uint64(capacity) > maxCapacity {
 		panic("ringbuf: NewSPSC capacity too large")
 	}
-	q := &SPSC[T]{slots: make([]slot[T], capacity), cap: uint64(capacity)}
-	for i := range q.slots {
-		q.slots[i].stamp.Store(2 * uint64(i))
+	return &SPSC[T]{
+		slots: make([]slot[T], capacity),
+		cap:   uint64(capacity),
 	}
-	return q
 }
 
 // checkInit panics if q is a zero SPSC; called on the slow paths, where a
@@ -136,26 +146,39 @@ func (q *SPSC[T]) push(v T) result {
 	if i >= uint64(len(q.slots)) { // only for a zero SPSC
 		q.checkInit()
 	}
-	s := &q.slots[i]
-	if s.stamp.Load() != 2*tail || q.closed.Load() {
-		// Full (the slot holds item tail-cap), or closed. The flag is
-		// loaded after the stamp: a closed mark in the slot was put there
-		// after the flag was set.
-		if q.closed.Load() {
-			return resultClosed
+	stamp := &q.slots[i].stamp
+	seen := stamp.Load()
+	testhook.Yield() // seen, not yet checked against head
+	if seen != 2*tail && q.room(tail) == 0 {
+		// Not released by a single pop, and full by the cached head:
+		// reload it (a batch pop releases by head alone).
+		q.checkInit()
+		q.headCache = q.head.Load()
+		if q.room(tail) == 0 {
+			if q.closed.Load() {
+				return resultClosed
+			}
+			return resultFailed
 		}
-		return resultFailed
+		// A single pop stores the release stamp before head: now that
+		// head shows the slot free, seen may be out of date.
+		seen = stamp.Load()
 	}
-	testhook.Yield() // checked, not yet published
-	s.val = v
-	if !s.stamp.CompareAndSwap(2*tail, 2*tail+1) { // publish
-		// The consumer found the slot empty after Close and marked it;
-		// the item was never visible.
-		var zero T
-		s.val = zero
+	if q.closed.Load() || seen == spscClosedMark {
+		// Closed, or closed and the slot marked by the consumer since
+		// (the mark follows the flag, but seen may be loaded after it).
 		return resultClosed
 	}
-	q.tail.Store(tail + 1) // for Len and the blocking layer
+	testhook.Yield() // checked, not yet published
+	q.slots[i].val = v
+	if !stamp.CompareAndSwap(seen, 2*tail+1) { // publish
+		// The consumer found no item here after Close and marked the
+		// slot; the item was never visible.
+		var zero T
+		q.slots[i].val = zero
+		return resultClosed
+	}
+	q.tail.Store(tail + 1) // for Len, TryPopN and the blocking layer
 	if i++; i == q.cap {
 		i = 0
 	}
@@ -178,16 +201,16 @@ func (q *SPSC[T]) pop() (T, result) {
 	if i >= uint64(len(q.slots)) { // only for a zero SPSC
 		q.checkInit()
 	}
-	s := &q.slots[i]
-	if s.stamp.Load() != 2*head+1 {
-		if r := q.popEmpty(s, head); r != resultOK {
+	stamp := &q.slots[i].stamp
+	if stamp.Load() != 2*head+1 {
+		if r := q.popEmpty(stamp, head); r != resultOK {
 			return zero, r
 		}
 	}
-	v := s.val
-	s.val = zero                      // let the GC free what v references
-	s.stamp.Store(2 * (head + q.cap)) // release the slot to the next lap's push
-	q.head.Store(head + 1)            // a full fence, before notify's load
+	v := q.slots[i].val
+	q.slots[i].val = zero           // let the GC free what v references
+	stamp.Store(2 * (head + q.cap)) // release the slot to the push one lap on
+	q.head.Store(head + 1)          // and count it; a full fence, before notify's load
 	if i++; i == q.cap {
 		i = 0
 	}
@@ -196,22 +219,30 @@ func (q *SPSC[T]) pop() (T, result) {
 	return v, resultOK
 }
 
-// popEmpty is pop's slow path, for a slot s at count head that did not hold
-// item head when pop looked. It reports resultFailed (empty), resultClosed
-// (closed and drained), or resultOK if the item has arrived since.
-func (q *SPSC[T]) popEmpty(s *slot[T], head uint64) result {
-	testhook.Yield() // found empty, closed flag not yet loaded
+// popEmpty is pop's slow path, for the consumer's slot, whose stamp is
+// *stamp, when it did not hold item head as pop looked. It reports
+// resultFailed (empty), resultClosed (closed and drained), or resultOK if
+// the item has arrived since.
+func (q *SPSC[T]) popEmpty(stamp *atomic.Uint64, head uint64) result {
+	testhook.Yield() // found no item; the push may publish it now
+	seen := stamp.Load()
+	if seen == 2*head+1 {
+		return resultOK // published since pop looked
+	}
+	testhook.Yield() // found no item, closed flag not yet loaded
 	if !q.closed.Load() {
 		// Empty. (Not the closed mark either: the mark follows the flag.)
 		return resultFailed
 	}
 	// Closed: nothing may be published after the consumer's last look.
-	// Either this compare-and-swap marks the empty slot, and the push
-	// racing for it (if any) fails, or that push published first.
-	if s.stamp.CompareAndSwap(2*head, spscClosedMark) || s.stamp.Load() == spscClosedMark {
+	// Either this compare-and-swap marks the slot, and the push racing
+	// for it (if any) fails, or that push published first.
+	if seen == spscClosedMark || stamp.CompareAndSwap(seen, spscClosedMark) {
 		return resultClosed
 	}
-	return resultOK // the stamp is 2*head+1
+	// The stamp moved since seen, and only the push of item head moves
+	// it (to 2*head+1).
+	return resultOK
 }
 
 // TryPushN appends a prefix of vs, as much as there is room for, and returns
@@ -224,56 +255,48 @@ func (q *SPSC[T]) TryPushN(vs []T) int {
 		return 0
 	}
 	tail := q.tail.Load()
-	i := q.tailIdx
-	// Count the free slots from tail on, in at most two runs: up to the
-	// end of the array, and from its start.
-	want := min(uint64(len(vs)), q.cap)
-	run := q.slots[i:min(i+want, q.cap)]
-	wrap := q.slots[:want-uint64(len(run))]
-	n := uint64(0)
-	for k := range run {
-		if run[k].stamp.Load() != 2*(tail+n) {
-			wrap = nil
-			run = run[:k]
-			break
-		}
-		n++
+	want := uint64(len(vs))
+	room := q.room(tail)
+	if room < want {
+		q.headCache = q.head.Load()
+		room = q.room(tail)
 	}
-	for k := range wrap {
-		if wrap[k].stamp.Load() != 2*(tail+n) {
-			wrap = wrap[:k]
-			break
-		}
-		n++
-	}
+	n := min(want, room)
 	if n == 0 {
 		return 0
 	}
 	testhook.Yield() // checked, not yet published
-	for k := range run {
-		run[k].val = vs[k]
+	i := q.tailIdx
+	seen := q.slots[i].stamp.Load()
+	if seen == spscClosedMark {
+		return 0 // marked after the flag check, as in push
 	}
-	for k := range wrap {
-		wrap[k].val = vs[len(run)+k]
+	// The slots from tail on, in at most two runs: up to the end of the
+	// array, and from its start.
+	end := min(i+n, q.cap)
+	run, wrap := q.slots[i:end], q.slots[:n-(end-i)]
+	k := uint64(len(run))
+	for j, v := range vs[:k] {
+		run[j].val = v
+	}
+	for j, v := range vs[k:n] {
+		wrap[j].val = v
 	}
 	// Publish every slot but the first with plain stores, and then the
 	// first with the compare-and-swap that may race with Close. The
 	// consumer reaches the others only through the first, so the batch
 	// appears whole or not at all.
-	publishStamps2(run[1:], 2*(tail+1)+1)
-	publishStamps2(wrap, 2*(tail+uint64(len(run)))+1)
-	if !run[0].stamp.CompareAndSwap(2*tail, 2*tail+1) {
-		// Closed and marked by the consumer, which never looks past
-		// the mark: no slot was visible. Put the others back as they
-		// were, empty.
-		publishStamps2(run[1:], 2*(tail+1))
-		publishStamps2(wrap, 2*(tail+uint64(len(run))))
+	publishRun(run[1:], 2*(tail+1)+1)
+	publishRun(wrap, 2*(tail+k)+1)
+	if !run[0].stamp.CompareAndSwap(seen, 2*tail+1) {
+		// Closed and marked by the consumer, which never looks past the
+		// mark: no item was visible.
 		var zero T
-		for k := range run {
-			run[k].val = zero
+		for j := range run {
+			run[j].val = zero
 		}
-		for k := range wrap {
-			wrap[k].val = zero
+		for j := range wrap {
+			wrap[j].val = zero
 		}
 		return 0
 	}
@@ -293,51 +316,62 @@ func (q *SPSC[T]) TryPopN(dst []T) int {
 	if len(dst) == 0 {
 		return 0
 	}
+	// Items by the producer's count, which it stores after publishing the
+	// items it counts: one load where checking each slot's stamp would be
+	// one per item. If it shows none, the stamp decides: an item whose
+	// count is not stored yet, or the closed mark.
 	head := q.head.Load()
 	i := q.headIdx
-	want := min(uint64(len(dst)), q.cap)
-	run := q.slots[i:min(i+want, q.cap)]
-	wrap := q.slots[:want-uint64(len(run))]
-	n := uint64(0)
-	for k := range run {
-		if run[k].stamp.Load() != 2*(head+n)+1 {
-			wrap = nil
-			run = run[:k]
-			break
-		}
-		n++
+	want := uint64(len(dst))
+	avail := q.avail(head)
+	if avail < want {
+		q.tailCache = q.tail.Load()
+		avail = q.avail(head)
 	}
-	for k := range wrap {
-		if wrap[k].stamp.Load() != 2*(head+n)+1 {
-			wrap = wrap[:k]
-			break
-		}
-		n++
-	}
+	n := min(want, avail)
 	if n == 0 {
-		if q.popEmpty(&q.slots[i], head) == resultOK {
-			return q.TryPopN(dst) // the first item arrived meanwhile
+		if stamp := &q.slots[i].stamp; stamp.Load() != 2*head+1 && q.popEmpty(stamp, head) != resultOK {
+			return 0
 		}
-		return 0
+		n = 1
 	}
+	end := min(i+n, q.cap)
+	run, wrap := q.slots[i:end], q.slots[:n-(end-i)]
 	var zero T
-	for k := range run {
-		dst[k] = run[k].val
-		run[k].val = zero
+	out := dst[:len(run)]
+	for j := range out {
+		out[j] = run[j].val
+		run[j].val = zero // let the GC free what the items reference
 	}
-	for k := range wrap {
-		dst[len(run)+k] = wrap[k].val
-		wrap[k].val = zero
+	out = dst[len(run):n]
+	for j := range out {
+		out[j] = wrap[j].val
+		wrap[j].val = zero
 	}
-	publishStamps2(run, 2*(head+q.cap))
-	publishStamps2(wrap, 2*(head+uint64(len(run))+q.cap))
-	q.head.Store(head + n) // a full fence, before notify's load
+	q.head.Store(head + n) // release the slots; a full fence, before notify's load
 	if i += n; i >= q.cap {
 		i -= q.cap
 	}
 	q.headIdx = i
 	q.notify()
 	return int(n)
+}
+
+// room returns how many slots from tail on are free by the producer's view
+// of head. headCache may be far behind, since only a full-looking push
+// reloads it.
+func (q *SPSC[T]) room(tail uint64) uint64 {
+	return q.cap - min(tail-q.headCache, q.cap)
+}
+
+// avail returns how many items from head on are published by the
+// consumer's view of tail, which may be behind head: single pops do not
+// reload it, and the producer stores tail after publishing.
+func (q *SPSC[T]) avail(head uint64) uint64 {
+	if q.tailCache > head {
+		return q.tailCache - head
+	}
+	return 0
 }
 
 // notify is called after every successful push or pop: one atomic load,
@@ -349,10 +383,10 @@ func (q *SPSC[T]) notify() {
 }
 
 // wake wakes the parked consumer if there is an item and the parked
-// producer if there is room. head and tail may lag behind the stamps by
-// the operation in progress on the other side, which can cost a spurious
-// wake (the woken side retries and parks again) but never a missed one:
-// only the side that just moved calls wake, and its own count is current.
+// producer if there is room. tail may lag behind the stamps by the push in
+// progress, which can cost a spurious wake of the producer (it retries and
+// parks again) but never a missed one: only the side that just moved calls
+// wake, and its own count is current.
 func (q *SPSC[T]) wake() {
 	w := &q.w
 	w.mu.Lock()
@@ -367,15 +401,16 @@ func (q *SPSC[T]) wake() {
 	w.mu.Unlock()
 }
 
-// canPush is the parking producer's re-check: its slot is empty, or the
-// queue is closed. It reads the stamp, not head, which the consumer stores
-// after releasing the slot.
+// canPush is the parking producer's re-check: its slot released by a
+// single pop, room by head, or closed.
 func (q *SPSC[T]) canPush() bool {
-	return q.slots[q.tailIdx].stamp.Load() == 2*q.tail.Load() || q.closed.Load()
+	tail := q.tail.Load()
+	return q.slots[q.tailIdx].stamp.Load() == 2*tail || tail-q.head.Load() < q.cap || q.closed.Load()
 }
 
-// canPop is the parking consumer's re-check: its slot holds an item, or the
-// queue is closed.
+// canPop is the parking consumer's re-check: its slot holds the next item,
+// or the queue is closed. It reads the stamp, not tail, which the producer
+// stores after publishing.
 func (q *SPSC[T]) canPop() bool {
 	return q.slots[q.headIdx].stamp.Load() == 2*q.head.Load()+1 || q.closed.Load()
 }

@@ -18,17 +18,19 @@ func publishStamps[T any](run []slot[T], first uint64) {
 	if len(run) == 0 {
 		return
 	}
-	storeStamps(unsafe.Pointer(&run[0].stamp), unsafe.Sizeof(run[0]), uintptr(len(run)), first, 1)
+	storeStamps(unsafe.Pointer(&run[0].stamp), unsafe.Sizeof(run[0]), uintptr(len(run)), first, 1, true)
 }
 
-// publishStamps2 is publishStamps for SPSC's stamps, which go up by two
-// from slot to slot (first, first+2, ...).
-func publishStamps2[T any](run []slot[T], first uint64) {
+// publishRun stores first, first+2, ... into run, in order (SPSC's
+// stamps go up by two from slot to slot), as publishStamps does for MPMC,
+// but the last store is a plain MOV too: SPSC's TryPushN follows it with
+// a compare-and-swap of its own.
+func publishRun[T any](run []slot[T], first uint64) {
 	if len(run) == 0 {
 		return
 	}
-	storeStamps(unsafe.Pointer(&run[0].stamp), unsafe.Sizeof(run[0]), uintptr(len(run)), first, 2)
+	storeStamps(unsafe.Pointer(&run[0].stamp), unsafe.Sizeof(run[0]), uintptr(len(run)), first, 2, false)
 }
 
 //go:noescape
-func storeStamps(p unsafe.Pointer, stride, n uintptr, first, step uint64)
+func storeStamps(p unsafe.Pointer, stride, n uintptr, first, step uint64, fence bool)

@@ -2,13 +2,13 @@
 
 #include "textflag.h"
 
-// func storeStamps(p unsafe.Pointer, stride, n uintptr, first, step uint64)
+// func storeStamps(p unsafe.Pointer, stride, n uintptr, first, step uint64, fence bool)
 //
 // Stores first, first+step, ..., first+(n-1)*step into the uint64s at p,
 // p+stride, ..., p+(n-1)*stride, in that order: plain MOVs, which amd64's
-// total store order makes release stores, and an XCHG for the last one,
-// which is also a full fence. n must be at least 1.
-TEXT ·storeStamps(SB), NOSPLIT, $0-40
+// total store order makes release stores, and, if fence is true, an XCHG
+// for the last one, which is also a full fence. n must be at least 1.
+TEXT ·storeStamps(SB), NOSPLIT, $0-41
 	MOVQ	p+0(FP), AX
 	MOVQ	stride+8(FP), BX
 	MOVQ	n+16(FP), CX
@@ -23,5 +23,10 @@ loop:
 	DECQ	CX
 	JNZ	loop
 last:
+	CMPB	fence+40(FP), $0
+	JEQ	plain
 	XCHGQ	DX, (AX)
+	RET
+plain:
+	MOVQ	DX, (AX)
 	RET

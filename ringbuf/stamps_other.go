@@ -10,9 +10,9 @@ func publishStamps[T any](run []slot[T], first uint64) {
 	}
 }
 
-// publishStamps2 stores first, first+2, ... into the stamps of run, in
-// order, each a sequentially consistent store.
-func publishStamps2[T any](run []slot[T], first uint64) {
+// publishRun stores first, first+2, ... into run, in order, each a
+// sequentially consistent store.
+func publishRun[T any](run []slot[T], first uint64) {
 	for i := range run {
 		run[i].stamp.Store(first + 2*uint64(i))
 	}
