@@ -86,7 +86,7 @@
 // compare-and-swap and three stores (the push's publication and count, the
 // pop's release and count); a buffered channel takes its lock for each.
 // On the 2-core CI machine that came to about 14 ns per item for MPMC and
-// 9 to 10 for SPSC, against 30 to 120 for a channel (the machine was
+// 9 to 11 for SPSC, against 30 to 120 for a channel (the machine was
 // shared and the figures move with its load; see bench_test.go). A batch
 // claims its slots with one compare-and-swap per side. SPSC's TryPushN
 // writes its stamps with plain stores and publishes them with one
@@ -107,5 +107,6 @@
 // slot apart contend for a line; head and tail are padded apart. Each
 // slot's stamp sits next to its item, so the consumer finds both on one
 // line: SPSC with stamps and items in two arrays took 19-24 ns per item in
-// a stream at 2 CPUs, against 12-15 with them together.
+// a stream at 2 CPUs, against 12-15 with them together (see
+// BENCHMARKS.md, "SPSC on stamps").
 package ringbuf

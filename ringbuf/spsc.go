@@ -51,8 +51,10 @@ const spscClosedMark = ^uint64(0)
 // that has caught up with the producer finds the next item on the cache
 // line of the item itself, where a ring of cached indices reloads the
 // producer's index on nearly every item: one more cache line moved between
-// the cores per item (measured: 0.64x a channel's time per item at 2 CPUs,
-// against MPMC's 0.49x with one pair; see BENCHMARKS.md).
+// the cores per item (measured at 2 CPUs: 0.60-0.74x a channel's time
+// per item that way, 0.27-0.48x this way; at 1 CPU, where nothing crosses
+// between cores, the two locked instructions per operation make this way
+// 13-27% slower; see BENCHMARKS.md, "SPSC on stamps").
 //
 // The stamp of the slot that item c maps to (c mod capacity):
 //
