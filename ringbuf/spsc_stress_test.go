@@ -92,34 +92,37 @@ func runOrUnstick(t *testing.T, n int, limit time.Duration, unstick func(), fn f
 // sequential queue allows (porcupine rejects it too; TestCloseLinearizable
 // hits it now and then).
 //
-// The defect: TryPopN releases its slots with one stamp store each, in
-// order from the front (publishStamps2(run, ...), then publishStamps2(wrap,
-// ...)), so the producer sees the front slot free while the slots behind it
-// still read full. TryPushN avoids the same trap by publishing its first
-// slot last; TryPopN does not. Releasing the front slot last (run[1:],
-// then wrap, then run[0]) passes this test (checked in the review, with
-// and without -race, over millions of rounds); releasing it before the
-// wrapped part still fails the offset cases. The window is a few
-// instructions, so the test spins both sides on two Ps and repeats rounds
-// until a failure or the time budget; offset puts the front mid-array so
-// that the batch wraps around (run and wrap released by two calls).
+// The defect this caught, in fdc2783: TryPopN released its slots with one
+// stamp store each, in order from the front, so the producer saw the front
+// slot free while the slots behind it still read full (TryPushN avoids the
+// same trap by publishing its first slot last). TryPopN now releases its
+// slots with one store of head. The window was a few instructions, so the
+// test spins both sides and repeats rounds until a failure or the time
+// budget; offset puts the front mid-array so that the batch wraps around.
 func TestSPSCPopNFreesItsSlotsAtOnce(t *testing.T) {
-	type config struct{ c, offset int }
-	configs := []config{{2, 0}, {2, 1}, {4, 0}, {4, 2}, {16, 0}, {16, 9}}
-	budget := stressBudget(1500*time.Millisecond) / time.Duration(len(configs))
+	forOffsets(t, [][2]int{{2, 0}, {2, 1}, {4, 0}, {4, 2}, {16, 0}, {16, 9}}, 1500*time.Millisecond, popNVersusPushes)
+}
+
+// forOffsets runs fn as a subtest for each {capacity, offset} pair, on an
+// SPSC of that capacity whose front was moved to index offset, giving each
+// an equal share of the time budget.
+func forOffsets(t *testing.T, configs [][2]int, budget time.Duration,
+	fn func(t *testing.T, q *ringbuf.SPSC[int], c int, budget time.Duration)) {
+	share := stressBudget(budget) / time.Duration(len(configs))
 	for _, cf := range configs {
-		t.Run(fmt.Sprintf("cap=%d/offset=%d", cf.c, cf.offset), func(t *testing.T) {
-			popNVersusPushes(t, cf.c, cf.offset, budget)
+		c, offset := cf[0], cf[1]
+		t.Run(fmt.Sprintf("cap=%d/offset=%d", c, offset), func(t *testing.T) {
+			q := ringbuf.NewSPSC[int](c)
+			for range offset {
+				q.TryPush(-1)
+				q.TryPop()
+			}
+			fn(t, q, c, share)
 		})
 	}
 }
 
-func popNVersusPushes(t *testing.T, c, offset int, budget time.Duration) {
-	q := ringbuf.NewSPSC[int](c)
-	for range offset { // move the front to index offset
-		q.TryPush(-1)
-		q.TryPop()
-	}
+func popNVersusPushes(t *testing.T, q *ringbuf.SPSC[int], c int, budget time.Duration) {
 	next := 0
 	for range c {
 		if !q.TryPush(next) {
@@ -203,22 +206,10 @@ func popNVersusPushes(t *testing.T, c, offset int, budget time.Duration) {
 // the batch appears whole; publishing the first slot before the others
 // fails here at once.
 func TestSPSCPushNPublishesItsSlotsAtOnce(t *testing.T) {
-	type config struct{ c, offset int }
-	configs := []config{{2, 0}, {2, 1}, {4, 2}, {16, 9}}
-	budget := stressBudget(600*time.Millisecond) / time.Duration(len(configs))
-	for _, cf := range configs {
-		t.Run(fmt.Sprintf("cap=%d/offset=%d", cf.c, cf.offset), func(t *testing.T) {
-			pushNVersusPops(t, cf.c, cf.offset, budget)
-		})
-	}
+	forOffsets(t, [][2]int{{2, 0}, {2, 1}, {4, 2}, {16, 9}}, 600*time.Millisecond, pushNVersusPops)
 }
 
-func pushNVersusPops(t *testing.T, c, offset int, budget time.Duration) {
-	q := ringbuf.NewSPSC[int](c)
-	for range offset { // move the front to index offset
-		q.TryPush(-1)
-		q.TryPop()
-	}
+func pushNVersusPops(t *testing.T, q *ringbuf.SPSC[int], c int, budget time.Duration) {
 	var round, done atomic.Int64 // round r's TryPushN returned, and its items were popped
 	var stop atomic.Bool
 	var rounds, failures int
