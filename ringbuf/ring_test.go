@@ -272,17 +272,47 @@ func TestMisusePanics(t *testing.T) {
 		{"zero SPSC TryPopN(nil)", func() { new(ringbuf.SPSC[int]).TryPopN(nil) }},
 		{"zero MPMC Close", func() { new(ringbuf.MPMC[int]).Close() }},
 		{"zero SPSC Close", func() { new(ringbuf.SPSC[int]).Close() }},
+		// Every argument shape, and again after a first panic.
+		{"zero SPSC TryPushN", func() { new(ringbuf.SPSC[int]).TryPushN([]int{1, 2}) }},
+		{"zero SPSC Pop", func() { new(ringbuf.SPSC[int]).Pop(context.Background()) }},
+		{"zero SPSC TryPush, twice", func() {
+			q := new(ringbuf.SPSC[int])
+			recovered(func() { q.TryPush(1) })
+			q.TryPush(1)
+		}},
+		{"zero SPSC TryPopN, twice", func() {
+			q := new(ringbuf.SPSC[int])
+			recovered(func() { q.TryPopN(make([]int, 1)) })
+			q.TryPopN(make([]int, 1))
+		}},
+		{"zero SPSC Close, then Pop", func() {
+			q := new(ringbuf.SPSC[int])
+			recovered(q.Close)
+			q.Pop(context.Background())
+		}},
 	}...) {
 		t.Run(tc.name, func(t *testing.T) {
-			defer func() {
-				r := recover()
-				if s, ok := r.(string); !ok || !strings.HasPrefix(s, "ringbuf: ") {
-					t.Fatalf("panic value %#v, want a string starting with \"ringbuf: \"", r)
-				}
-			}()
-			tc.fn()
+			r := recovered(tc.fn)
+			if s, ok := r.(string); !ok || !strings.HasPrefix(s, "ringbuf: ") {
+				t.Fatalf("panic value %#v, want a string starting with \"ringbuf: \"", r)
+			}
 		})
 	}
+	// A zero SPSC's Len and Cap report 0, also after its operations
+	// panicked.
+	q := new(ringbuf.SPSC[int])
+	recovered(func() { q.TryPush(1) })
+	recovered(q.Close)
+	if q.Len() != 0 || q.Cap() != 0 {
+		t.Fatalf("zero SPSC: Len, Cap = %d, %d after panics; want 0, 0", q.Len(), q.Cap())
+	}
+}
+
+// recovered calls fn and returns what it panicked with, or nil.
+func recovered(fn func()) (r any) {
+	defer func() { r = recover() }()
+	fn()
+	return nil
 }
 
 // payload is big enough not to be a tiny allocation, so a weak pointer to
