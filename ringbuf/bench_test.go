@@ -269,9 +269,67 @@ func benchBatch(b *testing.B, q batcher) {
 	})
 }
 
+// benchBatchStreams is benchTryStreams with batches: each producer pushes
+// its share 16 at a time with TryPushN, and each consumer pops with TryPopN,
+// backing off when the queue is full or empty. There is no channel
+// baseline (a channel has no batches); compare with the same queue's
+// trystreams, and across versions.
+func benchBatchStreams(b *testing.B, mk func() batcher, pairs int) {
+	const size = 16
+	q := mk()
+	b.ReportAllocs()
+	var wg sync.WaitGroup
+	for p := range pairs {
+		share := b.N / pairs
+		if p == 0 {
+			share += b.N % pairs
+		}
+		wg.Go(func() {
+			var bo backoff.Backoff
+			var buf [size]int
+			for i := 0; i < share; {
+				if k := q.TryPushN(buf[:min(size, share-i)]); k > 0 {
+					i += k
+					bo.Reset()
+				} else {
+					bo.Snooze()
+				}
+			}
+		})
+		wg.Go(func() {
+			var bo backoff.Backoff
+			var buf [size]int
+			for i := 0; i < share; {
+				// Never more than its share: the other consumers' items
+				// must be left for them.
+				if k := q.TryPopN(buf[:min(size, share-i)]); k > 0 {
+					i += k
+					bo.Reset()
+				} else {
+					bo.Snooze()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	perItem(b, b.N)
+}
+
 // BenchmarkBatch compares TryPushN/TryPopN of 16 items with 16 single
-// TryPush/TryPop, on one goroutine.
+// TryPush/TryPop, on one goroutine (op=single and op=batch), and measures
+// batches of 16 between producer and consumer goroutines (op=streams;
+// GOMAXPROCS/2 pairs for MPMC, one for SPSC).
 func BenchmarkBatch(b *testing.B) {
-	b.Run("type=MPMC/size=16", func(b *testing.B) { benchBatch(b, ringbuf.NewMPMC[int](1024)) })
-	b.Run("type=SPSC/size=16", func(b *testing.B) { benchBatch(b, ringbuf.NewSPSC[int](1024)) })
+	b.Run("type=MPMC/size=16", func(b *testing.B) {
+		benchBatch(b, ringbuf.NewMPMC[int](1024))
+		b.Run("op=streams", func(b *testing.B) {
+			benchBatchStreams(b, func() batcher { return ringbuf.NewMPMC[int](1024) }, pairs())
+		})
+	})
+	b.Run("type=SPSC/size=16", func(b *testing.B) {
+		benchBatch(b, ringbuf.NewSPSC[int](1024))
+		b.Run("op=streams", func(b *testing.B) {
+			benchBatchStreams(b, func() batcher { return ringbuf.NewSPSC[int](1024) }, 1)
+		})
+	})
 }

@@ -106,9 +106,10 @@ type SPSC[T any] struct {
 	_ cacheline.Pad
 
 	// Read-mostly: set by NewSPSC, and closed by Close.
-	slots  []slot[T]
-	cap    uint64
-	closed atomic.Bool
+	slots       []slot[T]
+	cap         uint64
+	pointerFree bool // T holds no pointers: TryPopN need not zero its slots
+	closed      atomic.Bool
 
 	w waiters // blocking layer; w.parked shares the read-mostly line above
 }
@@ -123,8 +124,9 @@ func NewSPSC[T any](capacity int) *SPSC[T] {
 		panic("ringbuf: NewSPSC capacity too large")
 	}
 	return &SPSC[T]{
-		slots: make([]slot[T], capacity),
-		cap:   uint64(capacity),
+		slots:       make([]slot[T], capacity),
+		cap:         uint64(capacity),
+		pointerFree: pointerFree[T](),
 	}
 }
 
@@ -339,16 +341,16 @@ func (q *SPSC[T]) TryPopN(dst []T) int {
 	}
 	end := min(i+n, q.cap)
 	run, wrap := q.slots[i:end], q.slots[:n-(end-i)]
-	var zero T
-	out := dst[:len(run)]
-	for j := range out {
-		out[j] = run[j].val
-		run[j].val = zero // let the GC free what the items reference
-	}
-	out = dst[len(run):n]
-	for j := range out {
-		out[j] = wrap[j].val
-		wrap[j].val = zero
+	copyVals(dst[:len(run)], run)
+	copyVals(dst[len(run):n], wrap)
+	if !q.pointerFree {
+		var zero T
+		for j := range run {
+			run[j].val = zero // let the GC free what the items reference
+		}
+		for j := range wrap {
+			wrap[j].val = zero
+		}
 	}
 	q.head.Store(head + n) // release the slots; a full fence, before notify's load
 	if i += n; i >= q.cap {
@@ -509,3 +511,10 @@ func (q *SPSC[T]) Len() int {
 
 // Cap returns the capacity given to NewSPSC.
 func (q *SPSC[T]) Cap() int { return int(q.cap) }
+
+// copyVals copies the items of run into dst, which is as long.
+func copyVals[T any](dst []T, run []slot[T]) {
+	for j := range dst {
+		dst[j] = run[j].val
+	}
+}
