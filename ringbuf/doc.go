@@ -33,7 +33,8 @@
 // Use a ring where a buffered channel is the bottleneck: many small items
 // handed between goroutines at a high rate, or batches. TryPush and TryPop
 // move an item in a third to a half of the time a buffered channel's send
-// and receive take, and SPSC's batches of 16 a quarter of that again.
+// and receive take, SPSC's batches of 16 a quarter of that again, and
+// MPMC's about a third.
 //
 // Prefer a channel when you need select (a ring cannot take part in a
 // select statement), when items are few (a channel's cost does not
@@ -91,12 +92,17 @@
 // claims its slots with one compare-and-swap per side. SPSC's TryPushN
 // writes its stamps with plain stores and publishes them with one
 // compare-and-swap, and its TryPopN releases its slots with one store, so
-// 16 items cost about a quarter of 16 single operations, while MPMC still
-// checks and stores each slot's stamp on both sides: on amd64 with plain stores and one locked exchange at
-// the end (a few lines of assembly: Go's atomic stores are all locked
-// instructions there), elsewhere and in race builds with an atomic store
-// per slot. Its batches cost about 0.4 of the single operations (package
-// benchmark; 0.26 in the comparison suite). Len is three atomic loads
+// 16 items cost about a quarter of 16 single operations. MPMC's batches
+// claim by count (the room or the items between head and tail), then
+// write or read each slot once its stamp shows it ready, and still store
+// each slot's stamp on both sides: on amd64 with plain stores and one
+// locked exchange at the end (a few lines of assembly: Go's atomic stores
+// are all locked instructions there), elsewhere and in race builds with
+// an atomic store per slot. They cost about 0.3 of the single operations
+// (package benchmark; 0.4 before they claimed by count). Batches of items
+// that hold no pointers do not zero the slots they empty: zeroing only
+// lets the garbage collector free what an item referenced, and it was a
+// quarter of a batch's stores. Len is three atomic loads
 // (tail, head, tail again: the length at one instant). The
 // blocking layer costs nothing until a goroutine parks; a park and a wake
 // cost a few hundred nanoseconds and allocate a small wait record (and,
