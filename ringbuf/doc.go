@@ -78,7 +78,10 @@
 // consumer that pops that slot, and a consumer preempted between claiming
 // and releasing a slot delays the producer that next writes it. The
 // delayed goroutine spins briefly and then yields until the other has run
-// its few remaining instructions; goroutines working on other slots go on.
+// its few remaining instructions. A batch waits the same way for each slot
+// it claimed, after claiming them all, so one preempted goroutine can
+// delay a batch and, through it, the later users of the batch's other
+// slots; goroutines working on slots nobody waiting has claimed go on.
 //
 // # Cost
 //

@@ -63,8 +63,8 @@ const maxCapacity = 1 << 40
 // position by moving tail on with a compare-and-swap, writes the item and
 // only then publishes it by storing the stamp; a pop does the same with head
 // and the stamp tail+1, zeroes the slot so the garbage collector can free
-// what the item referenced, and releases the slot by storing the stamp of
-// the next lap. The stamp store is what publishes: the push's store of p+1
+// what the item referenced (a batch pop skips that when T holds no
+// pointers), and releases the slot by storing the stamp of the next lap. The stamp store is what publishes: the push's store of p+1
 // synchronizes before the pop's load that sees it, and the pop's store of
 // p+oneLap before the next lap's push. Positions are 64 bits and only grow,
 // so a stalled goroutine cannot mistake a later lap for its own (no ABA):
@@ -86,8 +86,11 @@ const maxCapacity = 1 << 40
 // goroutine spins briefly and then yields the processor with
 // runtime.Gosched until the preempted one has run its few remaining
 // instructions; it does not report empty or full meanwhile, because the
-// item is already counted in the queue. Goroutines at other slots are not
-// delayed.
+// item is already counted in the queue. A batch (TryPushN, TryPopN) waits
+// the same way for each slot it claimed, after claiming them all, so a
+// preempted goroutine also delays the batch that claimed its slot, and
+// through it the later users of that batch's other slots. Goroutines at
+// slots no waiting operation has claimed are not delayed.
 type MPMC[T any] struct {
 	_ noCopy
 
@@ -352,10 +355,13 @@ func (q *MPMC[T]) TryPushN(vs []T) int {
 		}
 		// Room by count, not by stamps: every position below head+cap has
 		// had its previous lap's item claimed by a pop, which releases the
-		// slot in a few instructions. One load of head where checking each
+		// slot once it has read the item (a batch pop may itself be
+		// waiting for a push first). One load of head where checking each
 		// slot first took a second pass over the batch; the pass that
 		// writes the items checks the stamps instead.
+		testhook.Yield() // between the load of tail and the load of head
 		head := q.head.Load()
+		testhook.Yield() // between the loads and the claim
 		used := int64(q.linear(tail) - q.linear(head))
 		if used < 0 {
 			b.Spin() // tail is stale: pops have passed it
@@ -503,10 +509,12 @@ func (q *MPMC[T]) TryPopN(dst []T) int {
 		// tail loaded after it is not behind it; if they are equal, the
 		// queue was empty when tail was loaded.
 		head := q.head.Load()
+		testhook.Yield() // between the load of head and the load of tail
 		tail := q.tail.Load() &^ q.closedBit
 		if tail == head {
 			return 0
 		}
+		testhook.Yield() // between the loads and the claim
 		n := min(want, q.linear(tail)-q.linear(head))
 		if q.head.CompareAndSwap(head, q.advance(head, n)) {
 			testhook.Yield() // claimed, not yet read or released

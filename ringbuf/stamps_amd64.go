@@ -9,8 +9,9 @@ import "unsafe"
 // publication (TryPushN) or release (TryPopN): the slots' values are
 // written before it, and each stamp store must be a release store, which
 // on amd64 a plain MOV is (stores are not reordered with earlier stores or
-// loads). One call stores them all, and only the last is an XCHG, a full
-// fence before notify's load of the parked count. (A parker re-checks head
+// loads). One call stores a run, and only its last store is an XCHG, a
+// full fence before notify's load of the parked count (a batch that wraps
+// around the array makes two calls, and two XCHGs). (A parker re-checks head
 // and tail, which the batch's claim, a compare-and-swap, has already
 // moved, so the fence is a margin rather than a requirement; a batch
 // without it measured no faster, as the stores must drain before the next
