@@ -88,12 +88,23 @@ func rvDo[V any](t *testing.T, what string, f func() V) V {
 	return rvRecv(t, ch, what)
 }
 
-// rvWait waits for wg within rvLiveness, or fails with every stack.
-func rvWait(t *testing.T, wg *sync.WaitGroup, what string) {
+// rvWait waits for wg within rvLiveness, or fails with every stack and,
+// if state is not nil, what it describes of the queue then.
+func rvWait(t *testing.T, wg *sync.WaitGroup, what string, state func() string) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	rvRecv(t, done, what)
+	timer := time.NewTimer(rvLiveness)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		testutil.DumpGoroutines()
+		if state != nil {
+			what += ": " + state()
+		}
+		t.Fatalf("no %s within %v (stacks above)", what, rvLiveness)
+	}
 }
 
 // rvQuiet checks the stamps of a queue on which no operation is in flight:
@@ -732,16 +743,9 @@ func rvTokens(t *testing.T, c, producers, consumers, per int) {
 			}
 		})
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	timer := time.NewTimer(rvLiveness)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		testutil.DumpGoroutines()
-		t.Fatalf("no completion within %v (stacks above): Len %d, remaining %d", rvLiveness, q.Len(), remaining.Load())
-	}
+	rvWait(t, &wg, "completion", func() string {
+		return fmt.Sprintf("Len %d, remaining %d", q.Len(), remaining.Load())
+	})
 	if bad.Load() != 0 {
 		return
 	}
@@ -936,17 +940,10 @@ func rvStressClose(t *testing.T, c, producers, consumers, per int, seed uint64) 
 			}
 		})
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	timer := time.NewTimer(rvLiveness)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		testutil.DumpGoroutines()
-		t.Fatalf("no completion within %v (stacks above): Len %d, parked %d, pushed %d, popped %d",
-			rvLiveness, q.Len(), q.w.parked.Load(), pushed.Load(), poppedCount.Load())
-	}
+	rvWait(t, &wg, "completion", func() string {
+		return fmt.Sprintf("Len %d, parked %d, pushed %d, popped %d",
+			q.Len(), q.w.parked.Load(), pushed.Load(), poppedCount.Load())
+	})
 	if bad.Load() != 0 {
 		return
 	}
@@ -1052,7 +1049,7 @@ func rvRounds(t *testing.T, c, waiters, rounds int, batchPushes bool) {
 	}
 	stop.Store(true)
 	q.Close()
-	rvWait(t, &wg, "the blocking side's return after Close")
+	rvWait(t, &wg, "the blocking side's return after Close", nil)
 }
 
 // Pointer items through SPSC's TryPopN, across the wrap, at every start
