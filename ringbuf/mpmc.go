@@ -64,7 +64,8 @@ const maxCapacity = 1 << 40
 // only then publishes it by storing the stamp; a pop does the same with head
 // and the stamp tail+1, zeroes the slot so the garbage collector can free
 // what the item referenced (a batch pop skips that when T holds no
-// pointers), and releases the slot by storing the stamp of the next lap. The stamp store is what publishes: the push's store of p+1
+// pointers), and releases the slot by storing the stamp of the next lap.
+// The stamp store is what publishes: the push's store of p+1
 // synchronizes before the pop's load that sees it, and the pop's store of
 // p+oneLap before the next lap's push. Positions are 64 bits and only grow,
 // so a stalled goroutine cannot mistake a later lap for its own (no ABA):
