@@ -102,10 +102,7 @@ func benchStreams(b *testing.B, impls []impl, pairs int) {
 			ctx := context.Background()
 			var wg sync.WaitGroup
 			for p := range pairs {
-				share := b.N / pairs
-				if p == 0 {
-					share += b.N % pairs
-				}
+				share := shareOf(b.N, pairs, p)
 				wg.Go(func() {
 					for i := range share {
 						if err := q.Push(ctx, i); err != nil {
@@ -136,10 +133,7 @@ func benchTryStreams(b *testing.B, impls []impl, pairs int) {
 			b.ReportAllocs()
 			var wg sync.WaitGroup
 			for p := range pairs {
-				share := b.N / pairs
-				if p == 0 {
-					share += b.N % pairs
-				}
+				share := shareOf(b.N, pairs, p)
 				wg.Go(func() {
 					var bo backoff.Backoff
 					for i := 0; i < share; {
@@ -214,6 +208,15 @@ func benchPingPong(b *testing.B, impls []impl) {
 
 func pairs() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
+// shareOf is pair p's share of n items among pairs: n/pairs each, and the
+// remainder to pair 0.
+func shareOf(n, pairs, p int) int {
+	if p == 0 {
+		return n/pairs + n%pairs
+	}
+	return n / pairs
+}
+
 func BenchmarkMPMC(b *testing.B) {
 	b.Run("mode=uncontended", func(b *testing.B) { benchUncontended(b, mpmcImpls) })
 	b.Run("mode=streams", func(b *testing.B) { benchStreams(b, mpmcImpls, pairs()) })
@@ -280,10 +283,7 @@ func benchBatchStreams(b *testing.B, mk func() batcher, pairs int) {
 	b.ReportAllocs()
 	var wg sync.WaitGroup
 	for p := range pairs {
-		share := b.N / pairs
-		if p == 0 {
-			share += b.N % pairs
-		}
+		share := shareOf(b.N, pairs, p)
 		wg.Go(func() {
 			var bo backoff.Backoff
 			var buf [size]int
