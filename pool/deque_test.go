@@ -228,24 +228,6 @@ func TestDequeLastTaskTakenOnce(t *testing.T) {
 	})
 }
 
-// The tests above must be able to fail: with the seeded bug (pop keeps the
-// last task even when a thief won it) they must see a task taken twice.
-// With the yield hook in the window the bug shows in a good fraction of
-// rounds; without it, in well under 1%.
-func TestDequeTestsCatchSeededBug(t *testing.T) {
-	testhook.Enable(t)
-	pool.SetBrokenPop(true)
-	defer pool.SetBrokenPop(false)
-	testutil.Procs(t, []int{1, 2}, func(t *testing.T) {
-		rounds := 2000
-		bad := lastTask(t, rounds)
-		t.Logf("seeded bug seen in %d of %d rounds", bad, rounds)
-		if bad == 0 {
-			t.Fatal("the last-task test did not catch the seeded bug")
-		}
-	})
-}
-
 // crossbeam-deque's stress test in spirit: the owner pushes and pops at
 // random while thieves steal; every item is taken exactly once.
 func TestDequeStress(t *testing.T) {
