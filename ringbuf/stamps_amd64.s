@@ -16,6 +16,12 @@ TEXT ·storeStamps(SB), NOSPLIT, $0-41
 	MOVQ	step+32(FP), SI
 	DECQ	CX
 	JZ	last
+	// The loop is 14 bytes. Left where the code above puts it, it crossed
+	// a 32-byte boundary, or a 64-byte one depending on where the linker
+	// placed the function, and a batch of 16 on MPMC measured 3.37 ns an
+	// item instead of 2.98 (AMD EPYC, 10 runs). Aligned, it fits one
+	// fetch block wherever the function lands.
+	PCALIGN	$32
 loop:
 	MOVQ	DX, (AX)
 	ADDQ	BX, AX
