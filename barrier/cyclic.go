@@ -189,13 +189,12 @@ type Cyclic struct {
 
 	word atomic.Uint64 // see the layout above
 
-	// sleepers counts goroutines that are parking or parked. The goroutine
-	// that ends a generation takes mu to wake them only when it is
-	// non-zero: a parker increments it before it re-checks the word under
-	// mu, and the ender reads it after its CAS, so (all atomics being
-	// sequentially consistent) either the parker sees the end or the ender
-	// sees the parker. The Phaser does the same.
-	sleepers atomic.Int32
+	// gate parks the goroutines waiting for a generation to end (its
+	// parties, and callers waiting for its action), all on one channel
+	// per generation, by parity; the goroutine that ends a generation
+	// opens it under mu, taking mu only when somebody is parked (see
+	// waitq.Gate). The Phaser does the same.
+	gate waitq.Gate
 
 	// procs caches parallelism(), re-read every refreshProcs generations.
 	procs atomic.Int32
@@ -206,15 +205,8 @@ type Cyclic struct {
 	// under mu.
 	broken atomic.Pointer[[]*brokenRecord]
 
-	mu sync.Mutex // protects the fields below; taken to park, wake, break and Reset
-	// waitCh[gen&1] is closed when generation gen ends (trips or breaks);
-	// nil while nobody waits for it. Everyone waiting for gen to end (its
-	// parties, and callers waiting for its action) shares it. Two channels,
-	// by parity, so that the waiters of gen+1 are not woken by the end of
-	// gen; a goroutine woken by the end of gen-2 (it was that slow) looks
-	// again.
-	waitCh       [2]chan struct{}
-	resetPending bool // Reset was called while the action ran
+	mu           sync.Mutex // protects gate's channels and resetPending; taken to park, wake, break and Reset
+	resetPending bool       // Reset was called while the action ran
 }
 
 // Implementation notes, and designs rejected:
@@ -232,13 +224,13 @@ type Cyclic struct {
 //     can (a word that is tripping or broken changes only under mu).
 //   - All the parties of a generation park on one channel that the end of
 //     the generation closes, made only when the first party actually
-//     parks. Parking each party on its own waiter of internal/waitq (the
-//     queue every other blocking call of the module uses) costs a waiter
-//     and a channel per party per round and wakes them one by one: 2-4x
-//     slower (BenchmarkRound, impl=waitq). The cancellation contract is
-//     kept the same way waitq keeps it: a party whose ctx ends takes the
-//     lock and breaks the generation by CAS, which fails if the trip came
-//     first.
+//     parks: internal/waitq's Gate, the broadcast counterpart of the FIFO
+//     queue every other blocking call of the module uses, and the same
+//     cancellation contract. Parking each party on its own waiter of that
+//     queue costs a waiter and a channel per party per round and wakes
+//     them one by one: 2-4x slower (BenchmarkRound, impl=waitq). A party
+//     whose ctx ends takes the lock and breaks the generation by CAS,
+//     which fails if the trip came first.
 //   - The action runs without the lock (CyclicBarrier.java holds its lock
 //     through the action): a long action would otherwise hold a sync.Mutex
 //     that new callers block on regardless of their ctx, and Waiting, Broken
@@ -415,7 +407,7 @@ func (b *Cyclic) awaitEnd(ctx context.Context, gen uint64, relax bool) (uint64, 
 	if ctx != nil {
 		done = ctx.Done()
 	}
-	if parkUntil(&b.mu, &b.sleepers, &b.waitCh, int(gen&1), done, over) {
+	if b.gate.Park(&b.mu, int(gen&1), done, over) {
 		return w, nil
 	}
 	return w, waitq.Err(ctx)
@@ -497,8 +489,8 @@ func (b *Cyclic) findRecord(gen uint64) *brokenRecord {
 // release wakes the goroutines parked for the end of generation gen, for a
 // party that ended it by CAS without holding mu.
 func (b *Cyclic) release(gen uint64) {
-	testhook.Yield() // between the ending CAS and the sleepers check
-	if b.sleepers.Load() != 0 {
+	testhook.Yield() // between the ending CAS and the look at the gate
+	if b.gate.Parked() {
 		b.mu.Lock()
 		b.closeLocked(gen)
 		b.mu.Unlock()
@@ -510,13 +502,7 @@ func (b *Cyclic) release(gen uint64) {
 
 // closeLocked closes the channel of generation gen's waiters, if any. Call
 // it under b.mu, after gen has ended.
-func (b *Cyclic) closeLocked(gen uint64) {
-	i := gen & 1
-	if ch := b.waitCh[i]; ch != nil {
-		close(ch)
-		b.waitCh[i] = nil
-	}
-}
+func (b *Cyclic) closeLocked(gen uint64) { b.gate.Open(int(gen & 1)) }
 
 // trip is called by the last party to arrive in generation gen when there
 // is an action; its CAS marked gen tripping.

@@ -105,12 +105,11 @@ type Phaser struct {
 	state     atomic.Uint64                    // see the layout above
 	onAdvance func(phase, registered int) bool // immutable; nil: terminate when registered == 0
 
-	// sleepers counts goroutines that are parking or parked. An advance
-	// takes mu to wake them only when it is non-zero: a parker increments
-	// it before it re-checks the state under mu, and an advancer reads it
-	// after its CAS, so (all atomics being sequentially consistent) either
-	// the parker sees the new phase or the advancer sees the parker.
-	sleepers atomic.Int32
+	// gate parks the goroutines waiting for a phase to end, all on one
+	// channel per phase, by parity (as Java's evenQ and oddQ); an advance
+	// opens it under mu, taking mu only when somebody is parked (see
+	// waitq.Gate).
+	gate waitq.Gate
 
 	// procs caches parallelism() (0: not read yet); reset every
 	// refreshProcs phases. A waiter busy-waits only if every goroutine
@@ -118,12 +117,7 @@ type Phaser struct {
 	// when it is not a party (AwaitAdvance).
 	procs atomic.Int32
 
-	mu sync.Mutex // protects waitCh
-	// waitCh[phase&1] is closed when that phase ends (advance or
-	// termination); nil while nobody waits for it. Two channels, by parity
-	// as Java's evenQ and oddQ, so that parties already waiting for the
-	// next phase do not share a channel with the phase that is ending.
-	waitCh [2]chan struct{}
+	mu sync.Mutex // protects gate's channels
 }
 
 // NewPhaser returns a phaser with parties parties registered (0 to
@@ -335,16 +329,14 @@ func (p *Phaser) release(phase int, terminated bool) {
 	if phase%refreshProcs == 0 {
 		p.procs.Store(0) // re-read parallelism() now and then
 	}
-	testhook.Yield() // between the advancing CAS and the sleepers check
-	if p.sleepers.Load() == 0 {
+	testhook.Yield() // between the advancing CAS and the look at the gate
+	if !p.gate.Parked() {
 		return
 	}
 	p.mu.Lock()
-	for i := range p.waitCh {
-		if ch := p.waitCh[i]; ch != nil && (terminated || i == phase&1) {
-			close(ch)
-			p.waitCh[i] = nil
-		}
+	p.gate.Open(phase & 1)
+	if terminated {
+		p.gate.Open(1 - phase&1) // the waiters for the next phase too
 	}
 	p.mu.Unlock()
 }
@@ -474,7 +466,7 @@ func (p *Phaser) awaitPhase(ctx context.Context, phase int, relax bool) (uint64,
 	if ctx != nil {
 		done = ctx.Done()
 	}
-	if parkUntil(&p.mu, &p.sleepers, &p.waitCh, phase&1, done, ended) {
+	if p.gate.Park(&p.mu, phase&1, done, ended) {
 		return s, nil
 	}
 	return s, waitq.Err(ctx)
@@ -496,11 +488,7 @@ func (p *Phaser) ForceTermination() {
 		}
 	}
 	p.mu.Lock()
-	for i, ch := range p.waitCh {
-		if ch != nil {
-			close(ch)
-			p.waitCh[i] = nil
-		}
-	}
+	p.gate.Open(0)
+	p.gate.Open(1)
 	p.mu.Unlock()
 }

@@ -2,11 +2,8 @@ package barrier
 
 import (
 	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
-	"github.com/lockstep-go/lockstep/internal/testhook"
 )
 
 // spinUntil is what a party that has arrived does before it parks: it
@@ -85,40 +82,3 @@ var parallelismOverride int
 // for every arrival, and GOMAXPROCS can change while a program runs (the
 // runtime adjusts it to container CPU limits since Go 1.25).
 const refreshProcs = 64
-
-// parkUntil is the parked wait that follows spinUntil, for the Cyclic and
-// the Phaser alike: it parks on waitCh[slot] (slot is the round's parity:
-// a generation's or a phase's number & 1) until ended reports true, and
-// reports true; or until done is closed with ended still false, and
-// reports false (a nil done is never closed). mu guards waitCh, and
-// sleepers counts the goroutines in here: the goroutine that ends a round
-// changes the state first and then, if sleepers is non-zero, closes
-// waitCh[slot] under mu. A parker announces itself in sleepers before it
-// re-checks ended under mu, so (all atomics being sequentially
-// consistent) either the parker sees the end or the ender sees the
-// parker. A wake by the end of a round two before (a very slow parker)
-// only makes it look again.
-func parkUntil(mu *sync.Mutex, sleepers *atomic.Int32, waitCh *[2]chan struct{}, slot int, done <-chan struct{}, ended func() bool) bool {
-	for {
-		sleepers.Add(1)
-		testhook.Yield() // between announcing the sleeper and the re-check
-		mu.Lock()
-		if ended() {
-			mu.Unlock()
-			sleepers.Add(-1)
-			return true
-		}
-		if waitCh[slot] == nil {
-			waitCh[slot] = make(chan struct{})
-		}
-		ch := waitCh[slot]
-		mu.Unlock()
-		select {
-		case <-ch:
-			sleepers.Add(-1) // look again
-		case <-done:
-			sleepers.Add(-1)
-			return ended() // the end may have beaten the cancellation
-		}
-	}
-}

@@ -1,6 +1,9 @@
-// Package waitq is the FIFO queue of parked goroutines behind every blocking
-// call in lockstep. It implements the cancellation contract of DESIGN.md
-// once, so that each primitive only decides who may proceed:
+// Package waitq is where lockstep's blocking calls park: Queue, the FIFO
+// queue of parked goroutines behind the locks, the semaphore, the ring
+// buffers and the pool, and Gate, its broadcast counterpart for the
+// barriers, which release every waiter of a round at once. Both implement
+// the cancellation contract of DESIGN.md once, so that each primitive only
+// decides who may proceed. For Queue:
 //
 //  1. A waiter parks on its own channel and selects on it together with
 //     ctx.Done(), so cancellation needs no helper goroutine and
