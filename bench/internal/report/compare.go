@@ -40,13 +40,13 @@ type Comparison struct {
 
 // Compare compares every lockstep implementation of w with the fastest
 // peer at procs. Implementations without a measurement at procs are left
-// out.
+// out, and so are bounds (IsBound), which are not peers.
 func Compare(w *Workload, procs int) []Comparison {
 	var best *Series
 	var bestSum benchmath.Summary
 	for _, s := range w.Series {
 		sum, ok := s.ByProcs[procs]
-		if !ok || IsLockstep(s.Impl) {
+		if !ok || IsLockstep(s.Impl) || IsBound(s.Impl) {
 			continue
 		}
 		if best == nil || sum.Center < bestSum.Center {
@@ -70,7 +70,7 @@ func Compare(w *Workload, procs int) []Comparison {
 		leads, trails := true, false
 		for _, p := range w.Series {
 			psum, ok := p.ByProcs[procs]
-			if !ok || IsLockstep(p.Impl) {
+			if !ok || IsLockstep(p.Impl) || IsBound(p.Impl) {
 				continue
 			}
 			faster, slower := decided(sum, psum)

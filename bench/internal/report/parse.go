@@ -10,7 +10,11 @@
 // The top-level name is the family (Locks, Queues, ...), the impl key names
 // the implementation, the -PROCS suffix is GOMAXPROCS, and every other
 // key=value part names the workload. Implementations whose name starts with
-// "lockstep" are ours; every other implementation is a peer or a baseline.
+// "lockstep" are ours; those whose name starts with "bound." are reference
+// lines (a lower bound such as the same work done synchronously, which no
+// library can match and none offers): the tables and charts show them, but
+// lockstep is never compared with them. Every other implementation is a
+// peer or a baseline.
 package report
 
 import (
@@ -62,6 +66,10 @@ type Data struct {
 
 // IsLockstep reports whether impl is one of this module's implementations.
 func IsLockstep(impl string) bool { return strings.HasPrefix(impl, "lockstep") }
+
+// IsBound reports whether impl is a reference line rather than a peer (see
+// the package doc): Compare leaves it out.
+func IsBound(impl string) bool { return strings.HasPrefix(impl, "bound.") }
 
 // Parse reads Go benchmark output (as go test -bench writes it, any number
 // of runs interleaved) and summarises sec/op per family, workload,

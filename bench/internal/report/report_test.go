@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/perf/benchmath"
 )
 
 func parseFile(t *testing.T, name string) *Data {
@@ -91,6 +93,28 @@ func TestCompare(t *testing.T) {
 	}
 	if c := Compare(find(t, d, "Solo", "workload=x"), 2); c[0].Verdict != NoPeer {
 		t.Fatalf("no peer: %+v", c)
+	}
+}
+
+// A bound (a reference line such as the work done synchronously) is shown
+// but is not a peer: lockstep is compared with the fastest real peer, and
+// with none when the bound is all there is.
+func TestCompareLeavesOutBounds(t *testing.T) {
+	point := func(ns float64) map[int]benchmath.Summary {
+		return map[int]benchmath.Summary{1: {Center: ns * 1e-9, Lo: math.Inf(-1), Hi: math.Inf(1)}}
+	}
+	w := &Workload{Name: "workload=chain", Series: []*Series{
+		{Impl: "lockstep.future.Then", ByProcs: point(10)},
+		{Impl: "bound.func-slice", ByProcs: point(1)},
+		{Impl: "goroutine-per-stage", ByProcs: point(20)},
+	}}
+	c := Compare(w, 1)
+	if len(c) != 1 || c[0].Peer != "goroutine-per-stage" || c[0].Verdict != Leads || math.Abs(c[0].Ratio-0.5) > 1e-9 {
+		t.Fatalf("with a bound and a peer: %+v; want a lead over goroutine-per-stage at 0.5x", c)
+	}
+	w.Series = w.Series[:2]
+	if c := Compare(w, 1); len(c) != 1 || c[0].Verdict != NoPeer {
+		t.Fatalf("with only a bound: %+v; want no peer", c)
 	}
 }
 
