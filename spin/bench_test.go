@@ -40,14 +40,16 @@ var sink int
 // of the two atomic operations on the fast path.
 func BenchmarkUncontended(b *testing.B) {
 	for _, impl := range benchImpls {
-		b.Run("impl="+impl.name, func(b *testing.B) {
-			l := impl.new()
-			b.ReportAllocs()
-			for b.Loop() {
-				l.Lock()
-				l.Unlock()
-			}
-		})
+		b.Run("impl="+impl.name, func(b *testing.B) { uncontended(b, impl.new()) })
+	}
+}
+
+// uncontended is BenchmarkUncontended's loop.
+func uncontended(b *testing.B, l locker) {
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Lock()
+		l.Unlock()
 	}
 }
 
@@ -61,19 +63,28 @@ func BenchmarkContended(b *testing.B) {
 			for _, impl := range benchImpls {
 				b.Run(fmt.Sprintf("cs=%d/par=%d/impl=%s", cs, par, impl.name), func(b *testing.B) {
 					l := impl.new()
-					b.SetParallelism(par)
-					b.RunParallel(func(pb *testing.PB) {
-						local := 0
-						for pb.Next() {
-							l.Lock()
-							local += work(cs)
-							l.Unlock()
-							local += work(20)
-						}
-						sink += local & 0 // keep local live without racing on sink's value
-					})
+					contended(b, cs, par, func() locker { return l })
 				})
 			}
 		}
 	}
+}
+
+// contended is BenchmarkContended's loop: par goroutines per P each lock,
+// work cs steps, unlock and work 20 steps, in a loop. per is called once
+// per goroutine for the locker it uses (the same lock for all of them; a
+// queue lock's locker also carries the goroutine's own node).
+func contended(b *testing.B, cs, par int, per func() locker) {
+	b.SetParallelism(par)
+	b.RunParallel(func(pb *testing.PB) {
+		l := per()
+		local := 0
+		for pb.Next() {
+			l.Lock()
+			local += work(cs)
+			l.Unlock()
+			local += work(20)
+		}
+		sink += local & 0 // keep local live without racing on sink's value
+	})
 }

@@ -50,10 +50,10 @@
 // problem and needs a queue node per acquisition (from the caller or a
 // pool). Measured against the two locks here (BenchmarkMCS, with the node
 // from the caller, reused: the lock's best case), it did not earn its
-// place: uncontended 10.3 ns a Lock/Unlock pair against 4.9 for Lock and
-// 5.2 for TicketLock (it takes four atomic operations: two to reset the
-// node, a swap and a compare-and-swap), and contended on 2 CPUs 4-8x
-// sync.Mutex, above TicketLock (AMD EPYC, 2 vCPUs; see BENCHMARKS.md).
+// place: uncontended 12.1 ns a Lock/Unlock pair against 4.6 for Lock and
+// 5.0 for TicketLock (it takes four atomic operations: two to reset the
+// node, a swap and a compare-and-swap), and contended level with
+// TicketLock or slower (AMD EPYC, 2 vCPUs; see BENCHMARKS.md).
 //
 // Neither lock is reentrant, neither has a context-aware Lock (a ticket
 // cannot be abandoned once taken; see mutex.Mutex.LockContext), and neither

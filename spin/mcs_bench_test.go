@@ -9,7 +9,6 @@ import (
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
 	"github.com/lockstep-go/lockstep/internal/cacheline"
-	"github.com/lockstep-go/lockstep/spin"
 )
 
 // mcsLock is the MCS queue lock (J. M. Mellor-Crummey and M. L. Scott,
@@ -68,6 +67,16 @@ func (l *mcsLock) Unlock(n *mcsNode) {
 	next.locked.Store(false)
 }
 
+// mcsLocker is one goroutine's handle on an mcsLock: the lock and the
+// goroutine's node, as the benchmark loops' locker.
+type mcsLocker struct {
+	l *mcsLock
+	n *mcsNode
+}
+
+func (m mcsLocker) Lock()   { m.l.Lock(m.n) }
+func (m mcsLocker) Unlock() { m.l.Unlock(m.n) }
+
 // TestMCSLockMutualExclusion keeps the benchmark's lock honest: a
 // counter incremented without atomics under it ends exact (and -race sees
 // no race on it).
@@ -93,68 +102,26 @@ func TestMCSLockMutualExclusion(t *testing.T) {
 }
 
 // BenchmarkMCS runs BenchmarkUncontended's and BenchmarkContended's loops
-// on the MCS lock, with TicketLock, Lock and sync.Mutex in the same run
-// (compare impl=mcs with the others by benchstat -col /impl).
+// on the MCS lock, with the package's other locks and sync.Mutex in the
+// same run (compare by benchstat -col /impl).
 func BenchmarkMCS(b *testing.B) {
-	others := []struct {
-		name string
-		new  func() locker
-	}{
-		{"sync", func() locker { return new(sync.Mutex) }},
-		{"spin", func() locker { return new(spin.Lock) }},
-		{"ticket", func() locker { return new(spin.TicketLock) }},
-	}
 	b.Run("case=uncontended/impl=mcs", func(b *testing.B) {
-		var l mcsLock
-		n := new(mcsNode)
-		b.ReportAllocs()
-		for b.Loop() {
-			l.Lock(n)
-			l.Unlock(n)
-		}
+		uncontended(b, mcsLocker{new(mcsLock), new(mcsNode)})
 	})
-	for _, o := range others {
-		b.Run("case=uncontended/impl="+o.name, func(b *testing.B) {
-			l := o.new()
-			b.ReportAllocs()
-			for b.Loop() {
-				l.Lock()
-				l.Unlock()
-			}
-		})
+	for _, impl := range benchImpls {
+		b.Run("case=uncontended/impl="+impl.name, func(b *testing.B) { uncontended(b, impl.new()) })
 	}
 	for _, cs := range []int{0, 20} {
 		for _, par := range []int{1, 4} {
 			name := fmt.Sprintf("case=contended/cs=%d/par=%d", cs, par)
 			b.Run(name+"/impl=mcs", func(b *testing.B) {
 				var l mcsLock
-				b.SetParallelism(par)
-				b.RunParallel(func(pb *testing.PB) {
-					n := new(mcsNode)
-					local := 0
-					for pb.Next() {
-						l.Lock(n)
-						local += work(cs)
-						l.Unlock(n)
-						local += work(20)
-					}
-					sink += local & 0
-				})
+				contended(b, cs, par, func() locker { return mcsLocker{&l, new(mcsNode)} })
 			})
-			for _, o := range others {
-				b.Run(name+"/impl="+o.name, func(b *testing.B) {
-					l := o.new()
-					b.SetParallelism(par)
-					b.RunParallel(func(pb *testing.PB) {
-						local := 0
-						for pb.Next() {
-							l.Lock()
-							local += work(cs)
-							l.Unlock()
-							local += work(20)
-						}
-						sink += local & 0
-					})
+			for _, impl := range benchImpls {
+				b.Run(name+"/impl="+impl.name, func(b *testing.B) {
+					l := impl.new()
+					contended(b, cs, par, func() locker { return l })
 				})
 			}
 		}

@@ -1,6 +1,7 @@
 package waitq_test
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -35,46 +36,34 @@ func (r *rounds) end() {
 	}
 }
 
-// A waiter whose ctx ends after its round has ended, with nobody having
-// opened the gate yet, reports the end: the end beats the cancellation.
-func TestGateEndBeatsCancellation(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var r rounds
-		done := make(chan struct{})
-		got := make(chan bool, 1)
-		go func() { got <- r.await(done, 0) }()
-		synctest.Wait()  // parked on round 0's channel
-		r.ended.Store(1) // the round ends; its ender has not opened the gate yet
-		close(done)
-		if !<-got {
-			t.Fatal("Park reported a cancellation although the round had ended first")
-		}
-		if r.gate.Parked() {
-			t.Fatal("Parked still reports a waiter after Park returned")
-		}
-	})
-}
-
-// A waiter whose ctx ends before its round does reports false, and leaves
-// nothing parked behind.
-func TestGateCancelledWaitReportsFalse(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var r rounds
-		done := make(chan struct{})
-		got := make(chan bool, 1)
-		go func() { got <- r.await(done, 0) }()
-		synctest.Wait()
-		if !r.gate.Parked() {
-			t.Fatal("Parked reports nobody while a waiter is parked")
-		}
-		close(done)
-		if <-got {
-			t.Fatal("Park reported the end of a round that has not ended")
-		}
-		if r.gate.Parked() {
-			t.Fatal("Parked still reports a waiter after a cancelled Park returned")
-		}
-	})
+// A waiter whose ctx ends reports false if its round has not ended, and
+// true if it has, even when the round's ender has not opened the gate yet:
+// the end beats the cancellation. Either way it leaves nothing parked.
+func TestGateCancellation(t *testing.T) {
+	for _, ended := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ended=%v", ended), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var r rounds
+				done := make(chan struct{})
+				got := make(chan bool, 1)
+				go func() { got <- r.await(done, 0) }()
+				synctest.Wait() // parked on round 0's channel
+				if !r.gate.Parked() {
+					t.Fatal("Parked reports nobody while a waiter is parked")
+				}
+				if ended {
+					r.ended.Store(1) // the round ends; its ender has not opened the gate yet
+				}
+				close(done)
+				if res := <-got; res != ended {
+					t.Fatalf("Park reported %v when its ctx ended with the round ended=%v", res, ended)
+				}
+				if r.gate.Parked() {
+					t.Fatal("Parked still reports a waiter after Park returned")
+				}
+			})
+		})
+	}
 }
 
 // Ending a round releases every waiter of that round, and only them: the
