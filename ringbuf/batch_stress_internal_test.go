@@ -92,19 +92,7 @@ func rvDo[V any](t *testing.T, what string, f func() V) V {
 // if state is not nil, what it describes of the queue then.
 func rvWait(t *testing.T, wg *sync.WaitGroup, what string, state func() string) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	timer := time.NewTimer(rvLiveness)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		testutil.DumpGoroutines()
-		if state != nil {
-			what += ": " + state()
-		}
-		t.Fatalf("no %s within %v (stacks above)", what, rvLiveness)
-	}
+	testutil.WaitWithin(t, wg, rvLiveness, "no "+what, state)
 }
 
 // rvQuiet checks the stamps of a queue on which no operation is in flight:

@@ -278,41 +278,39 @@ func benchBatch(b *testing.B, q batcher) {
 // baseline (a channel has no batches); compare with the same queue's
 // trystreams, and across versions.
 func benchBatchStreams(b *testing.B, mk func() batcher, pairs int) {
-	const size = 16
 	q := mk()
 	b.ReportAllocs()
 	var wg sync.WaitGroup
 	for p := range pairs {
 		share := shareOf(b.N, pairs, p)
-		wg.Go(func() {
-			var bo backoff.Backoff
-			var buf [size]int
-			for i := 0; i < share; {
-				if k := q.TryPushN(buf[:min(size, share-i)]); k > 0 {
-					i += k
-					bo.Reset()
-				} else {
-					bo.Snooze()
-				}
-			}
-		})
-		wg.Go(func() {
-			var bo backoff.Backoff
-			var buf [size]int
-			for i := 0; i < share; {
-				// Never more than its share: the other consumers' items
-				// must be left for them.
-				if k := q.TryPopN(buf[:min(size, share-i)]); k > 0 {
-					i += k
-					bo.Reset()
-				} else {
-					bo.Snooze()
-				}
-			}
-		})
+		wg.Go(func() { moveBatches(q, share, true) })
+		wg.Go(func() { moveBatches(q, share, false) })
 	}
 	wg.Wait()
 	perItem(b, b.N)
+}
+
+// moveBatches pushes (or pops) share items through q, 16 at a time,
+// backing off while the queue is full (or empty). A consumer never takes
+// more than its share: the other consumers' items must be left for them.
+func moveBatches(q batcher, share int, push bool) {
+	const size = 16
+	var bo backoff.Backoff
+	var buf [size]int
+	for i := 0; i < share; {
+		var k int
+		if push {
+			k = q.TryPushN(buf[:min(size, share-i)])
+		} else {
+			k = q.TryPopN(buf[:min(size, share-i)])
+		}
+		if k > 0 {
+			i += k
+			bo.Reset()
+		} else {
+			bo.Snooze()
+		}
+	}
 }
 
 // BenchmarkBatch compares TryPushN/TryPopN of 16 items with 16 single

@@ -533,13 +533,8 @@ func (q *MPMC[T]) TryPopN(dst []T) int {
 				// Let the garbage collector free what the items
 				// reference. A queue of pointer-free items skips this:
 				// it was a quarter of such a batch's stores.
-				var zero T
-				for i := range run {
-					run[i].val = zero
-				}
-				for i := range wrap {
-					wrap[i].val = zero
-				}
+				zeroVals(run)
+				zeroVals(wrap)
 			}
 			publishStamps(run, head+q.oneLap)
 			publishStamps(wrap, next+q.oneLap)

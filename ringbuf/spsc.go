@@ -280,12 +280,8 @@ func (q *SPSC[T]) TryPushN(vs []T) int {
 	end := min(i+n, q.cap)
 	run, wrap := q.slots[i:end], q.slots[:n-(end-i)]
 	k := uint64(len(run))
-	for j, v := range vs[:k] {
-		run[j].val = v
-	}
-	for j, v := range vs[k:n] {
-		wrap[j].val = v
-	}
+	storeVals(run, vs[:k])
+	storeVals(wrap, vs[k:n])
 	// Publish every slot but the first with plain stores, and then the
 	// first with the compare-and-swap that may race with Close. The
 	// consumer reaches the others only through the first, so the batch
@@ -295,13 +291,8 @@ func (q *SPSC[T]) TryPushN(vs []T) int {
 	if !run[0].stamp.CompareAndSwap(seen, 2*tail+1) {
 		// Closed and marked by the consumer, which never looks past the
 		// mark: no item was visible.
-		var zero T
-		for j := range run {
-			run[j].val = zero
-		}
-		for j := range wrap {
-			wrap[j].val = zero
-		}
+		zeroVals(run)
+		zeroVals(wrap)
 		return 0
 	}
 	q.tail.Store(tail + n)
@@ -344,13 +335,8 @@ func (q *SPSC[T]) TryPopN(dst []T) int {
 	copyVals(dst[:len(run)], run)
 	copyVals(dst[len(run):n], wrap)
 	if !q.pointerFree {
-		var zero T
-		for j := range run {
-			run[j].val = zero // let the GC free what the items reference
-		}
-		for j := range wrap {
-			wrap[j].val = zero
-		}
+		zeroVals(run) // let the GC free what the items reference
+		zeroVals(wrap)
 	}
 	q.head.Store(head + n) // release the slots; a full fence, before notify's load
 	if i += n; i >= q.cap {
@@ -516,5 +502,21 @@ func (q *SPSC[T]) Cap() int { return int(q.cap) }
 func copyVals[T any](dst []T, run []slot[T]) {
 	for j := range dst {
 		dst[j] = run[j].val
+	}
+}
+
+// storeVals writes vs into the items of run, which is as long.
+func storeVals[T any](run []slot[T], vs []T) {
+	for j, v := range vs {
+		run[j].val = v
+	}
+}
+
+// zeroVals zeroes the items of run, so that the garbage collector can
+// free what they referenced.
+func zeroVals[T any](run []slot[T]) {
+	var zero T
+	for j := range run {
+		run[j].val = zero
 	}
 }

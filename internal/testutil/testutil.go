@@ -75,15 +75,27 @@ func Run(t testing.TB, n int, fn func(id int)) {
 // takes longer than Liveness.
 func WaitLive(t testing.TB, wg *sync.WaitGroup) {
 	t.Helper()
+	WaitWithin(t, wg, Liveness, "goroutines still running: deadlock or lost wakeup", nil)
+}
+
+// WaitWithin waits for wg, failing the test if that takes longer than
+// limit: it writes every goroutine's stack to stderr and reports what,
+// followed by what state describes then when state is not nil (the
+// primitive's counters, say).
+func WaitWithin(t testing.TB, wg *sync.WaitGroup, limit time.Duration, what string, state func() string) {
+	t.Helper()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	timer := time.NewTimer(Liveness)
+	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	select {
 	case <-done:
 	case <-timer.C:
 		DumpGoroutines()
-		t.Fatalf("goroutines still running after %v: deadlock or lost wakeup (stacks above)", Liveness)
+		if state != nil {
+			what += ": " + state()
+		}
+		t.Fatalf("%s after %v (stacks above)", what, limit)
 	}
 }
 
