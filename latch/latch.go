@@ -89,7 +89,9 @@ func (l *Latch) CountDown() {
 }
 
 // countedDown handles a CountDown whose add left the count at c <= 0,
-// outlined so that CountDown can be inlined.
+// outlined so that CountDown can be inlined. It is small enough to be
+// inlined itself once the test hook compiles to nothing, which made
+// CountDown too big (cost 93 against the budget of 80), hence noinline.
 //
 // Exactly one add takes the count from 1 to 0, and that one opens the
 // latch. An add that started from 0 or below (a CountDown racing the last
@@ -97,6 +99,8 @@ func (l *Latch) CountDown() {
 // to 0, never to 1, because every negative step is paired with its own
 // undo, so the latch cannot open twice. Count and TryWait read a negative
 // count as zero.
+//
+//go:noinline
 func (l *Latch) countedDown(c int64) {
 	if c < 0 {
 		l.count.Add(1)

@@ -121,7 +121,7 @@ func FastFree64() uint64 {
 	if Enabled {
 		return ^uint64(0)
 	}
-	return atomic.LoadUint64(&fastFreeWord64)
+	return atomic.LoadUint64(&FastFreeWord64)
 }
 
 // FastFreeInt32 is FastFree for an int32 state word.

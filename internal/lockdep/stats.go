@@ -25,14 +25,22 @@ import (
 var watchingWord uint32
 
 // fastFreeWord and its siblings are what FastFree, FastFree64 and
-// FastFreeInt32 return: 0, or all ones while watchingWord is 1. (One word
-// per type, so that each function is a single load: they are inlined into
-// fast paths whose inlining budget is nearly spent.)
+// FastFreeInt32 return outside a debug build: 0, or all ones while
+// watchingWord is 1. (One word per type, so that each function is a single
+// load: they are inlined into fast paths whose inlining budget is nearly
+// spent.)
 var (
 	fastFreeWord      uint32
-	fastFreeWord64    uint64
 	fastFreeWordInt32 int32
 )
+
+// FastFreeWord64 is FastFree64's word, exported for the one fast path that
+// cannot afford even FastFree64's inlined call: rwlock.RWMutex.RLock reads
+// it with atomic.LoadUint64 directly (the inlined call counts 4 more
+// towards the inlining budget than the bare load, and RLock has none to
+// spare). Read it only with atomic.LoadUint64, never write it, and test
+// Enabled first: a debug build never updates it.
+var FastFreeWord64 uint64
 
 // table is the current lookup table; nil while nothing is watched.
 var table atomic.Pointer[watchTable]
@@ -85,7 +93,7 @@ func rebuild() {
 		table.Store(nil)
 		atomic.StoreUint32(&watchingWord, 0)
 		atomic.StoreUint32(&fastFreeWord, 0)
-		atomic.StoreUint64(&fastFreeWord64, 0)
+		atomic.StoreUint64(&FastFreeWord64, 0)
 		atomic.StoreInt32(&fastFreeWordInt32, 0)
 		return
 	}
@@ -106,7 +114,7 @@ func rebuild() {
 	table.Store(t)
 	atomic.StoreUint32(&watchingWord, 1)
 	atomic.StoreUint32(&fastFreeWord, ^uint32(0))
-	atomic.StoreUint64(&fastFreeWord64, ^uint64(0))
+	atomic.StoreUint64(&FastFreeWord64, ^uint64(0))
 	atomic.StoreInt32(&fastFreeWordInt32, -1)
 }
 
