@@ -44,10 +44,11 @@
 //     takes. Every blocking call in this module does (the locks, the
 //     semaphore, the ring buffers and the pool through one shared wait
 //     queue, the barriers through its broadcast counterpart; latch and
-//     future on channels of their own, under the same rule); [mutex.Cond]
-//     is a condition variable whose Wait cannot miss a Signal, and
-//     [latch.Latch] and [future.Future] expose a Done channel that stays
-//     closed once the event happened.
+//     future on the channel their completion closes, or a WaitGroup when
+//     the ctx cannot end, under the same rule); [mutex.Cond] is a
+//     condition variable whose Wait cannot miss a Signal, and [latch.Latch]
+//     and [future.Future] expose a Done channel that stays closed once the
+//     event happened.
 //  5. Unsafe lazy initialisation: two goroutines both see nil and both
 //     create. Cure: sync.Once (or sync.OnceValue) in the standard library.
 //  6. Visibility and ordering: without a synchronizing operation a write

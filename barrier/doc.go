@@ -58,10 +58,12 @@
 //
 // Measured on the 2-core CI machine while other jobs loaded it (see
 // bench_test.go; figures vary 2-4x between runs, so compare only within one
-// run). A Cyclic round costs about 0.5-0.7 of a mutex-and-channel barrier's
-// for 2 and 8 parties, and about the same for 64 parties on more than one
-// processor, where parking and waking every party dominates both (with one
-// processor, about half). The difference is the wait: a party that arrives
+// run). At one processor a Cyclic round costs about half a
+// mutex-and-channel barrier's for 2 parties and 0.7-0.9 of it for 8 and 64,
+// where every party's yield or park and the scheduler dominate both; at two
+// processors 2-party rounds cost about a third of it in package runs, and
+// 8- and 64-party rounds about the same (BENCHMARKS.md has the runs). The
+// difference is the wait: a party that arrives
 // early polls before it parks, yielding the processor a few times (so the
 // parties still to come run and arrive) and, when there are no more parties
 // than processors (so every party can be running at once), first busy-waiting
@@ -71,7 +73,8 @@
 // Arriving at a Cyclic is one compare-and-swap on one state word, and the
 // last arrival's trips the generation (without a barrier action, in that same
 // compare-and-swap); a round allocates nothing but one channel if a party
-// parks. A break allocates the error and a small record of it.
+// parks. A break allocates a few small objects (the error and a record of
+// it).
 //
 // Phaser's Arrive, Register and ArriveAndDeregister are one compare-and-swap
 // on one state word and allocate nothing; a Phaser round

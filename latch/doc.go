@@ -39,7 +39,10 @@
 // New allocates the latch (24 bytes) and nothing else. CountDown is one
 // atomic add, inlined (at zero, an add and its undo); the last one also
 // does a swap and a compare-and-swap to release whoever is parked. Wait on
-// an open latch is a load. A Wait that finds the latch closed first yields
+// an open latch is two loads (the count, then the Done channel's word; the
+// first such Wait on a latch that nobody waited on installs a shared
+// closed channel there with one compare-and-swap). A Wait that finds the
+// latch closed first yields
 // the processor a few times, looking again after each, so that the
 // goroutines still to count down can run and finish if they are runnable
 // but not running (on this processor, or with more goroutines than

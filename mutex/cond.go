@@ -100,8 +100,8 @@ func (c *Cond) Wait(ctx context.Context) error {
 	c.unlockL(w)
 	var err error
 	if ctx.Done() == nil {
-		// Cannot be cancelled: block on the waiter's channel alone, with
-		// nothing to re-check under mu.
+		// Cannot be cancelled: park on the waiter's WaitGroup (no channel
+		// is made), with nothing to re-check under mu.
 		c.q.WaitNoCtx(nopLocker{}, w)
 	} else {
 		// Wait resolves a wake racing the cancellation under mu.

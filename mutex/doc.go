@@ -62,7 +62,8 @@
 //     a channel of one used as a lock costs and 0.7x x/sync's Weighted(1).
 //   - Cond.Signal and Broadcast with nobody waiting: one atomic load (about
 //     2 ns, 2.5x faster than sync.Cond's). A Wait allocates its queue entry
-//     and costs 1.5-3x sync.Cond's runtime-integrated wait.
+//     (and, when its ctx can end, a channel to select on) and costs 1.5-3x
+//     sync.Cond's runtime-integrated wait.
 //
 // Values of the types in this package must not be copied after first use.
 package mutex

@@ -189,7 +189,8 @@ func (m *Mutex) TryLock() bool {
 
 // tryLockSlow retries TryLock's CAS. A failure means another bit moved (a
 // waiter registered, a woken goroutine came or went) or the lock was taken;
-// the next load tells which. Outlined so that TryLock can be inlined.
+// the next load tells which. Outlined to keep TryLock small (TryLock does
+// not inline even so: cost 103 against the inliner's 80).
 func (m *Mutex) tryLockSlow() bool {
 	for {
 		old := m.state.Load()

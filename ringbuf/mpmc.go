@@ -21,9 +21,9 @@ const maxCapacity = 1 << 40
 // claims slots with compare-and-swap instead of a lock.
 //
 // TryPush and TryPop never park: they fail when the queue is full or empty.
-// Push and Pop wait, spinning briefly and then parking, until they succeed,
-// the queue is closed, or ctx ends. TryPushN and TryPopN move a batch with
-// one compare-and-swap.
+// Push and Pop wait, yielding the processor a few times and then parking,
+// until they succeed, the queue is closed, or ctx ends. TryPushN and
+// TryPopN move a batch with one compare-and-swap.
 //
 // An MPMC must be created with NewMPMC: the zero value has no slots, and
 // every operation on it but Len and Cap (which report 0) panics. An MPMC
@@ -62,7 +62,7 @@ const maxCapacity = 1 << 40
 // A push loads tail, checks that its slot's stamp is tail, claims the
 // position by moving tail on with a compare-and-swap, writes the item and
 // only then publishes it by storing the stamp; a pop does the same with head
-// and the stamp tail+1, zeroes the slot so the garbage collector can free
+// and the stamp head+1, zeroes the slot so the garbage collector can free
 // what the item referenced (a batch pop skips that when T holds no
 // pointers), and releases the slot by storing the stamp of the next lap.
 // The stamp store is what publishes: the push's store of p+1

@@ -67,7 +67,8 @@ const spscClosedMark = ^uint64(0)
 // (Doubling keeps "holds item c" and "free for item c+1" apart when the
 // capacity is 1.) A push writes the item and publishes it by moving the
 // stamp to 2c+1 with a compare-and-swap; TryPushN writes a batch's stamps
-// with plain stores and publishes the batch by the compare-and-swap of its
+// with plain stores (atomic ones where there is no assembly for it, and
+// under -race) and publishes the batch by the compare-and-swap of its
 // first slot's stamp, which the consumer must pass first. A pop takes item c
 // when the stamp is 2c+1, zeroes the slot so that the garbage collector
 // can free what the item referenced, and releases it with a store of

@@ -50,7 +50,8 @@ func (*noCopy) Unlock() {}
 // (the popper does not park) or the pusher's load sees parked != 0 (it
 // takes mu, which the popper holds until it is queued and parked, and
 // wakes it). The same holds for pushers waiting for room, with the roles
-// swapped. Close marks the ring closed with an atomic read-modify-write and
+// swapped. Close marks the ring closed with an atomic operation (MPMC ors a
+// bit into tail, SPSC stores a flag; both are sequentially consistent) and
 // then wakes everybody under mu; a waiter's re-check includes the closed
 // mark, so it cannot park after Close either.
 //

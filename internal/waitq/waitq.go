@@ -2,8 +2,8 @@
 // queue of parked goroutines behind the locks, the semaphore, the ring
 // buffers and the pool, and Gate, its broadcast counterpart for the
 // barriers, which release every waiter of a round at once. Both implement
-// the cancellation contract of DESIGN.md once, so that each primitive only
-// decides who may proceed. For Queue:
+// the cancellation contract (in the module's guide, package lockstep) once,
+// so that each primitive only decides who may proceed. For Queue:
 //
 //  1. A waiter parks on its own channel and selects on it together with
 //     ctx.Done(), so cancellation needs no helper goroutine and
@@ -27,16 +27,17 @@
 // except Wait, which takes it over. Holding the primitive's state and its
 // queue under one lock is what makes the check-then-park of rule 4 atomic.
 //
-// A waiter is used for one wait and then dropped: one allocation per park.
-// It parks on a sync.WaitGroup embedded in it when the wait cannot be
-// cancelled (WaitNoCtx, or a ctx whose Done is nil), and on a channel,
-// selected together with ctx.Done(), when it can; the channel is made only
-// then. Contended profiles of the locks showed the second allocation (the
-// channel, 96 bytes) and the garbage it makes as a large share of the slow
-// path. Waiters are not pooled: a channel or WaitGroup first used inside a
-// testing/synctest bubble must not be used outside it, so a pooled waiter
-// would break users' synctest tests; both park kinds are durably blocking
-// inside a bubble as long as they are fresh.
+// A waiter is used for one wait and then dropped: one allocation per park
+// that cannot be cancelled, two per park that can. It parks on a
+// sync.WaitGroup embedded in it when the wait cannot be cancelled
+// (WaitNoCtx, or a ctx whose Done is nil), and on a channel, selected
+// together with ctx.Done(), when it can; the channel is made only then.
+// Contended profiles of the locks showed that second allocation (the
+// channel, 112 bytes in Go 1.26) and the garbage it makes as a large share
+// of the slow path. Waiters are not pooled: a channel or WaitGroup first
+// used inside a testing/synctest bubble must not be used outside it, so a
+// pooled waiter would break users' synctest tests; both park kinds are
+// durably blocking inside a bubble as long as they are fresh.
 //
 // A waiter parked outside a bubble may be woken from inside one (a lock
 // shared by a synctest test and a parallel test) when its wait is
