@@ -304,6 +304,7 @@ func (p *Phaser) publishAdvance(phase, registered int, terminate bool) {
 	if terminate {
 		n |= terminatedBit
 	}
+	testhook.Yield() // loaded; a ForceTermination may set its bit now
 	if !isTerminated(s) && p.state.CompareAndSwap(s, n) {
 		p.release(phase, terminate)
 		return
