@@ -39,7 +39,9 @@ var (
 // it with atomic.LoadUint64 directly (the inlined call counts 4 more
 // towards the inlining budget than the bare load, and RLock has none to
 // spare). Read it only with atomic.LoadUint64, never write it, and test
-// Enabled first: a debug build never updates it.
+// Enabled first: in a debug build every acquisition must take the tracked
+// path (FastFree64 is the constant all-ones there), while this word is 0
+// whenever nothing is watched.
 var FastFreeWord64 uint64
 
 // table is the current lookup table; nil while nothing is watched.
