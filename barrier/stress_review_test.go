@@ -254,6 +254,91 @@ func TestCyclicEqualSuccesses(t *testing.T) {
 	}
 }
 
+// cyclicOutcomes tallies what Await returned in a Cyclic stress run and
+// checks each result against the contract.
+type cyclicOutcomes struct {
+	t         *testing.T
+	parties   int
+	errAction error // what the run's failing action returns
+
+	broken, ctxErrs, actionErrs atomic.Int64
+	bad                         atomic.Int64 // failures so far
+}
+
+func (o *cyclicOutcomes) failf(format string, args ...any) {
+	o.bad.Add(1)
+	o.t.Errorf(format, args...)
+}
+
+// check checks one Await's result, made by who with ctx, and reports
+// whether the call succeeded: a success has an index in [0, parties); a
+// failure has index -1 and is ErrBroken (never wrapping a ctx error), the
+// action's error, or an error of ctx once ctx has ended.
+func (o *cyclicOutcomes) check(who string, ctx context.Context, idx int, err error) bool {
+	if err == nil {
+		if idx < 0 || idx >= o.parties {
+			o.failf("%s: index %d", who, idx)
+		}
+		return true
+	}
+	switch {
+	case errors.Is(err, ErrBroken):
+		if isCtxErr(err) {
+			o.failf("%s: ErrBroken unwraps to a ctx error: %v", who, err)
+		}
+		o.broken.Add(1)
+	case errors.Is(err, o.errAction):
+		o.actionErrs.Add(1)
+	case isCtxErr(err):
+		if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+			o.failf("%s: ctx error %v, ctx %v", who, err, ctx.Err())
+		}
+		o.ctxErrs.Add(1)
+	default:
+		o.failf("%s: Await: %v", who, err)
+	}
+	if idx != -1 {
+		o.failf("%s: error %v with index %d", who, err, idx)
+	}
+	return false
+}
+
+// finish counts a stress goroutine out; the last of n sets stop, which ends
+// the goroutine that keeps resetting the barrier.
+func finish(done *atomic.Int32, n int, stop *atomic.Bool) {
+	if int(done.Add(1)) == n {
+		stop.Store(true)
+	}
+}
+
+// waitCyclicStress waits for a Cyclic stress run's goroutines, within a
+// liveness bound.
+func waitCyclicStress(t *testing.T, wg *sync.WaitGroup, b *Cyclic) {
+	t.Helper()
+	testutil.WaitWithin(t, wg, 15*time.Second, "cyclic stress stuck", func() string {
+		w := b.word.Load()
+		return fmt.Sprintf("gen %d, arrived %d, status %d, parked %v", genOf(w), arrivedOf(w), statusOf(w), b.gate.Parked())
+	})
+}
+
+// checkCyclicQuiescent checks b once every call has returned: nobody is
+// counted as parked, and the only break record left, if any, is the
+// current broken generation's, with nobody still to read it.
+func checkCyclicQuiescent(t *testing.T, b *Cyclic) {
+	t.Helper()
+	if b.gate.Parked() {
+		t.Errorf("parked after every call returned")
+	}
+	if rs := b.broken.Load(); rs != nil {
+		w := b.word.Load()
+		for _, r := range *rs {
+			if r.pending.Load() != 0 || r.gen != genOf(w) || statusOf(w) != genBroken {
+				t.Errorf("leftover record for gen %d (pending %d); word gen %d status %d", r.gen, r.pending.Load(), genOf(w), statusOf(w))
+			}
+		}
+	}
+}
+
 func cyclicSuccessStress(t *testing.T, withAction bool, startGen uint64, resets bool) {
 	const parties = 4
 	target := testutil.Scale(1500)
@@ -278,11 +363,7 @@ func cyclicSuccessStress(t *testing.T, withAction bool, startGen uint64, resets 
 	var succ [parties]int
 	var mu sync.Mutex
 	perTrip := map[int64]int{}
-	var bad atomic.Int64
-	failf := func(format string, args ...any) {
-		bad.Add(1)
-		t.Errorf(format, args...)
-	}
+	o := cyclicOutcomes{t: t, parties: parties, errAction: errAction}
 	var done atomic.Int32
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -298,10 +379,9 @@ func cyclicSuccessStress(t *testing.T, withAction bool, startGen uint64, resets 
 			runtime.Gosched()
 		}
 	})
-	var broken, ctxErrs, actionErrs atomic.Int64
 	for id := range parties {
 		wg.Go(func() {
-			defer done.Add(1)
+			defer finish(&done, parties, &stop)
 			rng := rand.New(rand.NewPCG(uint64(id), startGen+7))
 			for tries := 0; succ[id] < target && tries < 20*target; tries++ {
 				var ctx context.Context
@@ -315,38 +395,17 @@ func cyclicSuccessStress(t *testing.T, withAction bool, startGen uint64, resets 
 					cancel() // someone finished: nobody may wait for it
 				}
 				idx, err := b.Await(ctx)
-				switch {
-				case err == nil:
-					if idx < 0 || idx >= parties {
-						failf("party %d: index %d", id, idx)
-					}
+				if o.check(fmt.Sprintf("party %d", id), ctx, idx, err) {
 					succ[id]++
 					if withAction {
 						n := published
 						if n < 0 {
-							failf("party %d: success after a failed action", id)
+							o.failf("party %d: success after a failed action", id)
 						}
 						mu.Lock()
 						perTrip[n]++
 						mu.Unlock()
 					}
-				case errors.Is(err, ErrBroken):
-					if isCtxErr(err) {
-						failf("party %d: ErrBroken unwraps to a ctx error: %v", id, err)
-					}
-					broken.Add(1)
-				case errors.Is(err, errAction):
-					actionErrs.Add(1)
-				case isCtxErr(err):
-					if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
-						failf("party %d: ctx error %v, ctx %v", id, err, ctx.Err())
-					}
-					ctxErrs.Add(1)
-				default:
-					failf("party %d: Await: %v", id, err)
-				}
-				if idx != -1 && err != nil {
-					failf("party %d: error %v with index %d", id, err, idx)
 				}
 				cancel()
 				// A broken barrier stays broken until Reset; without the
@@ -354,24 +413,13 @@ func cyclicSuccessStress(t *testing.T, withAction bool, startGen uint64, resets 
 				if b.Broken() && rng.IntN(2) == 0 {
 					b.Reset()
 				}
-				if bad.Load() > 10 {
+				if o.bad.Load() > 10 {
 					return
 				}
 			}
 		})
 	}
-	var pwg sync.WaitGroup
-	pwg.Go(func() {
-		for done.Load() < parties {
-			time.Sleep(time.Millisecond)
-		}
-		stop.Store(true)
-	})
-	testutil.WaitWithin(t, &wg, 15*time.Second, "cyclic stress stuck", func() string {
-		w := b.word.Load()
-		return fmt.Sprintf("gen %d, arrived %d, status %d, parked %v", genOf(w), arrivedOf(w), statusOf(w), b.gate.Parked())
-	})
-	pwg.Wait()
+	waitCyclicStress(t, &wg, b)
 	if succ[0] != target {
 		t.Errorf("only %d successes of %d", succ[0], target)
 	}
@@ -385,19 +433,9 @@ func cyclicSuccessStress(t *testing.T, withAction bool, startGen uint64, resets 
 			t.Errorf("trip %d: %d successes, want %d", n, k, parties)
 		}
 	}
-	if b.gate.Parked() {
-		t.Fatalf("parked %v after every call returned", b.gate.Parked())
-	}
-	if rs := b.broken.Load(); rs != nil {
-		w := b.word.Load()
-		for _, r := range *rs {
-			if r.pending.Load() != 0 || r.gen != genOf(w) || statusOf(w) != genBroken {
-				t.Errorf("leftover record for gen %d (pending %d); word gen %d status %d", r.gen, r.pending.Load(), genOf(w), statusOf(w))
-			}
-		}
-	}
+	checkCyclicQuiescent(t, b)
 	t.Logf("%d successes each, %d broken, %d ctx errors, %d action errors; ended at gen %d",
-		succ[0], broken.Load(), ctxErrs.Load(), actionErrs.Load(), genOf(b.word.Load()))
+		succ[0], o.broken.Load(), o.ctxErrs.Load(), o.actionErrs.Load(), genOf(b.word.Load()))
 }
 
 // More goroutines than parties, so that generations are made of any
@@ -435,12 +473,8 @@ func cyclicTotals(t *testing.T, startGen uint64) {
 		return nil
 	})
 	b.word.Store(startGen << genShift)
-	var succ, actionErrs, broken, ctxErrs atomic.Int64
-	var bad atomic.Int64
-	failf := func(format string, args ...any) {
-		bad.Add(1)
-		t.Errorf(format, args...)
-	}
+	var succ atomic.Int64
+	o := cyclicOutcomes{t: t, parties: parties, errAction: errAction}
 	var done atomic.Int32
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -456,7 +490,7 @@ func cyclicTotals(t *testing.T, startGen uint64) {
 	})
 	for id := range goroutines {
 		wg.Go(func() {
-			defer done.Add(1)
+			defer finish(&done, goroutines, &stop)
 			rng := rand.New(rand.NewPCG(uint64(id), startGen+9))
 			for range attempts {
 				var ctx context.Context
@@ -469,72 +503,29 @@ func cyclicTotals(t *testing.T, startGen uint64) {
 				if done.Load() > 0 && rng.IntN(2) == 0 {
 					cancel()
 				}
-				idx, err := b.Await(ctx)
-				switch {
-				case err == nil:
-					if idx < 0 || idx >= parties {
-						failf("index %d", idx)
-					}
+				if idx, err := b.Await(ctx); o.check("a caller", ctx, idx, err) {
 					succ.Add(1)
-				case errors.Is(err, ErrBroken):
-					if isCtxErr(err) {
-						failf("ErrBroken unwraps to a ctx error: %v", err)
-					}
-					broken.Add(1)
-				case errors.Is(err, errAction):
-					if idx != -1 {
-						failf("action error with index %d", idx)
-					}
-					actionErrs.Add(1)
-				case isCtxErr(err):
-					if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
-						failf("ctx error %v, ctx %v", err, ctx.Err())
-					}
-					ctxErrs.Add(1)
-				default:
-					failf("Await: %v", err)
 				}
 				cancel()
 				if b.Broken() && rng.IntN(3) == 0 {
 					b.Reset()
 				}
-				if bad.Load() > 10 {
+				if o.bad.Load() > 10 {
 					return
 				}
 			}
 		})
 	}
-	var pwg sync.WaitGroup
-	pwg.Go(func() {
-		for done.Load() < goroutines {
-			time.Sleep(time.Millisecond)
-		}
-		stop.Store(true)
-	})
-	testutil.WaitWithin(t, &wg, 15*time.Second, "cyclic stress stuck", func() string {
-		w := b.word.Load()
-		return fmt.Sprintf("gen %d, arrived %d, status %d, parked %v", genOf(w), arrivedOf(w), statusOf(w), b.gate.Parked())
-	})
-	pwg.Wait()
+	waitCyclicStress(t, &wg, b)
 	if got, want := succ.Load(), parties*okTrips.Load(); got != want {
 		t.Errorf("%d successes for %d tripped generations: want %d", got, okTrips.Load(), want)
 	}
-	if got, want := actionErrs.Load(), failedTrips.Load(); got != want {
+	if got, want := o.actionErrs.Load(), failedTrips.Load(); got != want {
 		t.Errorf("%d action errors returned for %d failed actions", got, want)
 	}
-	if b.gate.Parked() {
-		t.Errorf("parked after every call returned")
-	}
-	if rs := b.broken.Load(); rs != nil {
-		w := b.word.Load()
-		for _, r := range *rs {
-			if r.pending.Load() != 0 || r.gen != genOf(w) || statusOf(w) != genBroken {
-				t.Errorf("leftover record for gen %d (pending %d); word gen %d status %d", r.gen, r.pending.Load(), genOf(w), statusOf(w))
-			}
-		}
-	}
+	checkCyclicQuiescent(t, b)
 	t.Logf("%d trips, %d failed actions, %d successes, %d broken, %d ctx errors; ended at gen %d",
-		okTrips.Load(), failedTrips.Load(), succ.Load(), broken.Load(), ctxErrs.Load(), genOf(b.word.Load()))
+		okTrips.Load(), failedTrips.Load(), succ.Load(), o.broken.Load(), o.ctxErrs.Load(), genOf(b.word.Load()))
 }
 
 // ForceTermination at a random moment while parties run cancellable
