@@ -59,21 +59,13 @@ func runOrUnstick(t *testing.T, n int, limit time.Duration, unstick func(), fn f
 	for id := range n {
 		wg.Go(func() { fn(id) })
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	timer := time.NewTimer(limit)
-	defer timer.Stop()
-	select {
-	case <-done:
+	if testutil.Within(&wg, limit) {
 		return true
-	case <-timer.C:
 	}
 	unstick()
-	timer.Reset(limit)
-	select {
-	case <-done:
+	if testutil.Within(&wg, limit) {
 		t.Errorf("goroutines still running after %v (released by Close): a Push or Pop stayed parked (lost wakeup) or a loop never ended", limit)
-	case <-timer.C:
+	} else {
 		testutil.DumpGoroutines()
 		t.Errorf("goroutines still running after %v, and after Close: a Push or Pop stayed parked through Close (stacks above)", limit)
 	}

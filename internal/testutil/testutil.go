@@ -84,18 +84,29 @@ func WaitLive(t testing.TB, wg *sync.WaitGroup) {
 // primitive's counters, say).
 func WaitWithin(t testing.TB, wg *sync.WaitGroup, limit time.Duration, what string, state func() string) {
 	t.Helper()
+	if !Within(wg, limit) {
+		DumpGoroutines()
+		if state != nil {
+			what += ": " + state()
+		}
+		t.Fatalf("%s after %v (stacks above)", what, limit)
+	}
+}
+
+// Within waits for wg at most limit and reports whether wg finished, for
+// a test that has something to try before it fails (closing a queue to
+// release parked goroutines, say). If wg did not finish, a goroutine stays
+// waiting on it until it does.
+func Within(wg *sync.WaitGroup, limit time.Duration) bool {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	select {
 	case <-done:
+		return true
 	case <-timer.C:
-		DumpGoroutines()
-		if state != nil {
-			what += ": " + state()
-		}
-		t.Fatalf("%s after %v (stacks above)", what, limit)
+		return false
 	}
 }
 
