@@ -1,11 +1,25 @@
 package suite
 
 import (
+	"flag"
 	"fmt"
+	"os"
 	"runtime"
 	"sync/atomic"
 	"testing"
 )
+
+// TestMain prints the Go version as a configuration line ahead of the
+// results when benchmarks run, as the testing package prints goos, goarch
+// and cpu, so that a report rendered from a prebuilt suite binary (report
+// -bin) names the toolchain that compiled the suite, not its own.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		fmt.Printf("goversion: %s\n", runtime.Version())
+	}
+	os.Exit(m.Run())
+}
 
 // work does about n dependent multiply-adds on local state: the body of a
 // critical section or the think time between operations, touching no shared

@@ -10,6 +10,18 @@
 //	go -C bench run ./cmd/report -run 'Locks|Queues' -cpu 1,2,4,8,16
 //	go -C bench run ./cmd/report -in results/raw.txt   # re-render a saved run
 //
+// To benchmark a machine without Go (a target server, another architecture),
+// build a kit here and run it there:
+//
+//	go -C bench run ./cmd/report -kit /tmp/kit -target linux/arm64
+//	scp -r /tmp/kit target: && ssh target 'cd kit && ./report -bin ./suite.test'
+//
+// The kit is the suite compiled as a test binary and this command, both for
+// -target (this machine's system by default); -bin makes the report run that
+// binary instead of building the suite, so the target needs neither Go nor
+// the module cache. Bring back the kit's results/ folder (raw.txt is the
+// input for benchstat, or for -in on any machine).
+//
 // Runs are interleaved: the suite runs -count times over, each time every
 // benchmark once per GOMAXPROCS value, so that drift on a shared machine
 // (another tenant, thermal throttling, the CPUs moving between cores) hits
@@ -43,15 +55,25 @@ func main() {
 		quick     = flag.Bool("quick", false, "one short round at 1 and all CPUs: a rough picture in under 2 minutes")
 		out       = flag.String("out", "results", "directory for report.md, raw.txt and charts/")
 		in        = flag.String("in", "", "render the report from this raw results file instead of running")
+		bin       = flag.String("bin", "", "run this prebuilt suite test binary (from -kit, or go test -c ./suite) instead of building the suite")
+		kit       = flag.String("kit", "", "build the suite and this command into this directory, for -target, and exit")
+		target    = flag.String("target", runtime.GOOS+"/"+runtime.GOARCH, "GOOS/GOARCH that -kit builds for")
 	)
 	flag.Parse()
+	if *kit != "" {
+		if err := buildKit(*kit, *target); err != nil {
+			fmt.Fprintln(os.Stderr, "report:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *quick {
 		*count, *benchtime = 1, "20ms"
 		if !flagSet("cpu") {
 			*cpus = quickCPUs()
 		}
 	}
-	if err := run(*cpus, *count, *benchtime, *filter, *out, *in); err != nil {
+	if err := run(*cpus, *count, *benchtime, *filter, *out, *in, *bin); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
@@ -81,14 +103,41 @@ func quickCPUs() string {
 	return "1"
 }
 
-func run(cpus string, count int, benchtime, filter, out, in string) error {
+// buildKit compiles the suite's test binary and the report command into dir,
+// for target ("GOOS/GOARCH"; cross-compiling when it is not this machine's
+// system). It must run in the bench module's root, as the report does.
+func buildKit(dir, target string) error {
+	goos, goarch, ok := strings.Cut(target, "/")
+	if !ok || goos == "" || goarch == "" {
+		return fmt.Errorf("-target %q: want GOOS/GOARCH, as linux/arm64", target)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, args := range [][]string{
+		{"test", "-c", "-o", filepath.Join(dir, "suite.test"), "./suite"},
+		{"build", "-o", filepath.Join(dir, "report"), "./cmd/report"},
+	} {
+		cmd := exec.Command("go", args...)
+		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "report: wrote %s and %s; on the target, in that folder: ./report -bin ./suite.test\n",
+		filepath.Join(dir, "suite.test"), filepath.Join(dir, "report"))
+	return nil
+}
+
+func run(cpus string, count int, benchtime, filter, out, in, bin string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
 	rawPath := filepath.Join(out, "raw.txt")
 	start := time.Now()
 	if in == "" {
-		if err := runSuite(rawPath, cpus, count, benchtime, filter); err != nil {
+		if err := runSuite(rawPath, bin, cpus, count, benchtime, filter); err != nil {
 			return err
 		}
 	} else {
@@ -112,9 +161,13 @@ func run(cpus string, count int, benchtime, filter, out, in string) error {
 	var md bytes.Buffer
 	fmt.Fprintf(&md, "# lockstep comparison report\n\n")
 	if in == "" {
+		goVersion := d.Config["goversion"] // the suite's own toolchain (see suite's TestMain)
+		if goVersion == "" {
+			goVersion = runtime.Version()
+		}
 		fmt.Fprintf(&md, "- date: %s\n- cpu: %s (%d logical CPUs), %s/%s\n- go: %s\n- rounds: %d, benchtime %s, GOMAXPROCS %s\n\n",
 			time.Now().UTC().Format("2006-01-02"), d.Config["cpu"], runtime.NumCPU(), d.Config["goos"], d.Config["goarch"],
-			runtime.Version(), count, benchtime, cpus)
+			goVersion, count, benchtime, cpus)
 	} else {
 		fmt.Fprintf(&md, "- rendered from %s (cpu: %s, %s/%s)\n\n", in, d.Config["cpu"], d.Config["goos"], d.Config["goarch"])
 	}
@@ -144,21 +197,26 @@ func run(cpus string, count int, benchtime, filter, out, in string) error {
 	return nil
 }
 
-// runSuite compiles the suite once, lists its benchmarks with a one-iteration
-// dry run (so progress can say how many are left), then runs count
-// interleaved rounds, appending everything to rawPath.
-func runSuite(rawPath, cpus string, count int, benchtime, filter string) error {
-	tmp, err := os.MkdirTemp("", "lockstep-report")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "suite.test")
-	fmt.Fprintln(os.Stderr, "report: building the suite")
-	build := exec.Command("go", "test", "-c", "-o", bin, "./suite")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building the suite: %w", err)
+// runSuite compiles the suite once (unless bin names a prebuilt one), lists
+// its benchmarks with a one-iteration dry run (so progress can say how many
+// are left), then runs count interleaved rounds, appending everything to
+// rawPath.
+func runSuite(rawPath, bin, cpus string, count int, benchtime, filter string) error {
+	if bin == "" {
+		tmp, err := os.MkdirTemp("", "lockstep-report")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		bin = filepath.Join(tmp, "suite.test")
+		fmt.Fprintln(os.Stderr, "report: building the suite")
+		build := exec.Command("go", "test", "-c", "-o", bin, "./suite")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building the suite: %w", err)
+		}
+	} else if abs, err := filepath.Abs(bin); err == nil {
+		bin = abs // exec.Command looks a bare name up in PATH
 	}
 
 	fmt.Fprintln(os.Stderr, "report: listing benchmarks (one iteration each)")

@@ -11,7 +11,7 @@ import (
 // and charts.
 func TestRenderRecordedRun(t *testing.T) {
 	out := t.TempDir()
-	if err := run("1,2", 3, "100ms", ".", out, filepath.Join("..", "..", "internal", "report", "testdata", "small.txt")); err != nil {
+	if err := run("1,2", 3, "100ms", ".", out, filepath.Join("..", "..", "internal", "report", "testdata", "small.txt"), ""); err != nil {
 		t.Fatal(err)
 	}
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
