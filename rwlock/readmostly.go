@@ -180,8 +180,11 @@ func (m *ReadMostly) RLock() RToken {
 	if lockdep.Active() {
 		return m.rlockTracked() // package diag: see lockdep.go
 	}
-	// BRAVO's reader fast path, written out here so that it inlines; see
-	// rlockBiased for the argument.
+	// BRAVO's reader fast path, written out here to save the call into
+	// rlockBiased (see there for the argument). RLock itself does not
+	// inline (cost 286 against the inliner's 80): rewritten with one
+	// outlined call and bare sync/atomic functions it still cost 135, and
+	// measured no faster (2026-12-07, BENCHMARKS.md).
 	if t := m.bias.Load(); t != nil && t != &revoked {
 		s := t.pick()
 		s.n.Add(1)
