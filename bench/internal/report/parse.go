@@ -60,7 +60,9 @@ type Data struct {
 	Config   map[string]string // file configuration: goos, goarch, cpu, pkg...
 	// Warnings are the lines that begin like a result but do not parse
 	// (a benchmark that failed, or printed on its result line): skipped,
-	// as benchstat skips them.
+	// as benchstat skips them; and, once per benchmark, results without
+	// a time per operation (a benchmark that reports only its own
+	// metrics), which the report has nothing to compare by.
 	Warnings []string
 }
 
@@ -91,6 +93,7 @@ func Parse(r io.Reader, fileName string) (*Data, error) {
 
 	type key struct{ family, workload, impl string }
 	values := map[key]map[int][]float64{}
+	untimed := map[string]bool{} // names already warned about for lacking sec/op
 	var order []key
 	d := &Data{Config: map[string]string{}}
 
@@ -106,10 +109,15 @@ func Parse(r io.Reader, fileName string) (*Data, error) {
 				}
 			}
 			sec, ok := rec.Value("sec/op")
-			if !ok || math.IsNaN(sec) || math.IsInf(sec, 0) {
-				// No time, or no measurement (NaN would sort and
-				// compare as nothing else does).
+			if !ok {
+				if name := "Benchmark" + string(rec.Name.Full()); !untimed[name] {
+					untimed[name] = true
+					d.Warnings = append(d.Warnings, name+": no ns/op (only custom metrics)")
+				}
 				continue
+			}
+			if math.IsNaN(sec) || math.IsInf(sec, 0) {
+				continue // no measurement: NaN would sort and compare as nothing else does
 			}
 			impl := implProj.Project(rec).Get(implField)
 			if impl == "" {

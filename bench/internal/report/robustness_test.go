@@ -31,6 +31,29 @@ func TestParseSkipsMalformedResultLines(t *testing.T) {
 	}
 }
 
+// A benchmark that reports only custom metrics (b.ReportMetric(0, "ns/op")
+// drops the time) was skipped without a word, so its family went missing
+// from the report silently. Now it is named once among the warnings, and
+// results that do have a time still count.
+func TestParseWarnsOnceAboutUntimedResults(t *testing.T) {
+	in := "BenchmarkX/w=a/impl=chan-2 \t 1000 \t 20 ns/op\n" +
+		"BenchmarkX/w=a/impl=lockstep.M-2 \t 1000 \t 3 ns/item\n" +
+		"BenchmarkX/w=a/impl=lockstep.M-2 \t 1000 \t 4 ns/item\n" +
+		"BenchmarkX/w=a/impl=sync.Mutex-2 \t 1000 \t 30 ns/op\t 2 ns/item\n"
+	d, err := Parse(strings.NewReader(in), "raw.txt")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := []string{"BenchmarkX/w=a/impl=lockstep.M-2: no ns/op (only custom metrics)"}
+	if !slices.Equal(d.Warnings, want) {
+		t.Errorf("warnings %q; want %q", d.Warnings, want)
+	}
+	w := find(t, d, "X", "w=a")
+	if got := len(w.Series); got != 2 {
+		t.Errorf("%d implementations in the workload; want chan and sync.Mutex, the two with a time", got)
+	}
+}
+
 // A workload measured at one GOMAXPROCS value only (a benchmark that skips
 // or fails at the others), or whose points all have one time, gives the
 // log-scaled axis a zero range; gonum/plot widens that by ±1, to 0 when the
