@@ -41,6 +41,20 @@ func TestKitRunsWithoutGo(t *testing.T) {
 			t.Errorf("report.md lacks %q:\n%s", want, md)
 		}
 	}
+
+	// Rendered again from its raw results (-in), the report still names
+	// the suite's toolchain.
+	out := t.TempDir()
+	if err := run("1", 1, "1x", ".", out, filepath.Join(kit, "results", "raw.txt"), ""); err != nil {
+		t.Fatal(err)
+	}
+	md, err = os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ", " + runtime.Version() + ")\n"; !strings.Contains(string(md), want) {
+		t.Errorf("re-rendered report.md lacks %q:\n%s", want, md)
+	}
 }
 
 // -bin names the binary to run; a missing one is an error, not a reason to

@@ -169,7 +169,11 @@ func run(cpus string, count int, benchtime, filter, out, in, bin string) error {
 			time.Now().UTC().Format("2006-01-02"), d.Config["cpu"], runtime.NumCPU(), d.Config["goos"], d.Config["goarch"],
 			goVersion, count, benchtime, cpus)
 	} else {
-		fmt.Fprintf(&md, "- rendered from %s (cpu: %s, %s/%s)\n\n", in, d.Config["cpu"], d.Config["goos"], d.Config["goarch"])
+		fmt.Fprintf(&md, "- rendered from %s (cpu: %s, %s/%s", in, d.Config["cpu"], d.Config["goos"], d.Config["goarch"])
+		if v := d.Config["goversion"]; v != "" {
+			fmt.Fprintf(&md, ", %s", v)
+		}
+		md.WriteString(")\n\n")
 	}
 	md.WriteString("Time per operation (median; ± is the 95% confidence interval when there are 6 or more rounds). " +
 		"Ratios are lockstep ÷ the fastest other implementation in the same run: below 1 is faster. " +
