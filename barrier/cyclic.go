@@ -53,6 +53,9 @@ const (
 // errGoexit is the Cause when the action called runtime.Goexit.
 var errGoexit = errors.New("barrier action called runtime.Goexit")
 
+// Error says why the generation broke, and which party gave up when one
+// did: "barrier: broken: party 2 gave up waiting: context deadline
+// exceeded".
 func (e *BrokenError) Error() string {
 	switch e.reason {
 	case brokenByContext:

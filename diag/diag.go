@@ -46,6 +46,9 @@ const (
 	LongWait Kind = Kind(lockdep.LongWait)
 )
 
+// String names the kind as reports print it: "lock order inversion",
+// "recursive locking", "unlock of a lock held by another goroutine" or
+// "long wait".
 func (k Kind) String() string { return lockdep.Kind(k).String() }
 
 // Stack is one goroutine's stack in a Report.
