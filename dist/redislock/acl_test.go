@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,10 +14,13 @@ import (
 )
 
 // heldHook calls onHeld once, on the trying goroutine, when a script run by
-// the client has returned {0, pttl}: a try that found the lock held.
+// the client has returned {0, pttl}: a try that found the lock held. With
+// at > 1 it waits for the at'th such try.
 type heldHook struct {
 	once   sync.Once
 	onHeld func()
+	at     int32
+	n      atomic.Int32
 }
 
 func (h *heldHook) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -27,7 +31,7 @@ func (h *heldHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
 		if c, ok := cmd.(*redis.Cmd); ok && err == nil {
-			if res, err := c.Int64Slice(); err == nil && len(res) == 2 && res[0] == 0 {
+			if res, err := c.Int64Slice(); err == nil && len(res) == 2 && res[0] == 0 && h.n.Add(1) >= h.at {
 				h.once.Do(h.onHeld)
 			}
 		}

@@ -105,3 +105,29 @@ func TestLockCancelledWhileSubscriptionRedials(t *testing.T) {
 	t.Cleanup(func() { c.Close() })
 	cancelWhenStalled(t, srv, c, key, d.stalled, "while its subscription redialed", d.releaseDial)
 }
+
+// The same once the subscription has been handed over to go-redis's
+// ChannelWithSubscriptions: its goroutine reads the subscription and, when
+// the connection breaks, dials again under the PubSub's mutex, with a
+// context of its own (bound only by the client's DialTimeout, 5s by
+// default; with this dialer, never). Lock's deferred ps.Close waited for
+// that mutex, so a Lock cancelled during such a redial returned only when
+// the dial ended.
+func TestLockCancelledWhileHandedOverSubscriptionRedials(t *testing.T) {
+	srv := redistest.Start(t)
+	const key = "redial-handed-over"
+	d := newScriptedDialer(t, dialStall) // the redial of the handed-over subscription
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Dialer: d.dial})
+	admin := srv.Client(t)
+	// The second try that finds the lock held is the one after the
+	// subscription's confirmation, which Lock hands over first. Then the
+	// subscription's connection is killed, with the next dial stalling.
+	c.AddHook(&heldHook{at: 2, onHeld: func() {
+		d.arm()
+		if err := admin.ClientKillByFilter(context.Background(), "TYPE", "pubsub").Err(); err != nil {
+			t.Error(err)
+		}
+	}})
+	t.Cleanup(func() { c.Close() })
+	cancelWhenStalled(t, srv, c, key, d.stalled, "while its handed-over subscription redialed", d.releaseDial)
+}

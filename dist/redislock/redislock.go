@@ -227,8 +227,11 @@ func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
 	//     waits for, and only ctx ends that dial.
 	//   - Only a reply that came while ctx lives is handed over to
 	//     ChannelWithSubscriptions, which redials with a context of its own.
+	//   - That redial holds the PubSub's mutex too, bound only by the
+	//     client's DialTimeout: closeSubscription does not wait for ps.Close
+	//     once ctx has ended.
 	ps := m.client.Subscribe(ctx, m.channel())
-	defer ps.Close()
+	defer closeSubscription(ctx, ps)
 	confirmed := make(chan error, 1)
 	go func() {
 		_, err := ps.Receive(ctx)
@@ -270,6 +273,24 @@ func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
 		if l != nil || err != nil {
 			return l, err
 		}
+	}
+}
+
+// closeSubscription closes ps, waiting for the close only while ctx lives.
+// Close takes the PubSub's mutex, which go-redis holds while it dials the
+// subscription's connection again, with a context of its own (after the
+// hand-over to ChannelWithSubscriptions, when the connection broke); a
+// cancelled Lock must not wait for that dial (rule 1 of the cancellation
+// contract). The close then finishes in the background when the dial ends.
+func closeSubscription(ctx context.Context, ps *redis.PubSub) {
+	closed := make(chan struct{})
+	go func() {
+		ps.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-ctx.Done():
 	}
 }
 
