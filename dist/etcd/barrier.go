@@ -166,17 +166,30 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 // (A plain delete let a counted member withdraw after the others had
 // entered, leaving them with fewer than n. Found by an adversarial review.)
 // Like [Session.cleanup] it runs even though ctx may be done; if it fails,
-// the key goes with the session's lease.
+// it is tried again in the background (see Session.settle), so that the key
+// of a member that left is not counted by a later opening. (An opening
+// that counts it before a try gets through is not undone: the retry finds
+// the barrier open and leaves the key.)
 func (d *DoubleBarrier) withdraw(ctx context.Context, e entry) bool {
-	cctx, cancel := d.s.cleanupCtx(ctx)
-	defer cancel()
 	mine := clientv3.Compare(clientv3.CreateRevision(e.key), "=", e.rev)
 	notCounted := clientv3.Compare(clientv3.Value(e.key), "=", "")
-	resp, err := d.s.client.Txn(cctx).
-		If(clientv3.Compare(clientv3.CreateRevision(d.readyKey()), "=", 0), mine, notCounted).
-		Then(clientv3.OpDelete(e.key)).
-		Else(clientv3.OpTxn([]clientv3.Cmp{mine}, nil, nil)).Commit()
-	if err != nil || resp.Succeeded {
+	txn := func(cctx context.Context) (*clientv3.TxnResponse, error) {
+		return d.s.client.Txn(cctx).
+			If(clientv3.Compare(clientv3.CreateRevision(d.readyKey()), "=", 0), mine, notCounted).
+			Then(clientv3.OpDelete(e.key)).
+			Else(clientv3.OpTxn([]clientv3.Cmp{mine}, nil, nil)).Commit()
+	}
+	cctx, cancel := d.s.cleanupCtx(ctx)
+	resp, err := txn(cctx)
+	cancel()
+	if err != nil {
+		d.s.retry(ctx, func(cctx context.Context) error {
+			_, err := txn(cctx)
+			return err
+		})
+		return true
+	}
+	if resp.Succeeded {
 		return true
 	}
 	// Open (or counted by an opening whose ready key is gone), or e's key

@@ -229,8 +229,9 @@ func (s *Session) remove(ctx context.Context, key string, rev int64) (bool, erro
 	return resp.Responses[0].GetResponseDeleteRange().Deleted > 0, nil
 }
 
-// cleanupTimeout bounds the delete of a given-up waiter's key. If it fails,
-// the key goes with the session's lease.
+// cleanupTimeout bounds each try of the delete of a given-up waiter's key.
+// If a try fails, the delete is tried again in the background (see
+// Session.settle).
 const cleanupTimeout = 5 * time.Second
 
 // cleanupCtx is the context of a cleanup (cleanup, giveUp, withdraw): it
@@ -247,11 +248,71 @@ func (s *Session) cleanupCtx(ctx context.Context) (context.Context, context.Canc
 
 // cleanup deletes the key of an acquisition that failed or was cancelled. It
 // runs even though ctx may be done (it keeps ctx's values, not its
-// cancellation) so that no key is left behind to block the queue.
+// cancellation) so that no key is left behind to block the queue; if the
+// delete fails, settle tries it again in the background.
 func (s *Session) cleanup(ctx context.Context, key string, rev int64) {
+	s.settle(ctx, func(cctx context.Context) error {
+		_, err := s.remove(cctx, key, rev)
+		return err
+	})
+}
+
+// settle runs do, a cleanup's request, with a cleanup's context (see
+// cleanupCtx), and when it fails runs it again in the background, backing
+// off from 100ms to cleanupTimeout between tries, until it succeeds or the
+// session ends (the lease, and every key bound to it, is then gone or going)
+// or its client closes. do must be safe to repeat.
+//
+// A key that a failed cleanup leaves is bound to the session's lease, and
+// the session may live on for hours: once the key reached the front of its
+// line, the session would hold the lock, place or permit with no call to
+// release it, and every later waiter would wait for the session to end.
+// (Found by a review of the cleanups, 2026-12-07: the key stayed until
+// then.)
+func (s *Session) settle(ctx context.Context, do func(context.Context) error) {
 	cctx, cancel := s.cleanupCtx(ctx)
-	defer cancel()
-	s.remove(cctx, key, rev)
+	err := do(cctx)
+	cancel()
+	if err != nil {
+		s.retry(ctx, do)
+	}
+}
+
+// retry is settle's background half: it runs do again, backing off, until
+// it succeeds or the session ends or its client closes.
+func (s *Session) retry(ctx context.Context, do func(context.Context) error) {
+	s.settleMu.Lock()
+	defer s.settleMu.Unlock()
+	if s.closing || s.alive("cleanup") != nil {
+		return // the keys go with the lease
+	}
+	vctx := context.WithoutCancel(ctx) // ctx's values for the retries
+	s.settling.Add(1)
+	go func() {
+		defer s.settling.Done()
+		wait := 100 * time.Millisecond
+		for {
+			t := time.NewTimer(wait)
+			select {
+			case <-s.ctx().Done():
+				t.Stop()
+				return
+			case <-s.client.Ctx().Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			cctx, cancel := s.cleanupCtx(vctx)
+			stop := context.AfterFunc(s.ctx(), cancel) // Close waits for this goroutine
+			err := do(cctx)
+			stop()
+			cancel()
+			if err == nil {
+				return
+			}
+			wait = min(2*wait, cleanupTimeout)
+		}
+	}()
 }
 
 // givenUpKey is the marker of a join of key, under prefix, whose outcome
@@ -284,16 +345,19 @@ func inLine(prefix string) clientv3.OpOption { return clientv3.WithRange(prefix 
 // withdraw once did. Found by an adversarial review.) Otherwise it
 // returns 0.
 func (s *Session) giveUp(ctx context.Context, prefix, key string, keepCounted bool) int64 {
-	cctx, cancel := s.cleanupCtx(ctx)
-	defer cancel()
 	drop := []clientv3.Op{
 		clientv3.OpDelete(key),
 		clientv3.OpPut(givenUpKey(prefix, key), "", clientv3.WithLease(s.cs.Lease())),
 	}
 	if !keepCounted {
-		s.client.Txn(cctx).Then(drop...).Commit()
+		s.settle(ctx, func(cctx context.Context) error {
+			_, err := s.client.Txn(cctx).Then(drop...).Commit()
+			return err
+		})
 		return 0
 	}
+	cctx, cancel := s.cleanupCtx(ctx)
+	defer cancel()
 	// A value comparison fails on a missing key: a join not applied yet
 	// is refused as usual.
 	resp, err := s.client.Txn(cctx).If(clientv3.Compare(clientv3.Value(key), "=", countedValue)).

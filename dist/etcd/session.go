@@ -30,6 +30,13 @@ const DefaultTTL = 10 * time.Second
 // not free on the client (one keep-alive stream per client): make one per
 // process or per role, not one per lock.
 //
+// A call that gives up (its ctx ended, or its join's reply was lost)
+// deletes the key it queued with, so that no key of the session is left in
+// a line with no call to release it. When etcd cannot be reached for that
+// delete within 5s, the session tries it again in the background, backing
+// off up to 5s between tries, until it gets through or the session ends;
+// Close stops the tries and revokes the lease, which deletes the keys.
+//
 // The keep-alive is done by the etcd client's concurrency.Session; this type
 // adds the ctx-first constructor, the Close that revokes, and the
 // per-acquisition keys the recipes need.
@@ -41,6 +48,10 @@ type Session struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	settleMu sync.Mutex     // guards closing, and orders settle's Add before Close's Wait
+	closing  bool           // Close has begun: no more background cleanups
+	settling sync.WaitGroup // cleanups retrying in the background (see settle)
 }
 
 // SessionOption configures [NewSession].
@@ -133,7 +144,11 @@ func (s *Session) Done() <-chan struct{} { return s.cs.Done() }
 // idempotent; later calls return the first call's result.
 func (s *Session) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
-		s.cs.Orphan() // stops the keep-alive goroutine and waits for it
+		s.settleMu.Lock()
+		s.closing = true
+		s.settleMu.Unlock()
+		s.cs.Orphan()     // stops the keep-alive goroutine and waits for it
+		s.settling.Wait() // the session's end stops cleanups retrying in the background
 		if s.client.Ctx().Err() != nil {
 			return // client closed first: the lease expires after the TTL
 		}
