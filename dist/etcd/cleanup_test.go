@@ -21,19 +21,7 @@ import (
 func TestFailedCleanupIsRetried(t *testing.T) {
 	srv := etcdtest.Start(t)
 	const name = "/ghost"
-	var fail, failed atomic.Bool
-	ca := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if txnTouches(req, name+"/", false) && fail.CompareAndSwap(true, false) {
-			failed.Store(true)
-			return errors.New("test: the cleanup's delete is lost")
-		}
-		return invoker(ctx, method, req, reply, cc, opts...)
-	})
-	a, err := etcd.NewSession(context.Background(), ca, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(context.Background()) })
+	a, arm, lost := sessionLosingADelete(t, srv, name+"/")
 	hs, hc := newSession(t, srv)
 	holder, err := etcd.NewMutex(hs, name).Lock(ctxTimeout(t, 5*time.Second))
 	if err != nil {
@@ -48,12 +36,12 @@ func TestFailedCleanupIsRetried(t *testing.T) {
 		got <- err
 	}()
 	eventually(t, 5*time.Second, "the waiter queues", func() bool { return keys(t, hc, name+"/") == 2 })
-	fail.Store(true)
+	arm()
 	cancel()
 	if err := <-got; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Lock = %v, want context.Canceled", err)
 	}
-	if !failed.Load() {
+	if !lost() {
 		t.Fatal("the cancelled waiter sent no delete")
 	}
 
@@ -68,6 +56,27 @@ func TestFailedCleanupIsRetried(t *testing.T) {
 		t.Fatalf("Lock after the holder left, behind a waiter that gave up: %v (keys in line: %d)", err, keys(t, hc, name+"/"))
 	}
 	l.Unlock(context.Background())
+}
+
+// sessionLosingADelete returns a session on a client of its own whose next
+// transaction that deletes a key under prefix, once armed, fails without
+// reaching etcd, and a function reporting whether one did.
+func sessionLosingADelete(t *testing.T, srv *etcdtest.Server, prefix string) (s *etcd.Session, arm func(), lost func() bool) {
+	t.Helper()
+	var armed, failed atomic.Bool
+	c := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if txnTouches(req, prefix, false) && armed.CompareAndSwap(true, false) {
+			failed.Store(true)
+			return errors.New("test: the delete is lost")
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+	s, err := etcd.NewSession(context.Background(), c, etcd.WithTTL(liveTTL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s, func() { armed.Store(true) }, failed.Load
 }
 
 // While etcd stays out of reach the cleanup keeps trying, backing off, and
@@ -137,19 +146,7 @@ func TestCleanupRetriesEndWithTheSession(t *testing.T) {
 func TestFailedWithdrawalIsRetried(t *testing.T) {
 	srv := etcdtest.Start(t)
 	const name, members = "/leaving", "/leaving/members/"
-	var fail, failed atomic.Bool
-	ca := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if txnTouches(req, members, false) && fail.CompareAndSwap(true, false) {
-			failed.Store(true)
-			return errors.New("test: the withdrawal is lost")
-		}
-		return invoker(ctx, method, req, reply, cc, opts...)
-	})
-	a, err := etcd.NewSession(context.Background(), ca, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(context.Background()) })
+	a, arm, lost := sessionLosingADelete(t, srv, members)
 	_, hc := newSession(t, srv)
 
 	actx, cancel := context.WithCancel(context.Background())
@@ -157,12 +154,12 @@ func TestFailedWithdrawalIsRetried(t *testing.T) {
 	got := make(chan error, 1)
 	go func() { got <- etcd.NewDoubleBarrier(a, name, 2).Enter(actx) }()
 	eventually(t, 5*time.Second, "the member joins", func() bool { return keys(t, hc, members) == 1 })
-	fail.Store(true)
+	arm()
 	cancel()
 	if err := <-got; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Enter = %v, want context.Canceled", err)
 	}
-	if !failed.Load() {
+	if !lost() {
 		t.Fatal("the cancelled member sent no withdrawal")
 	}
 	eventually(t, 5*time.Second, "the member key of the member that left is deleted", func() bool { return keys(t, hc, members) == 0 })
