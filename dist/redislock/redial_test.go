@@ -7,8 +7,10 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lockstep-go/lockstep/dist/internal/redistest"
+	"github.com/lockstep-go/lockstep/dist/redislock"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -109,15 +111,15 @@ func TestLockCancelledWhileSubscriptionRedials(t *testing.T) {
 // The same once the subscription has been handed over to go-redis's
 // ChannelWithSubscriptions: its goroutine reads the subscription and, when
 // the connection breaks, dials again under the PubSub's mutex, with a
-// context of its own (bound only by the client's DialTimeout, 5s by
-// default; with this dialer, never). Lock's deferred ps.Close waited for
-// that mutex, so a Lock cancelled during such a redial returned only when
-// the dial ended.
+// context of its own (each try bound by the client's DialTimeout, here 30s
+// so that the stall outlasts the test's bound). Lock's deferred ps.Close
+// waited for that mutex, so a Lock cancelled during such a redial returned
+// only when the dial ended.
 func TestLockCancelledWhileHandedOverSubscriptionRedials(t *testing.T) {
 	srv := redistest.Start(t)
 	const key = "redial-handed-over"
 	d := newScriptedDialer(t, dialStall) // the redial of the handed-over subscription
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Dialer: d.dial})
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Dialer: d.dial, DialTimeout: 30 * time.Second})
 	admin := srv.Client(t)
 	// The second try that finds the lock held is the one after the
 	// subscription's confirmation, which Lock hands over first. Then the
@@ -130,4 +132,57 @@ func TestLockCancelledWhileHandedOverSubscriptionRedials(t *testing.T) {
 	}})
 	t.Cleanup(func() { c.Close() })
 	cancelWhenStalled(t, srv, c, key, d.stalled, "while its handed-over subscription redialed", d.releaseDial)
+}
+
+// A Lock that gets the lock while go-redis redials its handed-over
+// subscription returns with it: it waited for the redial too, in the
+// deferred ps.Close (up to five tries of the DialTimeout).
+func TestLockAcquiredWhileHandedOverSubscriptionRedials(t *testing.T) {
+	srv := redistest.Start(t)
+	const key = "redial-acquired"
+	ctx := context.Background()
+	d := newScriptedDialer(t, dialStall)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Dialer: d.dial, DialTimeout: 30 * time.Second})
+	t.Cleanup(func() { c.Close() })
+	admin := srv.Client(t)
+	c.AddHook(&heldHook{at: 2, onHeld: func() { // as in the test above
+		d.arm()
+		if err := admin.ClientKillByFilter(ctx, "TYPE", "pubsub").Err(); err != nil {
+			t.Error(err)
+		}
+	}})
+	// The holder's TTL is short: the release it publishes goes to a
+	// subscription being redialed, so the waiter finds the lock free by its
+	// timer, set to the holder's remaining TTL.
+	holder, err := redislock.New(admin, key, redislock.WithTTL(time.Second)).TryLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		l, err := redislock.New(c, key, redislock.WithTTL(time.Minute)).Lock(ctxTimeout(t, time.Minute))
+		if err == nil {
+			err = l.Unlock(ctx)
+		}
+		got <- err
+	}()
+	select {
+	case <-d.stalled:
+	case err := <-got:
+		t.Fatalf("Lock returned %v before its subscription's redial stalled", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the subscription's redial never stalled")
+	}
+	if err := holder.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second): // a liveness bound; the lock is free, and the waiter's timer fires within the holder's 1s TTL
+		d.releaseDial()
+		t.Fatalf("Lock, free since the holder's Unlock, still waiting 5s later (returned %v once the redial was released)", <-got)
+	}
 }

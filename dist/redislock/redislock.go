@@ -227,11 +227,10 @@ func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
 	//     waits for, and only ctx ends that dial.
 	//   - Only a reply that came while ctx lives is handed over to
 	//     ChannelWithSubscriptions, which redials with a context of its own.
-	//   - That redial holds the PubSub's mutex too, bound only by the
-	//     client's DialTimeout: closeSubscription does not wait for ps.Close
-	//     once ctx has ended.
+	//   - That redial holds the PubSub's mutex too, and ps.Close waits for
+	//     it: the close runs in the background (see closeSubscription).
 	ps := m.client.Subscribe(ctx, m.channel())
-	defer closeSubscription(ctx, ps)
+	defer closeSubscription(ps)
 	confirmed := make(chan error, 1)
 	go func() {
 		_, err := ps.Receive(ctx)
@@ -276,22 +275,15 @@ func (m *Mutex) Lock(ctx context.Context) (*Lock, error) {
 	}
 }
 
-// closeSubscription closes ps, waiting for the close only while ctx lives.
-// Close takes the PubSub's mutex, which go-redis holds while it dials the
-// subscription's connection again, with a context of its own (after the
-// hand-over to ChannelWithSubscriptions, when the connection broke); a
-// cancelled Lock must not wait for that dial (rule 1 of the cancellation
-// contract). The close then finishes in the background when the dial ends.
-func closeSubscription(ctx context.Context, ps *redis.PubSub) {
-	closed := make(chan struct{})
-	go func() {
-		ps.Close()
-		close(closed)
-	}()
-	select {
-	case <-closed:
-	case <-ctx.Done():
-	}
+// closeSubscription closes ps in the background. Close takes the PubSub's
+// mutex, which go-redis holds while it dials the subscription's connection
+// again with a context of its own (after the hand-over to
+// ChannelWithSubscriptions, when the connection broke): up to five tries of
+// the client's DialTimeout each, 25s by default. Neither a cancelled Lock
+// (rule 1 of the cancellation contract) nor one that has the lock waits
+// for that; the close finishes when the dial does, and at once otherwise.
+func closeSubscription(ps *redis.PubSub) {
+	go ps.Close()
 }
 
 // retryAfter returns how long a waiter waits, without a release, before it
