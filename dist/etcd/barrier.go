@@ -183,6 +183,9 @@ func (d *DoubleBarrier) withdraw(ctx context.Context, e entry) bool {
 	resp, err := txn(cctx)
 	cancel()
 	if err != nil {
+		if refused(err) {
+			return true
+		}
 		d.s.retry(ctx, func(cctx context.Context) error {
 			_, err := txn(cctx)
 			return err

@@ -1,14 +1,19 @@
 package etcd_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lockstep-go/lockstep/dist/etcd"
 	"github.com/lockstep-go/lockstep/dist/etcd/etcdtest"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 )
 
@@ -21,7 +26,7 @@ import (
 func TestFailedCleanupIsRetried(t *testing.T) {
 	srv := etcdtest.Start(t)
 	const name = "/ghost"
-	a, arm, lost := sessionLosingADelete(t, srv, name+"/")
+	a, arm, lost := sessionLosingADelete(t, srv, name+"/", false)
 	hs, hc := newSession(t, srv)
 	holder, err := etcd.NewMutex(hs, name).Lock(ctxTimeout(t, 5*time.Second))
 	if err != nil {
@@ -59,13 +64,22 @@ func TestFailedCleanupIsRetried(t *testing.T) {
 }
 
 // sessionLosingADelete returns a session on a client of its own whose next
-// transaction that deletes a key under prefix, once armed, fails without
-// reaching etcd, and a function reporting whether one did.
-func sessionLosingADelete(t *testing.T, srv *etcdtest.Server, prefix string) (s *etcd.Session, arm func(), lost func() bool) {
+// transaction that deletes a key under prefix (in either branch: a give-up
+// of a DoubleBarrier member deletes in its else branch), once armed, fails
+// without reaching etcd, and a function reporting whether one did. With
+// loseJoinReply, the next join under prefix after arming is applied and
+// its reply lost first.
+func sessionLosingADelete(t *testing.T, srv *etcdtest.Server, prefix string, loseJoinReply bool) (s *etcd.Session, arm func(), lost func() bool) {
 	t.Helper()
-	var armed, failed atomic.Bool
+	var armed, joinArmed, failed atomic.Bool
 	c := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if txnTouches(req, prefix, false) && armed.CompareAndSwap(true, false) {
+		if txnTouches(req, prefix, true) && joinArmed.CompareAndSwap(true, false) {
+			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
+				return err
+			}
+			return errors.New("test: the join's reply is lost")
+		}
+		if txnDeletes(req, prefix) && armed.CompareAndSwap(true, false) {
 			failed.Store(true)
 			return errors.New("test: the delete is lost")
 		}
@@ -76,7 +90,22 @@ func sessionLosingADelete(t *testing.T, srv *etcdtest.Server, prefix string) (s 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
-	return s, func() { armed.Store(true) }, failed.Load
+	return s, func() { joinArmed.Store(loseJoinReply); armed.Store(true) }, failed.Load
+}
+
+// txnDeletes reports whether a transaction request deletes a key under
+// prefix in either branch.
+func txnDeletes(req any, prefix string) bool {
+	txn, ok := req.(*pb.TxnRequest)
+	if !ok {
+		return false
+	}
+	for _, op := range append(slices.Clone(txn.Success), txn.Failure...) {
+		if d := op.GetRequestDeleteRange(); d != nil && bytes.HasPrefix(d.Key, []byte(prefix)) {
+			return true
+		}
+	}
+	return false
 }
 
 // While etcd stays out of reach the cleanup keeps trying, backing off, and
@@ -146,7 +175,7 @@ func TestCleanupRetriesEndWithTheSession(t *testing.T) {
 func TestFailedWithdrawalIsRetried(t *testing.T) {
 	srv := etcdtest.Start(t)
 	const name, members = "/leaving", "/leaving/members/"
-	a, arm, lost := sessionLosingADelete(t, srv, members)
+	a, arm, lost := sessionLosingADelete(t, srv, members, false)
 	_, hc := newSession(t, srv)
 
 	actx, cancel := context.WithCancel(context.Background())
@@ -163,4 +192,68 @@ func TestFailedWithdrawalIsRetried(t *testing.T) {
 		t.Fatal("the cancelled member sent no withdrawal")
 	}
 	eventually(t, 5*time.Second, "the member key of the member that left is deleted", func() bool { return keys(t, hc, members) == 0 })
+}
+
+// A DoubleBarrier member whose join was applied with its reply lost gives
+// up its key (unless an opening counted it). When that give-up failed too,
+// it was not tried again: Enter failed, and its member key stayed for the
+// session's life, to be counted by the next opening. (Found by a review of
+// the cleanup retries, 2026-12-07.)
+func TestFailedGiveUpOfBarrierJoinIsRetried(t *testing.T) {
+	srv := etcdtest.Start(t)
+	const name, members = "/lostjoin", "/lostjoin/members/"
+	a, arm, lost := sessionLosingADelete(t, srv, members, true)
+	_, hc := newSession(t, srv)
+	arm()
+	if err := etcd.NewDoubleBarrier(a, name, 2).Enter(ctxTimeout(t, 5*time.Second)); err == nil {
+		t.Fatal("Enter whose join's reply was lost returned nil")
+	}
+	if !lost() {
+		t.Fatal("the member whose join failed sent no give-up")
+	}
+	eventually(t, 5*time.Second, "the member key of the failed Enter is deleted", func() bool { return keys(t, hc, members) == 0 })
+}
+
+// Under etcd's NOSPACE alarm every request that puts is refused. A refused
+// join put nothing, yet it was given up like a join whose reply was lost;
+// the give-up (a delete and a marker put) was refused in turn and retried
+// in the background for as long as the alarm lasted, one retrying
+// goroutine more for every failed call. (Found by a review of the cleanup
+// retries, 2026-12-07.)
+func TestRefusedJoinIsNotGivenUp(t *testing.T) {
+	srv := etcdtest.Start(t)
+	const name = "/nospace"
+	var giveUps atomic.Int32
+	ca := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if txnDeletes(req, name+"/") {
+			giveUps.Add(1)
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+	a, err := etcd.NewSession(context.Background(), ca, etcd.WithTTL(liveTTL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(context.Background()) })
+	admin := srv.NewClient(t)
+	ctx := context.Background()
+	st, err := admin.Status(ctx, srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nospace := &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: st.Header.MemberId, Alarm: pb.AlarmType_NOSPACE}
+	if _, err := pb.NewMaintenanceClient(admin.ActiveConnection()).Alarm(ctx, nospace); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		admin.AlarmDisarm(context.Background(), &clientv3.AlarmMember{MemberID: st.Header.MemberId, Alarm: pb.AlarmType_NOSPACE})
+	})
+	for range 3 {
+		if _, err := etcd.NewMutex(a, name).TryLock(ctxTimeout(t, 5*time.Second)); !errors.Is(err, rpctypes.ErrNoSpace) {
+			t.Fatalf("TryLock under NOSPACE = %v, want %v", err, rpctypes.ErrNoSpace)
+		}
+	}
+	if n := giveUps.Load(); n != 0 {
+		t.Errorf("3 TryLocks whose joins etcd refused sent %d give-ups", n)
+	}
 }

@@ -259,9 +259,10 @@ func (s *Session) cleanup(ctx context.Context, key string, rev int64) {
 
 // settle runs do, a cleanup's request, with a cleanup's context (see
 // cleanupCtx), and when it fails runs it again in the background, backing
-// off from 100ms to cleanupTimeout between tries, until it succeeds or the
-// session ends (the lease, and every key bound to it, is then gone or going)
-// or its client closes. do must be safe to repeat.
+// off from 100ms to cleanupTimeout between tries, until it succeeds, etcd
+// refuses it (see refused), the session ends (the lease, and every key
+// bound to it, is then gone or going) or its client closes. do must be safe
+// to repeat.
 //
 // A key that a failed cleanup leaves is bound to the session's lease, and
 // the session may live on for hours: once the key reached the front of its
@@ -273,13 +274,36 @@ func (s *Session) settle(ctx context.Context, do func(context.Context) error) {
 	cctx, cancel := s.cleanupCtx(ctx)
 	err := do(cctx)
 	cancel()
-	if err != nil {
+	if err != nil && !refused(err) {
 		s.retry(ctx, do)
 	}
 }
 
+// refused reports whether err is etcd's definite refusal of a request,
+// which it did not apply (a transaction is applied whole or not at all):
+// an error the server returned for the request itself, as a permission
+// denied or, under the NOSPACE alarm, any request that puts. Trying such a
+// request again changes nothing until an operator acts. An unreachable
+// server, a call that timed out or was cancelled, and etcd's own "request
+// timed out" (Unavailable: the proposal may still commit) leave the outcome
+// unknown; so does any error that is not a gRPC status.
+func refused(err error) bool {
+	code := status.Code(err)
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		code = ee.Code()
+	}
+	switch code {
+	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.PermissionDenied,
+		codes.ResourceExhausted, codes.FailedPrecondition, codes.OutOfRange, codes.Unimplemented,
+		codes.Unauthenticated:
+		return true
+	}
+	return false
+}
+
 // retry is settle's background half: it runs do again, backing off, until
-// it succeeds or the session ends or its client closes.
+// it succeeds, etcd refuses it, the session ends or its client closes.
 func (s *Session) retry(ctx context.Context, do func(context.Context) error) {
 	s.settleMu.Lock()
 	defer s.settleMu.Unlock()
@@ -307,7 +331,7 @@ func (s *Session) retry(ctx context.Context, do func(context.Context) error) {
 			err := do(cctx)
 			stop()
 			cancel()
-			if err == nil {
+			if err == nil || refused(err) {
 				return
 			}
 			wait = min(2*wait, cleanupTimeout)
@@ -336,7 +360,8 @@ func inLine(prefix string) clientv3.OpOption { return clientv3.WithRange(prefix 
 // block the lock for the session's lifetime. Found by an adversarial
 // review.) The marker is bound to the session's lease: once that is gone,
 // the put would be refused anyway. Like cleanup it runs even though ctx
-// may be done; if it fails, the key goes with the session's lease.
+// may be done, and a try that fails is repeated in the background (see
+// settle).
 //
 // With keepCounted (a DoubleBarrier member), a key that an opening counted
 // (marked with countedValue) is kept and giveUp returns its create
@@ -356,14 +381,30 @@ func (s *Session) giveUp(ctx context.Context, prefix, key string, keepCounted bo
 		})
 		return 0
 	}
-	cctx, cancel := s.cleanupCtx(ctx)
-	defer cancel()
 	// A value comparison fails on a missing key: a join not applied yet
 	// is refused as usual.
-	resp, err := s.client.Txn(cctx).If(clientv3.Compare(clientv3.Value(key), "=", countedValue)).
-		Then(clientv3.OpGet(key, clientv3.WithKeysOnly())).
-		Else(drop...).Commit()
-	if err != nil || !resp.Succeeded {
+	txn := func(cctx context.Context) (*clientv3.TxnResponse, error) {
+		return s.client.Txn(cctx).If(clientv3.Compare(clientv3.Value(key), "=", countedValue)).
+			Then(clientv3.OpGet(key, clientv3.WithKeysOnly())).
+			Else(drop...).Commit()
+	}
+	cctx, cancel := s.cleanupCtx(ctx)
+	defer cancel()
+	resp, err := txn(cctx)
+	if err != nil {
+		// Outcome unknown: the caller fails, so the key must go unless an
+		// opening counts it first (then the retry leaves it, and the
+		// members that entered counted a member that left, as when the
+		// opening comes between the join and its failure here).
+		if !refused(err) {
+			s.retry(ctx, func(cctx context.Context) error {
+				_, err := txn(cctx)
+				return err
+			})
+		}
+		return 0
+	}
+	if !resp.Succeeded {
 		return 0
 	}
 	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
@@ -420,6 +461,13 @@ func (s *Session) join(ctx context.Context, op, prefix, val string, n int, keepC
 			clientv3.WithLimit(int64(n))),
 	).Commit()
 	if err != nil {
+		if refused(err) {
+			// Nothing was put. (A give-up would be refused too where
+			// the refusal is NOSPACE's, which refuses every put, and
+			// retried for as long as the alarm lasts. Found by a review,
+			// 2026-12-07.)
+			return entry{}, false, wrap(ctx, op, err)
+		}
 		// The put may have been applied with the reply lost, or may still
 		// be on its way: delete the key and forbid its put, or it would
 		// block the line until the lease ends.
