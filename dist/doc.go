@@ -70,7 +70,11 @@
 // ctx.Err()) and the call leaves nothing behind (a cancelled Lock, Campaign,
 // Acquire or Enter deletes its waiting key, so the waiters behind it move
 // up, and a grant that raced with the cancellation passes to the next
-// waiter). Outcomes a correct program meets at run time are the sentinel
+// waiter). When the engine cannot be reached for that delete, the call
+// returns after a bounded wait (5s) and the delete goes on in the
+// background: etcd's sessions retry it until it gets through or the session
+// ends; a Redis key that was left expires with its TTL. Outcomes a correct
+// program meets at run time are the sentinel
 // errors below; misuse (Unlock of a lock already unlocked) panics with a
 // message prefixed by the package name.
 //
