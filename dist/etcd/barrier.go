@@ -166,28 +166,25 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 // (A plain delete let a counted member withdraw after the others had
 // entered, leaving them with fewer than n. Found by an adversarial review.)
 // Like [Session.cleanup] it runs even though ctx may be done; if it fails,
-// it is tried again in the background (see Session.settle), so that the key
-// of a member that left is not counted by a later opening. (An opening
-// that counts it before a try gets through is not undone: the retry finds
-// the barrier open and leaves the key.)
+// its key is deleted in the background (see Session.settle), so that the
+// key of a member that left is not counted by a later opening. (An opening
+// that counts it before a try gets through is not undone; the key goes
+// anyway, so that those members' Leave does not wait for it.)
 func (d *DoubleBarrier) withdraw(ctx context.Context, e entry) bool {
 	mine := clientv3.Compare(clientv3.CreateRevision(e.key), "=", e.rev)
 	notCounted := clientv3.Compare(clientv3.Value(e.key), "=", "")
-	txn := func(cctx context.Context) (*clientv3.TxnResponse, error) {
-		return d.s.client.Txn(cctx).
-			If(clientv3.Compare(clientv3.CreateRevision(d.readyKey()), "=", 0), mine, notCounted).
-			Then(clientv3.OpDelete(e.key)).
-			Else(clientv3.OpTxn([]clientv3.Cmp{mine}, nil, nil)).Commit()
-	}
 	cctx, cancel := d.s.cleanupCtx(ctx)
-	resp, err := txn(cctx)
+	resp, err := d.s.client.Txn(cctx).
+		If(clientv3.Compare(clientv3.CreateRevision(d.readyKey()), "=", 0), mine, notCounted).
+		Then(clientv3.OpDelete(e.key)).
+		Else(clientv3.OpTxn([]clientv3.Cmp{mine}, nil, nil)).Commit()
 	cancel()
 	if err != nil {
-		if refused(err) {
-			return true
-		}
+		// Enter fails: the key must go even if an opening counts it
+		// before a retry gets through, or the members inside would wait
+		// in Leave for a member that never leaves (see giveUp).
 		d.s.retry(ctx, func(cctx context.Context) error {
-			_, err := txn(cctx)
+			_, err := d.s.remove(cctx, e.key, e.rev)
 			return err
 		})
 		return true

@@ -259,10 +259,12 @@ func (s *Session) cleanup(ctx context.Context, key string, rev int64) {
 
 // settle runs do, a cleanup's request, with a cleanup's context (see
 // cleanupCtx), and when it fails runs it again in the background, backing
-// off from 100ms to cleanupTimeout between tries, until it succeeds, etcd
-// refuses it (see refused), the session ends (the lease, and every key
-// bound to it, is then gone or going) or its client closes. do must be safe
-// to repeat.
+// off from 100ms to cleanupTimeout between tries, until it succeeds, the
+// session ends or its lease is found gone (the keys bound to it are then
+// gone or going), or its client closes. A refusal does not stop it: under
+// the NOSPACE alarm a give-up, which puts a marker, goes through once an
+// operator has freed space; a denied permission can be granted again. do
+// must be safe to repeat.
 //
 // A key that a failed cleanup leaves is bound to the session's lease, and
 // the session may live on for hours: once the key reached the front of its
@@ -274,26 +276,29 @@ func (s *Session) settle(ctx context.Context, do func(context.Context) error) {
 	cctx, cancel := s.cleanupCtx(ctx)
 	err := do(cctx)
 	cancel()
-	if err != nil && !refused(err) {
+	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		s.retry(ctx, do)
 	}
 }
 
 // refused reports whether err is etcd's definite refusal of a request,
-// which it did not apply (a transaction is applied whole or not at all):
-// an error the server returned for the request itself, as a permission
-// denied or, under the NOSPACE alarm, any request that puts. Trying such a
-// request again changes nothing until an operator acts. An unreachable
-// server, a call that timed out or was cancelled, and etcd's own "request
-// timed out" (Unavailable: the proposal may still commit) leave the outcome
-// unknown; so does any error that is not a gRPC status.
+// which it did not apply (a transaction is applied whole or not at all): an
+// error of etcd's own, sent by the server for the request itself, as a
+// permission denied or, under the NOSPACE alarm, any request that puts.
+// "Too many requests" is not one: it is etcd shedding load for a moment.
+// An unreachable server, a call that timed out or was cancelled, etcd's
+// "request timed out" (the proposal may still commit) and gRPC's own
+// statuses (a reply over the client's size limit is ResourceExhausted
+// after the request was applied) leave the outcome unknown. (Found by
+// reviews, 2026-12-07: a join refused under NOSPACE was given up, and the
+// give-up retried for as long as the alarm lasted; and a first version of
+// this function took "too many requests" and gRPC's statuses for refusals.)
 func refused(err error) bool {
-	code := status.Code(err)
 	var ee rpctypes.EtcdError
-	if errors.As(err, &ee) {
-		code = ee.Code()
+	if !errors.As(err, &ee) || errors.Is(err, rpctypes.ErrTooManyRequests) {
+		return false
 	}
-	switch code {
+	switch ee.Code() {
 	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.PermissionDenied,
 		codes.ResourceExhausted, codes.FailedPrecondition, codes.OutOfRange, codes.Unimplemented,
 		codes.Unauthenticated:
@@ -303,7 +308,7 @@ func refused(err error) bool {
 }
 
 // retry is settle's background half: it runs do again, backing off, until
-// it succeeds, etcd refuses it, the session ends or its client closes.
+// it succeeds, the session ends or its lease is gone, or its client closes.
 func (s *Session) retry(ctx context.Context, do func(context.Context) error) {
 	s.settleMu.Lock()
 	defer s.settleMu.Unlock()
@@ -331,8 +336,8 @@ func (s *Session) retry(ctx context.Context, do func(context.Context) error) {
 			err := do(cctx)
 			stop()
 			cancel()
-			if err == nil || refused(err) {
-				return
+			if err == nil || errors.Is(err, rpctypes.ErrLeaseNotFound) {
+				return // done, or the lease is gone and its keys with it
 			}
 			wait = min(2*wait, cleanupTimeout)
 		}
@@ -381,27 +386,24 @@ func (s *Session) giveUp(ctx context.Context, prefix, key string, keepCounted bo
 		})
 		return 0
 	}
-	// A value comparison fails on a missing key: a join not applied yet
-	// is refused as usual.
-	txn := func(cctx context.Context) (*clientv3.TxnResponse, error) {
-		return s.client.Txn(cctx).If(clientv3.Compare(clientv3.Value(key), "=", countedValue)).
-			Then(clientv3.OpGet(key, clientv3.WithKeysOnly())).
-			Else(drop...).Commit()
-	}
 	cctx, cancel := s.cleanupCtx(ctx)
 	defer cancel()
-	resp, err := txn(cctx)
+	// A value comparison fails on a missing key: a join not applied yet
+	// is refused as usual.
+	resp, err := s.client.Txn(cctx).If(clientv3.Compare(clientv3.Value(key), "=", countedValue)).
+		Then(clientv3.OpGet(key, clientv3.WithKeysOnly())).
+		Else(drop...).Commit()
 	if err != nil {
-		// Outcome unknown: the caller fails, so the key must go unless an
-		// opening counts it first (then the retry leaves it, and the
-		// members that entered counted a member that left, as when the
-		// opening comes between the join and its failure here).
-		if !refused(err) {
-			s.retry(ctx, func(cctx context.Context) error {
-				_, err := txn(cctx)
-				return err
-			})
-		}
+		// Outcome unknown, and the caller fails: its key must go, counted
+		// or not. A counted key that stayed would hold up every member
+		// that entered, in Leave, until the session ended, since a caller
+		// whose Enter failed never leaves. (The members that entered have
+		// counted one that left, which no retry can undo. Found by a
+		// review, 2026-12-07: the retry kept a counted key.)
+		s.retry(ctx, func(cctx context.Context) error {
+			_, err := s.client.Txn(cctx).Then(drop...).Commit()
+			return err
+		})
 		return 0
 	}
 	if !resp.Succeeded {
