@@ -84,23 +84,14 @@ func TestGiveUpRefusedByNospaceGoesThroughAfterDisarm(t *testing.T) {
 	srv := etcdtest.Start(t)
 	const name = "/full"
 	ctx := context.Background()
-	admin := srv.NewClient(t)
-	st, err := admin.Status(ctx, srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nospace := &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: st.Header.MemberId, Alarm: pb.AlarmType_NOSPACE}
-	disarm := func() {
-		admin.AlarmDisarm(ctx, &clientv3.AlarmMember{MemberID: st.Header.MemberId, Alarm: pb.AlarmType_NOSPACE})
-	}
-	t.Cleanup(disarm)
+	raise, disarm := nospaceAlarm(t, srv)
 	var joinArmed atomic.Bool
 	ca := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if txnTouches(req, name+"/", true) && joinArmed.CompareAndSwap(true, false) {
 			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
 				return err
 			}
-			if _, err := pb.NewMaintenanceClient(admin.ActiveConnection()).Alarm(ctx, nospace); err != nil {
+			if err := raise(); err != nil {
 				return err
 			}
 			return errors.New("test: the join's reply is lost")
@@ -289,4 +280,133 @@ func TestJoinWhoseReplyIsTooLargeIsGivenUp(t *testing.T) {
 		t.Fatalf("TryAcquire whose reply lists 41 keys, on a client that takes 512 bytes = %v, want ResourceExhausted from gRPC", err)
 	}
 	eventually(t, 5*time.Second, "the applied join of the failed TryAcquire is deleted", func() bool { return keys(t, hc, name+"/") == 40 })
+}
+
+// nospaceAlarm returns functions that raise and lift etcd's NOSPACE alarm.
+func nospaceAlarm(t *testing.T, srv *etcdtest.Server) (raise func() error, disarm func()) {
+	t.Helper()
+	ctx := context.Background()
+	admin := srv.NewClient(t)
+	st, err := admin.Status(ctx, srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: st.Header.MemberId, Alarm: pb.AlarmType_NOSPACE}
+	raise = func() error {
+		_, err := pb.NewMaintenanceClient(admin.ActiveConnection()).Alarm(ctx, req)
+		return err
+	}
+	disarm = func() {
+		admin.AlarmDisarm(ctx, &clientv3.AlarmMember{MemberID: st.Header.MemberId, Alarm: pb.AlarmType_NOSPACE})
+	}
+	t.Cleanup(disarm)
+	return raise, disarm
+}
+
+// A join applied with its reply lost; a waiter queues behind it; the
+// NOSPACE alarm is raised; the give-up (delete + marker put) is refused
+// and retried until an operator disarms. etcd takes deletes under NOSPACE
+// (the holder's Unlock goes through), so the given-up key must go at once:
+// it held the lock, with no call to release it, and the waiter behind it
+// waited for the alarm to be lifted. (Found by a review, 2026-12-07.)
+func TestGiveUpRefusedByNospaceFreesTheLine(t *testing.T) {
+	srv := etcdtest.Start(t)
+	const name = "/fullline"
+	raise, _ := nospaceAlarm(t, srv)
+	hs, hc := newSession(t, srv)
+	holder, err := etcd.NewMutex(hs, name).Lock(ctxTimeout(t, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, _ := newSession(t, srv)
+	wctx := ctxTimeout(t, 8*time.Second) // liveness bound
+	waiter := make(chan error, 1)
+	var joinArmed atomic.Bool
+	ca := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if txnTouches(req, name+"/", true) && joinArmed.CompareAndSwap(true, false) {
+			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
+				return err
+			}
+			go func() {
+				l, err := etcd.NewMutex(ws, name).Lock(wctx)
+				if err == nil {
+					defer l.Unlock(context.Background())
+				}
+				waiter <- err
+			}()
+			eventually(t, 5*time.Second, "a waiter queues behind the applied join", func() bool { return keys(t, hc, name+"/") == 3 })
+			if err := raise(); err != nil {
+				return err
+			}
+			return errors.New("test: the join's reply is lost")
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+	a, err := etcd.NewSession(context.Background(), ca, etcd.WithTTL(liveTTL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(context.Background()) })
+	joinArmed.Store(true)
+	if _, err := etcd.NewMutex(a, name).TryLock(ctxTimeout(t, 5*time.Second)); err == nil {
+		t.Fatal("TryLock whose join's reply was lost returned a lock")
+	}
+	if err := holder.Unlock(context.Background()); err != nil { // a delete: taken under NOSPACE
+		t.Fatalf("Unlock under NOSPACE: %v", err)
+	}
+	if err := <-waiter; err != nil {
+		t.Fatalf("waiter behind a given-up key, holder gone, alarm still raised: %v (keys in line: %d)", err, keys(t, hc, name+"/"))
+	}
+}
+
+// A DoubleBarrier member's join is applied with its reply lost, and
+// another member opens the barrier counting it; then the NOSPACE alarm is
+// raised. The give-up's first try (If counted Then get Else delete+put)
+// would keep the counted key, but etcd's capped applier refuses any txn
+// with a put in either branch: the try was refused, Enter failed though
+// the member was counted, and the retry deleted the counted key once space
+// was freed; meanwhile the member inside waited in Leave for it. (Found by
+// a review, 2026-12-07.)
+func TestCountedMembersGiveUpUnderNospaceKeepsIt(t *testing.T) {
+	srv := etcdtest.Start(t)
+	const name, members = "/fullbarrier", "/fullbarrier/members/"
+	raise, _ := nospaceAlarm(t, srv)
+	bs, bc := newSession(t, srv)
+	b := etcd.NewDoubleBarrier(bs, name, 2)
+	var joinArmed atomic.Bool
+	ca := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if txnTouches(req, members, true) && joinArmed.CompareAndSwap(true, false) {
+			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
+				return err
+			}
+			if err := b.Enter(ctxTimeout(t, 5*time.Second)); err != nil { // opens, counting this join
+				return err
+			}
+			if err := raise(); err != nil {
+				return err
+			}
+			return errors.New("test: the join's reply is lost")
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+	a, err := etcd.NewSession(context.Background(), ca, etcd.WithTTL(liveTTL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(context.Background()) })
+	joinArmed.Store(true)
+	da := etcd.NewDoubleBarrier(a, name, 2)
+	aLeft := make(chan error, 1)
+	if err := da.Enter(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Errorf("Enter of a member the opening counted, its join's reply lost, under NOSPACE = %v, want nil", err)
+		aLeft <- nil
+	} else {
+		go func() { aLeft <- da.Leave(ctxTimeout(t, 3*time.Second)) }()
+	}
+	if err := b.Leave(ctxTimeout(t, 3*time.Second)); err != nil { // liveness bound
+		t.Errorf("Leave of the member inside: %v (member keys: %d)", err, keys(t, bc, members))
+	}
+	if err := <-aLeft; err != nil {
+		t.Errorf("Leave of the member whose join's reply was lost: %v", err)
+	}
 }

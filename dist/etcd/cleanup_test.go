@@ -13,7 +13,6 @@ import (
 	"github.com/lockstep-go/lockstep/dist/etcd/etcdtest"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 )
 
@@ -235,19 +234,10 @@ func TestRefusedJoinIsNotGivenUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close(context.Background()) })
-	admin := srv.NewClient(t)
-	ctx := context.Background()
-	st, err := admin.Status(ctx, srv.Endpoint)
-	if err != nil {
+	raise, _ := nospaceAlarm(t, srv)
+	if err := raise(); err != nil {
 		t.Fatal(err)
 	}
-	nospace := &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: st.Header.MemberId, Alarm: pb.AlarmType_NOSPACE}
-	if _, err := pb.NewMaintenanceClient(admin.ActiveConnection()).Alarm(ctx, nospace); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin.AlarmDisarm(context.Background(), &clientv3.AlarmMember{MemberID: st.Header.MemberId, Alarm: pb.AlarmType_NOSPACE})
-	})
 	for range 3 {
 		if _, err := etcd.NewMutex(a, name).TryLock(ctxTimeout(t, 5*time.Second)); !errors.Is(err, rpctypes.ErrNoSpace) {
 			t.Fatalf("TryLock under NOSPACE = %v, want %v", err, rpctypes.ErrNoSpace)

@@ -375,24 +375,46 @@ func inLine(prefix string) clientv3.OpOption { return clientv3.WithRange(prefix 
 // withdraw once did. Found by an adversarial review.) Otherwise it
 // returns 0.
 func (s *Session) giveUp(ctx context.Context, prefix, key string, keepCounted bool) int64 {
-	drop := []clientv3.Op{
-		clientv3.OpDelete(key),
-		clientv3.OpPut(givenUpKey(prefix, key), "", clientv3.WithLease(s.cs.Lease())),
+	drop := func(cctx context.Context) error {
+		_, err := s.client.Txn(cctx).Then(
+			clientv3.OpDelete(key),
+			clientv3.OpPut(givenUpKey(prefix, key), "", clientv3.WithLease(s.cs.Lease())),
+		).Commit()
+		if errors.Is(err, rpctypes.ErrNoSpace) {
+			// Under the NOSPACE alarm etcd refuses every transaction
+			// with a put, but takes deletes: take the key out of the
+			// line now (it would hold up the waiters behind it for as
+			// long as the alarm lasts), and put the marker when space
+			// is freed (a late join is refused meanwhile too). (Found
+			// by a review, 2026-12-07.)
+			s.client.Delete(cctx, key)
+		}
+		return err
 	}
 	if !keepCounted {
-		s.settle(ctx, func(cctx context.Context) error {
-			_, err := s.client.Txn(cctx).Then(drop...).Commit()
-			return err
-		})
+		s.settle(ctx, drop)
 		return 0
 	}
 	cctx, cancel := s.cleanupCtx(ctx)
 	defer cancel()
 	// A value comparison fails on a missing key: a join not applied yet
 	// is refused as usual.
-	resp, err := s.client.Txn(cctx).If(clientv3.Compare(clientv3.Value(key), "=", countedValue)).
-		Then(clientv3.OpGet(key, clientv3.WithKeysOnly())).
-		Else(drop...).Commit()
+	counted := clientv3.Compare(clientv3.Value(key), "=", countedValue)
+	get := clientv3.OpGet(key, clientv3.WithKeysOnly())
+	resp, err := s.client.Txn(cctx).If(counted).Then(get).Else(
+		clientv3.OpDelete(key),
+		clientv3.OpPut(givenUpKey(prefix, key), "", clientv3.WithLease(s.cs.Lease())),
+	).Commit()
+	if errors.Is(err, rpctypes.ErrNoSpace) {
+		// The marker's put makes NOSPACE refuse the whole transaction,
+		// the branch that keeps a counted key included: decide with a
+		// delete alone, and put the marker once space is freed.
+		resp, err = s.client.Txn(cctx).If(counted).Then(get).Else(clientv3.OpDelete(key)).Commit()
+		if err == nil && !resp.Succeeded {
+			s.retry(ctx, drop)
+			return 0
+		}
+	}
 	if err != nil {
 		// Outcome unknown, and the caller fails: its key must go, counted
 		// or not. A counted key that stayed would hold up every member
@@ -400,10 +422,7 @@ func (s *Session) giveUp(ctx context.Context, prefix, key string, keepCounted bo
 		// whose Enter failed never leaves. (The members that entered have
 		// counted one that left, which no retry can undo. Found by a
 		// review, 2026-12-07: the retry kept a counted key.)
-		s.retry(ctx, func(cctx context.Context) error {
-			_, err := s.client.Txn(cctx).Then(drop...).Commit()
-			return err
-		})
+		s.retry(ctx, drop)
 		return 0
 	}
 	if !resp.Succeeded {
