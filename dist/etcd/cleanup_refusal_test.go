@@ -3,6 +3,7 @@ package etcd_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,63 +17,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
-
-// etcd answers "too many requests" when its applied index lags its
-// committed index by more than 5000 entries, before it proposes anything
-// (server/etcdserver/v3_server.go, processInternalRaftRequestOnce): a
-// transient overload, lifted by no operator, in which a cleanup is the
-// more likely to fail. The error crosses the wire as an EtcdError, i.e.
-// code Unknown with etcd's text, which clientv3 maps back to
-// rpctypes.ErrTooManyRequests (code ResourceExhausted). A first version of
-// refused() held for it, and the cleanup was never tried again: the
-// given-up key stayed in line for the session's life.
-func TestCleanupMetByTooManyRequestsIsRetried(t *testing.T) {
-	srv := etcdtest.Start(t)
-	const name = "/busy"
-	var armed, refusedOne atomic.Bool
-	ca := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if txnDeletes(req, name+"/") && armed.CompareAndSwap(true, false) {
-			refusedOne.Store(true)
-			return status.Error(codes.Unknown, "etcdserver: too many requests") // as the server sends it
-		}
-		return invoker(ctx, method, req, reply, cc, opts...)
-	})
-	a, err := etcd.NewSession(context.Background(), ca, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(context.Background()) })
-	hs, hc := newSession(t, srv)
-	holder, err := etcd.NewMutex(hs, name).Lock(ctxTimeout(t, 5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	actx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan error, 1)
-	go func() {
-		_, err := etcd.NewMutex(a, name).Lock(actx)
-		got <- err
-	}()
-	eventually(t, 5*time.Second, "the waiter queues", func() bool { return keys(t, hc, name+"/") == 2 })
-	armed.Store(true)
-	cancel()
-	if err := <-got; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled Lock = %v, want context.Canceled", err)
-	}
-	if !refusedOne.Load() {
-		t.Fatal("no cleanup was sent")
-	}
-	cs, _ := newSession(t, srv)
-	if err := holder.Unlock(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	l, err := etcd.NewMutex(cs, name).Lock(ctxTimeout(t, 5*time.Second)) // liveness bound
-	if err != nil {
-		t.Fatalf("Lock behind a waiter whose cleanup met one \"too many requests\": %v (keys in line: %d)", err, keys(t, hc, name+"/"))
-	}
-	l.Unlock(context.Background())
-}
 
 // A join whose put was applied, its reply lost, is given up; if the
 // NOSPACE alarm was raised in between (by anyone's put), the give-up
@@ -126,61 +70,12 @@ func TestGiveUpRefusedByNospaceGoesThroughAfterDisarm(t *testing.T) {
 func TestGiveUpRetryOfCountedJoinDoesNotBlockLeave(t *testing.T) {
 	srv := etcdtest.Start(t)
 	const name, members = "/orphan", "/orphan/members/"
-	var joinArmed, giveUpArmed atomic.Bool
-	var giveUps atomic.Int32
-	release := make(chan struct{})
-	retried := make(chan error, 1)
-	ca := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if txnTouches(req, members, true) && joinArmed.CompareAndSwap(true, false) {
-			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
-				return err
-			}
-			return errors.New("test: the join's reply is lost")
-		}
-		if giveUpArmed.Load() && txnDeletes(req, members) {
-			switch giveUps.Add(1) {
-			case 1:
-				return errors.New("test: the give-up is lost")
-			case 2: // the background retry: held until the barrier opened
-				select {
-				case <-release:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-				err := invoker(ctx, method, req, reply, cc, opts...)
-				retried <- err
-				return err
-			}
-		}
-		return invoker(ctx, method, req, reply, cc, opts...)
-	})
-	a, err := etcd.NewSession(context.Background(), ca, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(context.Background()) })
-	joinArmed.Store(true)
-	giveUpArmed.Store(true)
+	a, arm, release, retried := sessionHoldingARetry(t, srv, members, true)
+	arm()
 	if err := etcd.NewDoubleBarrier(a, name, 2).Enter(ctxTimeout(t, 5*time.Second)); err == nil {
 		t.Fatal("Enter whose join's reply and give-up were lost returned nil")
 	}
-	bs, bc := newSession(t, srv)
-	b := etcd.NewDoubleBarrier(bs, name, 2)
-	if err := b.Enter(ctxTimeout(t, 5*time.Second)); err != nil {
-		t.Fatal(err) // opens the barrier, counting the failed member's key
-	}
-	close(release)
-	select {
-	case err := <-retried:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second): // liveness bound
-		t.Fatal("the give-up was not retried")
-	}
-	if err := b.Leave(ctxTimeout(t, 5*time.Second)); err != nil { // liveness bound
-		t.Fatalf("Leave of the member inside: %v (member keys: %d; the failed member never Leaves)", err, keys(t, bc, members))
-	}
+	openCountingAndLeave(t, srv, name, members, release, retried)
 }
 
 // The same through the withdrawal's retry: a member whose Enter was
@@ -189,60 +84,87 @@ func TestGiveUpRetryOfCountedJoinDoesNotBlockLeave(t *testing.T) {
 func TestWithdrawalRetryOfCountedMemberDoesNotBlockLeave(t *testing.T) {
 	srv := etcdtest.Start(t)
 	const name, members = "/orphan2", "/orphan2/members/"
-	var armed atomic.Bool
-	var tries atomic.Int32
-	release := make(chan struct{})
-	retried := make(chan error, 1)
-	ca := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if armed.Load() && txnDeletes(req, members) {
-			switch tries.Add(1) {
-			case 1:
-				return errors.New("test: the withdrawal is lost")
-			case 2:
-				select {
-				case <-release:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-				err := invoker(ctx, method, req, reply, cc, opts...)
-				retried <- err
-				return err
-			}
-		}
-		return invoker(ctx, method, req, reply, cc, opts...)
-	})
-	a, err := etcd.NewSession(context.Background(), ca, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(context.Background()) })
+	a, arm, release, retried := sessionHoldingARetry(t, srv, members, false)
 	_, hc := newSession(t, srv)
 	actx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan error, 1)
 	go func() { got <- etcd.NewDoubleBarrier(a, name, 2).Enter(actx) }()
 	eventually(t, 5*time.Second, "the member joins", func() bool { return keys(t, hc, members) == 1 })
-	armed.Store(true)
+	arm()
 	cancel()
 	if err := <-got; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Enter = %v", err)
 	}
-	bs, _ := newSession(t, srv)
-	b := etcd.NewDoubleBarrier(bs, name, 2)
-	if err := b.Enter(ctxTimeout(t, 5*time.Second)); err != nil {
+	openCountingAndLeave(t, srv, name, members, release, retried)
+}
+
+// sessionHoldingARetry returns a session on a client of its own whose
+// first transaction deleting a key under members, once armed, is lost, and
+// whose second (the background retry) is held until release is called,
+// then sent, its error reported on retried. With loseJoinReply, arming
+// also loses the reply of the next join under members, after applying it.
+func sessionHoldingARetry(t *testing.T, srv *etcdtest.Server, members string, loseJoinReply bool) (s *etcd.Session, arm, release func(), retried <-chan error) {
+	t.Helper()
+	var joinArmed, armed atomic.Bool
+	var tries atomic.Int32
+	released := make(chan struct{})
+	sent := make(chan error, 1)
+	c := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if txnTouches(req, members, true) && joinArmed.CompareAndSwap(true, false) {
+			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
+				return err
+			}
+			return errors.New("test: the join's reply is lost")
+		}
+		if armed.Load() && txnDeletes(req, members) {
+			switch tries.Add(1) {
+			case 1:
+				return errors.New("test: the delete is lost")
+			case 2: // the background retry: held until the barrier opened
+				select {
+				case <-released:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				err := invoker(ctx, method, req, reply, cc, opts...)
+				sent <- err
+				return err
+			}
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+	s, err := etcd.NewSession(context.Background(), c, etcd.WithTTL(liveTTL))
+	if err != nil {
 		t.Fatal(err)
 	}
-	close(release)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	arm = func() { joinArmed.Store(loseJoinReply); armed.Store(true) }
+	return s, arm, sync.OnceFunc(func() { close(released) }), sent
+}
+
+// openCountingAndLeave has a second member enter the barrier of two under
+// name, opening it with the failed member's key counted, then lets the
+// failed member's retried delete through and checks that the member inside
+// can Leave: the key must go although it was counted.
+func openCountingAndLeave(t *testing.T, srv *etcdtest.Server, name, members string, release func(), retried <-chan error) {
+	t.Helper()
+	bs, bc := newSession(t, srv)
+	b := etcd.NewDoubleBarrier(bs, name, 2)
+	if err := b.Enter(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatal(err) // opens the barrier, counting the failed member's key
+	}
+	release()
 	select {
 	case err := <-retried:
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the withdrawal was not retried")
+	case <-time.After(10 * time.Second): // liveness bound
+		t.Fatal("the failed member's delete was not retried")
 	}
-	if err := b.Leave(ctxTimeout(t, 5*time.Second)); err != nil {
-		t.Fatalf("Leave of the member inside: %v (member keys: %d)", err, keys(t, hc, members))
+	if err := b.Leave(ctxTimeout(t, 5*time.Second)); err != nil { // liveness bound
+		t.Fatalf("Leave of the member inside: %v (member keys: %d; the failed member never Leaves)", err, keys(t, bc, members))
 	}
 }
 
