@@ -29,25 +29,7 @@ func TestGiveUpRefusedByNospaceGoesThroughAfterDisarm(t *testing.T) {
 	const name = "/full"
 	ctx := context.Background()
 	raise, disarm := nospaceAlarm(t, srv)
-	var joinArmed atomic.Bool
-	ca := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if txnTouches(req, name+"/", true) && joinArmed.CompareAndSwap(true, false) {
-			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
-				return err
-			}
-			if err := raise(); err != nil {
-				return err
-			}
-			return errors.New("test: the join's reply is lost")
-		}
-		return invoker(ctx, method, req, reply, cc, opts...)
-	})
-	a, err := etcd.NewSession(ctx, ca, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(context.Background()) })
-	joinArmed.Store(true)
+	a := sessionLosingAJoinReply(t, srv, name+"/", raise)
 	if _, err := etcd.NewMutex(a, name).TryLock(ctxTimeout(t, 5*time.Second)); err == nil {
 		t.Fatal("TryLock whose join's reply was lost returned a lock")
 	}
@@ -225,6 +207,32 @@ func nospaceAlarm(t *testing.T, srv *etcdtest.Server) (raise func() error, disar
 	return raise, disarm
 }
 
+// sessionLosingAJoinReply returns a session on a client of its own whose
+// first join under prefix is applied, then meanwhile runs, then the join's
+// reply is lost (unless meanwhile failed: then its error is the reply).
+func sessionLosingAJoinReply(t *testing.T, srv *etcdtest.Server, prefix string, meanwhile func() error) *etcd.Session {
+	t.Helper()
+	var joined atomic.Bool
+	c := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if txnTouches(req, prefix, true) && joined.CompareAndSwap(false, true) {
+			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
+				return err
+			}
+			if err := meanwhile(); err != nil {
+				return err
+			}
+			return errors.New("test: the join's reply is lost")
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+	s, err := etcd.NewSession(context.Background(), c, etcd.WithTTL(liveTTL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
 // A join applied with its reply lost; a waiter queues behind it; the
 // NOSPACE alarm is raised; the give-up (delete + marker put) is refused
 // and retried until an operator disarms. etcd takes deletes under NOSPACE
@@ -243,33 +251,17 @@ func TestGiveUpRefusedByNospaceFreesTheLine(t *testing.T) {
 	ws, _ := newSession(t, srv)
 	wctx := ctxTimeout(t, 8*time.Second) // liveness bound
 	waiter := make(chan error, 1)
-	var joinArmed atomic.Bool
-	ca := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if txnTouches(req, name+"/", true) && joinArmed.CompareAndSwap(true, false) {
-			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
-				return err
+	a := sessionLosingAJoinReply(t, srv, name+"/", func() error {
+		go func() {
+			l, err := etcd.NewMutex(ws, name).Lock(wctx)
+			if err == nil {
+				defer l.Unlock(context.Background())
 			}
-			go func() {
-				l, err := etcd.NewMutex(ws, name).Lock(wctx)
-				if err == nil {
-					defer l.Unlock(context.Background())
-				}
-				waiter <- err
-			}()
-			eventually(t, 5*time.Second, "a waiter queues behind the applied join", func() bool { return keys(t, hc, name+"/") == 3 })
-			if err := raise(); err != nil {
-				return err
-			}
-			return errors.New("test: the join's reply is lost")
-		}
-		return invoker(ctx, method, req, reply, cc, opts...)
+			waiter <- err
+		}()
+		eventually(t, 5*time.Second, "a waiter queues behind the applied join", func() bool { return keys(t, hc, name+"/") == 3 })
+		return raise()
 	})
-	a, err := etcd.NewSession(context.Background(), ca, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(context.Background()) })
-	joinArmed.Store(true)
 	if _, err := etcd.NewMutex(a, name).TryLock(ctxTimeout(t, 5*time.Second)); err == nil {
 		t.Fatal("TryLock whose join's reply was lost returned a lock")
 	}
@@ -295,28 +287,12 @@ func TestCountedMembersGiveUpUnderNospaceKeepsIt(t *testing.T) {
 	raise, _ := nospaceAlarm(t, srv)
 	bs, bc := newSession(t, srv)
 	b := etcd.NewDoubleBarrier(bs, name, 2)
-	var joinArmed atomic.Bool
-	ca := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if txnTouches(req, members, true) && joinArmed.CompareAndSwap(true, false) {
-			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
-				return err
-			}
-			if err := b.Enter(ctxTimeout(t, 5*time.Second)); err != nil { // opens, counting this join
-				return err
-			}
-			if err := raise(); err != nil {
-				return err
-			}
-			return errors.New("test: the join's reply is lost")
+	a := sessionLosingAJoinReply(t, srv, members, func() error {
+		if err := b.Enter(ctxTimeout(t, 5*time.Second)); err != nil { // opens, counting this join
+			return err
 		}
-		return invoker(ctx, method, req, reply, cc, opts...)
+		return raise()
 	})
-	a, err := etcd.NewSession(context.Background(), ca, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(context.Background()) })
-	joinArmed.Store(true)
 	da := etcd.NewDoubleBarrier(a, name, 2)
 	aLeft := make(chan error, 1)
 	if err := da.Enter(ctxTimeout(t, 5*time.Second)); err != nil {
