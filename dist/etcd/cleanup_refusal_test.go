@@ -92,7 +92,7 @@ func sessionHoldingARetry(t *testing.T, srv *etcdtest.Server, members string, lo
 	var tries atomic.Int32
 	released := make(chan struct{})
 	sent := make(chan error, 1)
-	c := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	s = interceptedSession(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if txnTouches(req, members, true) && joinArmed.CompareAndSwap(true, false) {
 			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
 				return err
@@ -116,11 +116,6 @@ func sessionHoldingARetry(t *testing.T, srv *etcdtest.Server, members string, lo
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	})
-	s, err := etcd.NewSession(context.Background(), c, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(context.Background()) })
 	arm = func() { joinArmed.Store(loseJoinReply); armed.Store(true) }
 	return s, arm, sync.OnceFunc(func() { close(released) }), sent
 }
@@ -213,7 +208,7 @@ func nospaceAlarm(t *testing.T, srv *etcdtest.Server) (raise func() error, disar
 func sessionLosingAJoinReply(t *testing.T, srv *etcdtest.Server, prefix string, meanwhile func() error) *etcd.Session {
 	t.Helper()
 	var joined atomic.Bool
-	c := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	s := interceptedSession(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if txnTouches(req, prefix, true) && joined.CompareAndSwap(false, true) {
 			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
 				return err
@@ -225,11 +220,6 @@ func sessionLosingAJoinReply(t *testing.T, srv *etcdtest.Server, prefix string, 
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	})
-	s, err := etcd.NewSession(context.Background(), c, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
 }
 

@@ -95,7 +95,7 @@ func cleanupRetried(t *testing.T, fail error) {
 func sessionLosingADelete(t *testing.T, srv *etcdtest.Server, prefix string, loseJoinReply bool, fail error) (s *etcd.Session, arm func(), lost func() bool) {
 	t.Helper()
 	var armed, joinArmed, failed atomic.Bool
-	c := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	s = interceptedSession(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if txnTouches(req, prefix, true) && joinArmed.CompareAndSwap(true, false) {
 			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
 				return err
@@ -111,11 +111,6 @@ func sessionLosingADelete(t *testing.T, srv *etcdtest.Server, prefix string, los
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	})
-	s, err := etcd.NewSession(context.Background(), c, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(context.Background()) })
 	return s, func() { joinArmed.Store(loseJoinReply); armed.Store(true) }, failed.Load
 }
 
@@ -142,7 +137,7 @@ func TestCleanupRetriesEndWithTheSession(t *testing.T) {
 	const name = "/unreachable"
 	var armed atomic.Bool
 	var tries atomic.Int32
-	ca := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	a := interceptedSession(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if armed.Load() && txnTouches(req, name+"/", false) {
 			if tries.Add(1) > 2 {
 				<-ctx.Done() // a try that hangs until its ctx ends
@@ -152,10 +147,6 @@ func TestCleanupRetriesEndWithTheSession(t *testing.T) {
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	})
-	a, err := etcd.NewSession(context.Background(), ca, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
 	hs, hc := newSession(t, srv)
 	holder, err := etcd.NewMutex(hs, name).Lock(ctxTimeout(t, 5*time.Second))
 	if err != nil {
@@ -250,17 +241,12 @@ func TestRefusedJoinIsNotGivenUp(t *testing.T) {
 	srv := etcdtest.Start(t)
 	const name = "/nospace"
 	var giveUps atomic.Int32
-	ca := interceptedClient(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	a := interceptedSession(t, srv, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if txnDeletes(req, name+"/") {
 			giveUps.Add(1)
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	})
-	a, err := etcd.NewSession(context.Background(), ca, etcd.WithTTL(liveTTL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close(context.Background()) })
 	raise, _ := nospaceAlarm(t, srv)
 	if err := raise(); err != nil {
 		t.Fatal(err)
@@ -273,4 +259,16 @@ func TestRefusedJoinIsNotGivenUp(t *testing.T) {
 	if n := giveUps.Load(); n != 0 {
 		t.Errorf("3 TryLocks whose joins etcd refused sent %d give-ups", n)
 	}
+}
+
+// interceptedSession returns a session with liveTTL on a client of its own
+// whose calls pass through ic, closed when t ends.
+func interceptedSession(t *testing.T, srv *etcdtest.Server, ic grpc.UnaryClientInterceptor) *etcd.Session {
+	t.Helper()
+	s, err := etcd.NewSession(context.Background(), interceptedClient(t, srv, ic), etcd.WithTTL(liveTTL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
 }
