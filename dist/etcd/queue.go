@@ -270,8 +270,8 @@ func (s *Session) cleanup(ctx context.Context, key string, rev int64) {
 // the session may live on for hours: once the key reached the front of its
 // line, the session would hold the lock, place or permit with no call to
 // release it, and every later waiter would wait for the session to end.
-// (Found by a review of the cleanups, 2026-12-07: the key stayed until
-// then.)
+// (Until 2026-12-07 a failed cleanup was not tried again, and the key
+// stayed until then.)
 func (s *Session) settle(ctx context.Context, do func(context.Context) error) {
 	cctx, cancel := s.cleanupCtx(ctx)
 	err := do(cctx)
