@@ -68,16 +68,7 @@ func TestWithdrawalRetryOfCountedMemberDoesNotBlockLeave(t *testing.T) {
 	const name, members = "/orphan2", "/orphan2/members/"
 	a, arm, release, retried := sessionHoldingARetry(t, srv, members, false)
 	_, hc := newSession(t, srv)
-	actx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan error, 1)
-	go func() { got <- etcd.NewDoubleBarrier(a, name, 2).Enter(actx) }()
-	eventually(t, 5*time.Second, "the member joins", func() bool { return keys(t, hc, members) == 1 })
-	arm()
-	cancel()
-	if err := <-got; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled Enter = %v", err)
-	}
+	giveUpWaiting(t, "Enter", hc, members, 1, arm, etcd.NewDoubleBarrier(a, name, 2).Enter)
 	openCountingAndLeave(t, srv, name, members, release, retried)
 }
 

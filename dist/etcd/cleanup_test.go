@@ -13,6 +13,7 @@ import (
 	"github.com/lockstep-go/lockstep/dist/etcd/etcdtest"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -56,19 +57,10 @@ func cleanupRetried(t *testing.T, fail error) {
 		t.Fatal(err)
 	}
 
-	actx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan error, 1)
-	go func() {
-		_, err := etcd.NewMutex(a, name).Lock(actx)
-		got <- err
-	}()
-	eventually(t, 5*time.Second, "the waiter queues", func() bool { return keys(t, hc, name+"/") == 2 })
-	arm()
-	cancel()
-	if err := <-got; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled Lock = %v, want context.Canceled", err)
-	}
+	giveUpWaiting(t, "Lock", hc, name+"/", 2, arm, func(ctx context.Context) error {
+		_, err := etcd.NewMutex(a, name).Lock(ctx)
+		return err
+	})
 	if !lost() {
 		t.Fatal("the cancelled waiter sent no delete")
 	}
@@ -154,18 +146,10 @@ func TestCleanupRetriesEndWithTheSession(t *testing.T) {
 	}
 	defer holder.Unlock(context.Background())
 
-	actx, cancel := context.WithCancel(context.Background())
-	got := make(chan error, 1)
-	go func() {
-		_, err := etcd.NewMutex(a, name).Lock(actx)
-		got <- err
-	}()
-	eventually(t, 5*time.Second, "the waiter queues", func() bool { return keys(t, hc, name+"/") == 2 })
-	armed.Store(true)
-	cancel()
-	if err := <-got; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled Lock = %v, want context.Canceled", err)
-	}
+	giveUpWaiting(t, "Lock", hc, name+"/", 2, func() { armed.Store(true) }, func(ctx context.Context) error {
+		_, err := etcd.NewMutex(a, name).Lock(ctx)
+		return err
+	})
 	eventually(t, 5*time.Second, "a third try of the cleanup, in flight", func() bool { return tries.Load() >= 3 })
 	closed := make(chan error, 1)
 	go func() { closed <- a.Close(context.Background()) }()
@@ -195,16 +179,7 @@ func TestFailedWithdrawalIsRetried(t *testing.T) {
 	a, arm, lost := sessionLosingADelete(t, srv, members, false, nil)
 	_, hc := newSession(t, srv)
 
-	actx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan error, 1)
-	go func() { got <- etcd.NewDoubleBarrier(a, name, 2).Enter(actx) }()
-	eventually(t, 5*time.Second, "the member joins", func() bool { return keys(t, hc, members) == 1 })
-	arm()
-	cancel()
-	if err := <-got; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled Enter = %v, want context.Canceled", err)
-	}
+	giveUpWaiting(t, "Enter", hc, members, 1, arm, etcd.NewDoubleBarrier(a, name, 2).Enter)
 	if !lost() {
 		t.Fatal("the cancelled member sent no withdrawal")
 	}
@@ -271,4 +246,22 @@ func interceptedSession(t *testing.T, srv *etcdtest.Server, ic grpc.UnaryClientI
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
+}
+
+// giveUpWaiting runs wait (a Lock, an Enter) until its key is in line (the
+// line under prefix then holds inLine keys, read through c), arms the
+// test's interceptor, cancels wait's ctx, and checks that call, named op,
+// fails with context.Canceled.
+func giveUpWaiting(t *testing.T, op string, c *clientv3.Client, prefix string, inLine int64, arm func(), wait func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan error, 1)
+	go func() { got <- wait(ctx) }()
+	eventually(t, 5*time.Second, "the call's key in line", func() bool { return keys(t, c, prefix) == inLine })
+	arm()
+	cancel()
+	if err := <-got; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled %s = %v, want context.Canceled", op, err)
+	}
 }
