@@ -232,10 +232,10 @@
 // sync.RWMutex: the profile charges the time waiters waited to the stack of
 // the Unlock that released them. lockstep's locks are not sync.Mutex: their
 // waiters park in internal/waitq, on a channel (in a select with ctx.Done)
-// when the wait can be cancelled and on a sync.WaitGroup when it cannot
+// when the wait can be cancelled and on a sync.Cond when it cannot
 // (plain Lock). Both are recorded by the block profile
 // (runtime.SetBlockProfileRate), as runtime.selectgo or
-// sync.(*WaitGroup).Wait under the lockstep method that waited, and a
+// sync.(*Cond).Wait under the lockstep method that waited, and a
 // lockstep wait does not appear in the mutex profile. The mutex profile may
 // still show short contention on the sync.Mutex that guards a lockstep
 // lock's wait queue, charged to lockstep's internal frames; in a build with

@@ -131,7 +131,7 @@ func waitOnSpinLock(l *spin.Lock) {
 
 // parked waits until a goroutine whose stack contains fn is parked:
 // lockstep's waiters park on a channel in a select when their wait can be
-// cancelled, and on a sync.WaitGroup when it cannot (internal/waitq).
+// cancelled, and on a sync.Cond when it cannot (internal/waitq).
 func parked(t *testing.T, fn string) {
 	t.Helper()
 	deadline := time.Now().Add(testutil.Liveness)
@@ -143,7 +143,7 @@ func parked(t *testing.T, fn string) {
 			if !strings.Contains(g, fn) {
 				continue
 			}
-			for _, state := range []string{"[select", "[chan receive", "[sync.WaitGroup.Wait", "[semacquire"} {
+			for _, state := range []string{"[select", "[chan receive", "[sync.Cond.Wait", "[semacquire"} {
 				if strings.Contains(header, state) {
 					return
 				}
@@ -157,7 +157,7 @@ func parked(t *testing.T, fn string) {
 
 // A goroutine parked in a lockstep lock shows in the block profile, as a
 // channel select (LockContext, Acquire with a ctx that can end) or a
-// sync.WaitGroup wait (Lock) under the lock's method, and not in the mutex
+// sync.Cond wait (Lock) under the lock's method, and not in the mutex
 // profile, which only sees contention on sync.Mutex and sync.RWMutex.
 func TestProfilesParkedLock(t *testing.T) {
 	for _, k := range []struct {

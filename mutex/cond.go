@@ -100,7 +100,7 @@ func (c *Cond) Wait(ctx context.Context) error {
 	c.unlockL(w)
 	var err error
 	if ctx.Done() == nil {
-		// Cannot be cancelled: park on the waiter's WaitGroup (no channel
+		// Cannot be cancelled: park on the waiter's own Cond (no channel
 		// is made), with nothing to re-check under mu.
 		c.q.WaitNoCtx(nopLocker{}, w)
 	} else {
@@ -108,6 +108,7 @@ func (c *Cond) Wait(ctx context.Context) error {
 		c.mu.Lock()
 		err = c.q.Wait(ctx, &c.mu, w, c.abandon)
 	}
+	w.Recycle()
 	c.L.Lock()
 	return err
 }

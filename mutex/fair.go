@@ -156,11 +156,14 @@ func (f *Fair) lockSlow(ctx context.Context) error {
 	}
 	w := f.q.Enqueue(0)
 	// Woken means Unlock handed us the lock; it stayed locked.
+	var err error
 	if ctx == nil || ctx.Done() == nil {
 		f.q.WaitNoCtx(&f.qmu, w)
-		return nil
+	} else {
+		err = f.q.Wait(ctx, &f.qmu, w, f.abandon)
 	}
-	return f.q.Wait(ctx, &f.qmu, w, f.abandon)
+	w.Recycle()
+	return err
 }
 
 // abandon runs under qmu when a waiter whose ctx ended has left the queue.

@@ -297,12 +297,15 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		if ctx == nil || ctx.Done() == nil {
 			m.q.WaitNoCtx(&m.qmu, w)
 		} else if err := m.q.Wait(ctx, &m.qmu, w, m.abandon); err != nil {
+			w.Recycle()
 			return err
 		}
 		// Woken. The waker wrote Value under qmu before the wake, which
 		// synchronizes before Wait's return, and nobody writes it after:
 		// this read without qmu is ordered after that write.
-		if w.Value == handoff {
+		handed := w.Value == handoff
+		w.Recycle()
+		if handed {
 			return nil // the lock is ours: Unlock did not release it
 		}
 		// A normal wake: we own mutexWoken and compete with newcomers.

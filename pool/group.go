@@ -190,6 +190,7 @@ func (g *Group) park(w *Worker) {
 	}
 	wt := g.q.Enqueue(0)
 	_ = g.q.Wait(context.Background(), &g.mu, wt, nil) // cannot fail: no deadline
+	wt.Recycle()
 }
 
 // done records that one child finished.

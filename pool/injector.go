@@ -153,11 +153,13 @@ func (q *injector) pushBounded(ctx context.Context, t task, policy Policy, close
 		return errRunHere
 	}
 	w := q.blocked.Enqueue(0)
-	if err := q.blocked.Wait(ctx, &q.mu, w, func(wasFront bool) {
+	err := q.blocked.Wait(ctx, &q.mu, w, func(wasFront bool) {
 		if wasFront {
 			q.admitLocked()
 		}
-	}); err != nil {
+	})
+	w.Recycle()
+	if err != nil {
 		return err
 	}
 	// Woken: admitLocked reserved room for us (a wake that raced with our

@@ -409,7 +409,9 @@ func (p *Pool) WaitContext(ctx context.Context) error {
 			p.waitMu.Unlock()
 		} else {
 			w := p.waiters.Enqueue(0)
-			if err := p.waiters.Wait(ctx, &p.waitMu, w, func(bool) { p.nwait.Add(-1) }); err != nil {
+			err := p.waiters.Wait(ctx, &p.waitMu, w, func(bool) { p.nwait.Add(-1) })
+			w.Recycle()
+			if err != nil {
 				return err
 			}
 		}

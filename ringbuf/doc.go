@@ -109,8 +109,8 @@
 // quarter of a batch's stores. Len is three atomic loads
 // (tail, head, tail again: the length at one instant). The
 // blocking layer costs nothing until a goroutine parks; a park and a wake
-// cost a few hundred nanoseconds and allocate a small wait record (and,
-// when the ctx can end, a channel).
+// cost a few hundred nanoseconds, and allocate nothing unless the ctx can
+// end (then a channel to select on).
 //
 // Neighbouring slots share cache lines (Go cannot pad an array element by
 // the size of a type parameter), so a consumer and a producer working one

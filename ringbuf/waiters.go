@@ -98,12 +98,15 @@ func (w *waiters) park(ctx context.Context, wq *waitq.Queue, ready func() bool) 
 		wq.Cancel(me)
 		w.parked.Add(-1)
 		w.mu.Unlock()
+		me.Recycle()
 		return nil
 	}
-	return wq.Wait(ctx, &w.mu, me, func(bool) {
+	err := wq.Wait(ctx, &w.mu, me, func(bool) {
 		// Never woken, so it holds nothing to pass on (see the type doc).
 		w.parked.Add(-1)
 	})
+	me.Recycle()
+	return err
 }
 
 // wakeFront wakes the longest-waiting goroutine of wq, if any. w.mu must be

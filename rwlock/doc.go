@@ -72,9 +72,9 @@
 //     same runs, 1.8x sync.RWMutex's, in exchange for reads that do not
 //     contend with each other on many cores; a write costs an RWMutex
 //     write plus a scan of the counters.
-//   - A call that has to wait parks through lockstep's wait queue: a waiter
-//     allocation and a park/wake handoff, about 1 µs of CPU in all under
-//     contention. Readers and batches of readers are served in order, so
+//   - A call that has to wait parks through lockstep's wait queue: a
+//     park/wake handoff, about 1 µs of CPU in all under contention (no
+//     allocation, unless the ctx can end: then a channel to select on). Readers and batches of readers are served in order, so
 //     under heavy contention (and especially with GOMAXPROCS above the
 //     number of cores) more acquisitions may park than with
 //     sync.RWMutex.

@@ -515,9 +515,12 @@ func (m *ReadMostly) drain(ctx context.Context, s *slot) error {
 		if s.n.Load() == 0 {
 			m.drainQ.Cancel(w)
 			m.drainMu.Unlock()
+			w.Recycle()
 			return nil
 		}
-		if err := m.drainQ.Wait(ctx, &m.drainMu, w, nil); err != nil {
+		err := m.drainQ.Wait(ctx, &m.drainMu, w, nil)
+		w.Recycle()
+		if err != nil {
 			return err
 		}
 		// Woken by some counter reaching zero; look at ours again.

@@ -243,10 +243,13 @@ func (rw *RWMutex) lockSlow(ctx context.Context, rm *ReadMostly) error {
 		if rm != nil {
 			rm.writerQueued() // harmless if dispatch already granted w
 		}
-		if err := rw.q.Wait(ctx, &rw.mu, w, abandon); err != nil {
+		err := rw.q.Wait(ctx, &rw.mu, w, abandon)
+		recheck := w.Value == waitRecheck
+		w.Recycle()
+		if err != nil {
 			return err
 		}
-		if w.Value != waitRecheck {
+		if !recheck {
 			// Handed the lock by dispatch. The handoff is counted here,
 			// where the lock package diag knows is at hand.
 			if rm != nil {
@@ -473,7 +476,9 @@ func (rw *RWMutex) rlockSlow(ctx context.Context, owner unsafe.Pointer) error {
 	w := rw.q.Enqueue(waitReader)
 	rw.state.Or(stateQueued)
 	rw.dispatch() // also hands a drained lock to a waiting writer
-	if err := rw.q.Wait(ctx, &rw.mu, w, rw.abandon); err != nil {
+	err := rw.q.Wait(ctx, &rw.mu, w, rw.abandon)
+	w.Recycle()
+	if err != nil {
 		return err
 	}
 	lockdep.Handoff(owner) // a reader is woken only when admitted

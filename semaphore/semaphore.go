@@ -269,12 +269,16 @@ func (s *Weighted) acquireSlow(ctx context.Context, n int64) error {
 	if enqueueHook != nil {
 		enqueueHook(ctx)
 	}
-	if err := s.q.Wait(ctx, &s.mu, w, s.abandon); err != nil {
-		return err // abandon has already passed on what our leaving freed
+	err := s.q.Wait(ctx, &s.mu, w, s.abandon)
+	// Woken, or gone (abandon has already passed on what our leaving
+	// freed). The waker wrote w.Value under mu before the wake, which
+	// happens before Wait returned.
+	tooLargeNow := w.Value == tooLarge
+	w.Recycle()
+	if err != nil {
+		return err
 	}
-	// Woken. The waker wrote w.Value under mu before closing w's channel,
-	// which happens before Wait returned.
-	if w.Value == tooLarge {
+	if tooLargeNow {
 		return ErrTooLarge
 	}
 	if ctx.Err() != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -173,16 +174,19 @@ func (c uncancelled) Err() error {
 }
 func (uncancelled) Value(any) any { return nil }
 
-// An adversarial review: a goroutine outside a testing/synctest bubble waits (with a
-// cancellable ctx) and a goroutine inside the bubble wakes it, as happens
-// with a package-level lock shared by a synctest test and a parallel test.
-// The wait parks on a channel made outside the bubble, which the bubble may
-// close; but Wake also called Done on the waiter's WaitGroup, whose Add ran
-// outside the bubble, and sync aborts the whole process: "sync: WaitGroup.Add
-// called from inside and outside synctest bubble" (a fatal error, not a
-// panic). Run in a child process, since the failure kills it.
+// An adversarial review: a goroutine outside a testing/synctest bubble waits
+// (with a cancellable ctx) and a goroutine inside the bubble wakes it, as
+// happens with a package-level lock shared by a synctest test and a
+// parallel test. The wait parks on a channel made outside the bubble, which
+// the bubble may close; but Wake also called Done on the waiter's
+// WaitGroup, whose Add ran outside the bubble, and sync aborts the whole
+// process: "sync: WaitGroup.Add called from inside and outside synctest
+// bubble" (a fatal error, not a panic). An uncancellable wait parked on
+// that WaitGroup and could not be woken from a bubble at all; it parks on a
+// Cond now, which can. Each case runs in a child process, since the
+// failure kills it.
 func TestWakeFromInsideBubble(t *testing.T) {
-	if os.Getenv("WAITQ_BUBBLE_CHILD") == "1" {
+	if mode := os.Getenv("WAITQ_BUBBLE_CHILD"); mode != "" {
 		var mu sync.Mutex
 		var q waitq.Queue
 		ctx, cancel := context.WithCancel(context.Background())
@@ -190,7 +194,19 @@ func TestWakeFromInsideBubble(t *testing.T) {
 		mu.Lock()
 		w := q.Enqueue(0)
 		done := make(chan error, 1)
-		go func() { done <- q.Wait(ctx, &mu, w, nil) }()
+		go func() {
+			if mode == "noctx" {
+				q.WaitNoCtx(&mu, w)
+				done <- nil
+				return
+			}
+			done <- q.Wait(ctx, &mu, w, nil)
+		}()
+		// Let it park first, or the wake may come before the park, and
+		// touch nothing but the waiter's state.
+		for !parkedInWaitq() {
+			runtime.Gosched()
+		}
 		synctest.Test(t, func(t *testing.T) {
 			mu.Lock()
 			q.Wake(w)
@@ -201,12 +217,28 @@ func TestWakeFromInsideBubble(t *testing.T) {
 		}
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestWakeFromInsideBubble$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "WAITQ_BUBBLE_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child failed: %v\n%s", err, firstLines(string(out), 8))
+	for _, mode := range []string{"ctx", "noctx"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestWakeFromInsideBubble$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "WAITQ_BUBBLE_CHILD="+mode)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: child failed: %v\n%s", mode, err, firstLines(string(out), 8))
+		}
 	}
+}
+
+// parkedInWaitq reports whether some goroutine is parked in a waitq wait
+// (on a select, a Cond or a WaitGroup, with a waitq frame on its stack).
+func parkedInWaitq() bool {
+	buf := make([]byte, 1<<20)
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		header, _, _ := strings.Cut(g, "\n")
+		parked := strings.Contains(header, "[select") || strings.Contains(header, "[sync.Cond.Wait") || strings.Contains(header, "[sync.WaitGroup.Wait")
+		if parked && strings.Contains(g, "waitq.(*Queue).Wait") {
+			return true
+		}
+	}
+	return false
 }
 
 func firstLines(s string, n int) string {
@@ -217,7 +249,7 @@ func firstLines(s string, n int) string {
 	return strings.Join(l, "\n")
 }
 
-// The lazy WaitGroup handshake: a wake that lands before, during or after
+// The lazy park handshake (see parkSema): a wake that lands before, during or after
 // an uncancellable park, with the queue lock released before the park (as
 // Cond does with a no-op locker), is never lost and never counted twice.
 func TestWaitNoCtxRacesWake(t *testing.T) {

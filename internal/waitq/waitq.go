@@ -27,24 +27,27 @@
 // except Wait, which takes it over. Holding the primitive's state and its
 // queue under one lock is what makes the check-then-park of rule 4 atomic.
 //
-// A waiter is used for one wait and then dropped: one allocation per park
-// that cannot be cancelled, two per park that can. It parks on a
-// sync.WaitGroup embedded in it when the wait cannot be cancelled
-// (WaitNoCtx, or a ctx whose Done is nil), and on a channel, selected
-// together with ctx.Done(), when it can; the channel is made only then.
-// Contended profiles of the locks showed that second allocation (the
-// channel, 112 bytes in Go 1.26) and the garbage it makes as a large share
-// of the slow path. Waiters are not pooled: a channel or WaitGroup first
-// used inside a testing/synctest bubble must not be used outside it, so a
-// pooled waiter would break users' synctest tests; both park kinds are
-// durably blocking inside a bubble as long as they are fresh.
+// A waiter parks on a sync.Cond embedded in it when the wait cannot be
+// cancelled (WaitNoCtx, or a ctx whose Done is nil), and on a channel,
+// selected together with ctx.Done(), when it can; the channel is made only
+// then. A primitive hands a waiter back with Recycle once its wait is over,
+// and Enqueue takes waiters from a sync.Pool, so an uncancellable park
+// allocates nothing and a cancellable one only its channel (112 bytes in
+// Go 1.26). Allocating a waiter per park (a WaitGroup then, rather than a
+// Cond) made mutex.Fair's handoffs 19-28% slower with more goroutines than
+// processors (BENCHMARKS.md, "Waiters recycled").
+//
+// Why a Cond: nothing in it belongs to a testing/synctest bubble, so a
+// recycled waiter may move in and out of bubbles, and a goroutine parked on
+// a Cond is durably blocking inside a bubble. A WaitGroup becomes bound to
+// the bubble that adds to it, and a channel to the bubble that makes it,
+// which is why the channel of a cancellable wait is never reused.
 //
 // A waiter parked outside a bubble may be woken from inside one (a lock
-// shared by a synctest test and a parallel test) when its wait is
-// cancellable: only its channel is touched. An uncancellable wait parks on
-// a WaitGroup, and the runtime aborts the process if a WaitGroup is added
-// to on one side of a bubble boundary and done on the other; so, as with
-// channels, an uncancellable wait must not be woken across that boundary.
+// shared by a synctest test and a parallel test): only its channel or its
+// Cond is touched. The other way round is the runtime's rule for every
+// parked goroutine: one parked inside a bubble must not be woken from
+// outside it.
 package waitq
 
 import (
@@ -58,16 +61,14 @@ import (
 // queued -> abandoned (its ctx ended first); both moves happen under the
 // queue lock, so exactly one of them happens.
 //
-// stateSema is a flag on stateQueued: the waiter has added 1 to its
-// WaitGroup and parks on it, so Wake must call Done. Only a waiter that
-// parks on the WaitGroup touches it, and it sets the flag itself, possibly
-// without the queue lock (WaitNoCtx after the caller released it), hence
-// the atomic. A cancellable wait never touches the WaitGroup: a WaitGroup
-// whose Add and Done run on different sides of a testing/synctest bubble
-// boundary aborts the process ("sync: WaitGroup.Add called from inside and
-// outside synctest bubble"), while a channel made outside a bubble may be
-// closed inside it, as with a lock shared by a synctest test and a
-// parallel one. (Found by an adversarial review: Wake called Done unconditionally.)
+// stateSema is a flag on stateQueued: the waiter has taken its ticket on
+// its Cond and parks there, so Wake must Signal it (see parkSema). Only a
+// waiter that parks on the Cond sets it, itself, possibly without the queue
+// lock (WaitNoCtx after the caller released it), hence the atomic. A
+// cancellable wait never touches the Cond: Wake closes its channel. (Found
+// by an adversarial review, when the park was a WaitGroup: Wake called Done
+// unconditionally, which a WaitGroup added to on the other side of a
+// testing/synctest bubble boundary answers by aborting the process.)
 const (
 	stateQueued uint32 = iota
 	stateWoken
@@ -79,8 +80,8 @@ const (
 // Waiter is one goroutine parked in a Queue.
 type Waiter struct {
 	next, prev *Waiter
-	ready      chan struct{}  // made by Wait for a cancellable wait; closed by Wake
-	sema       sync.WaitGroup // count 1 from parkSema to Wake; an uncancellable wait parks on it
+	ready      chan struct{} // made by Wait for a cancellable wait; closed by Wake
+	park       sync.Cond     // an uncancellable wait parks here (parkSema); L is the waiter's announcer
 	state      atomic.Uint32
 
 	// Value is the primitive's own record of the request: a semaphore's
@@ -143,25 +144,64 @@ func (q *Queue) EnqueueFront(value int64) *Waiter {
 // newWaiter returns a queued waiter. Its WaitGroup is untouched until the
 // waiter parks on it (parkSema).
 func newWaiter(value int64) *Waiter {
-	return &Waiter{Value: value}
+	w := waiterPool.Get().(*Waiter)
+	w.Value = value
+	return w
 }
 
-// parkSema parks the calling goroutine, which owns w, on w's WaitGroup
-// until w is woken; it returns at once if w was woken already. The queue
-// lock need not be held: the Add is published to Wake by the CAS on state.
-func (w *Waiter) parkSema() {
-	w.sema.Add(1)
-	if w.state.CompareAndSwap(stateQueued, stateQueued|stateSema) {
-		w.sema.Wait()
-		return
+var waiterPool = sync.Pool{New: func() any { return new(Waiter) }}
+
+// Recycle hands w back for reuse by a later Enqueue, of any queue. Only
+// w's own goroutine may call it, after its Wait or WaitNoCtx returned or
+// after Cancel, and only when nothing refers to w any more: from the call
+// on, w may be another goroutine's waiter. It panics if w is still queued.
+func (w *Waiter) Recycle() {
+	if st := w.state.Load(); st != stateWoken && st != stateAbandoned {
+		panic("waitq: Recycle of a queued waiter")
 	}
-	// Woken before we could park (Wake's CAS came first and saw no
-	// stateSema, so it will not call Done): undo our Add.
-	w.sema.Done()
+	w.ready = nil
+	w.Value = 0
+	w.state.Store(stateQueued)
+	waiterPool.Put(w)
+}
+
+// parkSema parks the calling goroutine, which owns w, on w's Cond until w
+// is woken; it returns at once if w was woken already. The queue lock need
+// not be held.
+//
+// The handshake with Wake: Cond.Wait takes its ticket first and then calls
+// L.Unlock, which is w's announcer: it sets stateSema with a CAS, after
+// which Wake (whose CAS sees the flag) signals, and the signal finds the
+// ticket taken, whether or not Wait has parked yet. If Wake's CAS came
+// first, it saw no flag and will not signal, so the announcer signals the
+// ticket itself and Wait returns at once.
+func (w *Waiter) parkSema() {
+	if w.state.Load() != stateWoken {
+		w.park.L = (*announcer)(w)
+		w.park.Wait()
+	}
+	// This load also orders the waker's writes (Value, the primitive's
+	// state) before our return for the race detector, which does not see
+	// the runtime's parking.
 	if w.state.Load() != stateWoken {
 		panic("waitq: wait on a waiter that is not queued")
 	}
 }
+
+// announcer is the Locker of a waiter's Cond: Cond.Wait calls Unlock after
+// it has taken its ticket, and Lock after it wakes.
+type announcer Waiter
+
+func (a *announcer) Unlock() {
+	w := (*Waiter)(a)
+	if !w.state.CompareAndSwap(stateQueued, stateQueued|stateSema) {
+		// Woken (or abandoned) before we announced: nobody will signal
+		// our ticket, so consume it, and Wait returns at once.
+		w.park.Signal()
+	}
+}
+
+func (a *announcer) Lock() {}
 
 func (q *Queue) unlink(w *Waiter) {
 	if w.prev != nil {
@@ -183,21 +223,25 @@ func (q *Queue) unlink(w *Waiter) {
 // define; the primitive updates its state for w before calling Wake. w must
 // be queued in q.
 func (q *Queue) Wake(w *Waiter) {
-	old := w.state.Load()
-	for ; old&^stateSema == stateQueued; old = w.state.Load() {
-		if w.state.CompareAndSwap(old, stateWoken) {
-			break
-		}
-	}
-	if old&^stateSema != stateQueued {
+	if w.state.Load()&^stateSema != stateQueued {
 		panic("waitq: Wake of a waiter that is not queued")
 	}
+	// Everything Wake does to w comes before the CAS that marks it woken:
+	// from then on its goroutine may return and Recycle it. (Abandoning
+	// takes the queue lock, which the caller holds, so the only move that
+	// can race with this one is the announcer's, which adds stateSema.)
 	q.unlink(w)
-	if w.ready != nil {
-		close(w.ready)
+	ready := w.ready
+	old := w.state.Load()
+	for !w.state.CompareAndSwap(old, stateWoken) {
+		old = w.state.Load()
 	}
-	if old&stateSema != 0 {
-		w.sema.Done()
+	if ready != nil {
+		close(ready)
+	} else if old&stateSema != 0 {
+		// Parked, or about to park, on its ticket: it cannot return
+		// before this Signal.
+		w.park.Signal()
 	}
 }
 

@@ -1,0 +1,169 @@
+package waitq_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/lockstep-go/lockstep/internal/testutil"
+	"github.com/lockstep-go/lockstep/internal/waitq"
+)
+
+// A woken waiter may return, Recycle its record and have it handed to
+// another queue's waiter while its waker is still inside Wake. Wake must
+// be done with the record by then: a write to it after the CAS that marks
+// it woken (the first version unlinked it after that CAS) lands in
+// another queue's waiter, and the race detector reports the two writes.
+// Each round a waiter parks on queue a, is woken by the waker goroutine,
+// recycles its record and queues on b at once; the queues are checked
+// whole after every round.
+func TestRecycledWaiterOutrunsItsWaker(t *testing.T) {
+	rounds := testutil.Scale(20000)
+	for _, cancellable := range []bool{false, true} {
+		var amu, bmu sync.Mutex
+		var a, b waitq.Queue
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				amu.Lock()
+				if f := a.Front(); f != nil {
+					a.Wake(f)
+				}
+				amu.Unlock()
+			}
+		})
+		ctx := context.Background()
+		if cancellable {
+			c, cancel := context.WithCancel(ctx)
+			defer cancel()
+			ctx = c
+		}
+		for i := range rounds {
+			amu.Lock()
+			w := a.Enqueue(int64(i))
+			var err error
+			if cancellable {
+				err = a.Wait(ctx, &amu, w, nil)
+			} else {
+				a.WaitNoCtx(&amu, w)
+			}
+			if err != nil {
+				t.Fatalf("round %d: Wait = %v", i, err)
+			}
+			w.Recycle()
+
+			// Queue on b (the pool most likely hands back the same
+			// record) and leave again.
+			bmu.Lock()
+			x := b.Enqueue(-1)
+			y := b.Enqueue(-2)
+			if b.Len() != 2 || b.Front() != x || x.Next() != y || y.Next() != nil {
+				bmu.Unlock()
+				t.Fatalf("round %d: queue b damaged: Len %d", i, b.Len())
+			}
+			b.Cancel(x)
+			b.Cancel(y)
+			bmu.Unlock()
+			x.Recycle()
+			y.Recycle()
+			amu.Lock()
+			n := a.Len()
+			amu.Unlock()
+			if n != 0 {
+				t.Fatalf("round %d: queue a holds %d waiters, want 0", i, n)
+			}
+		}
+		close(stop)
+		wg.Wait()
+	}
+}
+
+// A recycled waiter starts clean: the value, the state and the channel of
+// its last wait are gone, and Recycle refuses a waiter that is still
+// queued (its record would be in two queues at once).
+func TestRecycleStartsClean(t *testing.T) {
+	var mu sync.Mutex
+	var q waitq.Queue
+	w := q.Enqueue(7)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("Recycle of a queued waiter did not panic")
+			}
+		}()
+		w.Recycle()
+	}()
+	if q.Len() != 1 || q.Front() != w {
+		t.Fatal("the refused Recycle changed the queue")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	mu.Lock()
+	q.Wake(w)
+	if err := q.Wait(ctx, &mu, w, nil); err != nil {
+		t.Fatalf("Wait after Wake = %v", err)
+	}
+	w.Recycle()
+	for range 100 { // the pool may hand back other records first
+		v := q.Enqueue(9)
+		if v.Value != 9 {
+			t.Fatalf("Value = %d, want 9", v.Value)
+		}
+		// It waits afresh: not woken, and a cancelled ctx ends its wait.
+		c, cancelNow := context.WithCancel(context.Background())
+		cancelNow()
+		mu.Lock()
+		if err := q.Wait(c, &mu, v, nil); err == nil {
+			t.Fatal("a recycled waiter's Wait succeeded with nobody waking it")
+		}
+		v.Recycle()
+	}
+}
+
+// Records move between testing/synctest bubbles and the world outside
+// through the pool: a waiter that parked without a ctx inside a bubble
+// (durably blocked, so synctest.Wait returns) is reused outside it, and
+// the other way round. A parking primitive that kept a bubble-bound
+// object in the record (a WaitGroup added to inside a bubble, a channel
+// made there) would abort the process or panic on reuse.
+func TestRecycledAcrossBubbles(t *testing.T) {
+	park := func(inBubble bool) {
+		var mu sync.Mutex
+		var q waitq.Queue
+		mu.Lock()
+		w := q.Enqueue(0)
+		parked := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			close(parked)
+			q.WaitNoCtx(&mu, w)
+			w.Recycle()
+		}()
+		<-parked
+		if inBubble {
+			synctest.Wait() // the waiter is durably blocked
+		}
+		mu.Lock()
+		q.Wake(q.Front())
+		mu.Unlock()
+		<-done
+	}
+	for range 3 {
+		synctest.Test(t, func(t *testing.T) {
+			for range 50 {
+				park(true)
+			}
+		})
+		for range 50 {
+			park(false)
+		}
+	}
+}
