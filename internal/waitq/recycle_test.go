@@ -2,10 +2,14 @@ package waitq_test
 
 import (
 	"context"
+	"math/rand/v2"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 
+	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/testutil"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
@@ -19,7 +23,8 @@ import (
 // recycles its record and queues on b at once; the queues are checked
 // whole after every round.
 func TestRecycledWaiterOutrunsItsWaker(t *testing.T) {
-	rounds := testutil.Scale(20000)
+	testhook.Enable(t)
+	rounds := testutil.Scale(5000)
 	for _, cancellable := range []bool{false, true} {
 		var amu, bmu sync.Mutex
 		var a, b waitq.Queue
@@ -166,4 +171,77 @@ func TestRecycledAcrossBubbles(t *testing.T) {
 			park(false)
 		}
 	}
+}
+
+// Records go round between several queues and goroutines as fast as they
+// can: waits with and without a ctx (some cancelled at once), wakers that
+// change the front's Value and wake it. Each record has one owner at a
+// time, and a woken waiter sees its waker's Value. From the review of the
+// Cond park: a Wake that signalled a waiter that had not announced itself
+// could, delayed, consume the ticket of the record's next wait, and that
+// waiter returned from a park nobody woke ("wait on a waiter that is not
+// queued").
+func TestRecycledRecordsHaveOneOwner(t *testing.T) {
+	testhook.Enable(t) // widen Wake's window between its CAS and its signal
+	const queues, waiters = 3, 8
+	cycles := testutil.Scale(20000)
+	var mus [queues]sync.Mutex
+	var qs [queues]waitq.Queue
+	var owners sync.Map // *waitq.Waiter -> the goroutine that holds it
+	var finished atomic.Bool
+	var wakers, workers sync.WaitGroup
+	for k := range queues {
+		wakers.Go(func() {
+			for n := 0; !finished.Load(); n++ {
+				mus[k].Lock()
+				if f := qs[k].Front(); f != nil {
+					f.Value = -f.Value // the waiter checks that it sees this
+					qs[k].Wake(f)
+				}
+				mus[k].Unlock()
+				if n%4 == 0 {
+					runtime.Gosched() // let the woken run: 11 goroutines here
+				}
+			}
+		})
+	}
+	for g := range waiters {
+		workers.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for i := range cycles {
+				k := rng.IntN(queues)
+				token := int64(g)<<32 | int64(i+1)
+				mus[k].Lock()
+				w := qs[k].Enqueue(token)
+				if other, taken := owners.LoadOrStore(w, g); taken {
+					mus[k].Unlock()
+					t.Errorf("goroutine %d was handed a record that goroutine %v holds", g, other)
+					return
+				}
+				var err error
+				switch rng.IntN(3) {
+				case 0:
+					qs[k].WaitNoCtx(&mus[k], w)
+				case 1:
+					err = qs[k].Wait(context.Background(), &mus[k], w, nil)
+				default:
+					ctx, cancel := context.WithCancel(context.Background())
+					if rng.IntN(2) == 0 {
+						cancel()
+					}
+					err = qs[k].Wait(ctx, &mus[k], w, nil)
+					cancel()
+				}
+				if err == nil && w.Value != -token {
+					t.Errorf("woken with Value %d, want the waker's %d", w.Value, -token)
+					return
+				}
+				owners.Delete(w)
+				w.Recycle()
+			}
+		})
+	}
+	workers.Wait()
+	finished.Store(true)
+	wakers.Wait()
 }

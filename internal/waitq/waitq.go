@@ -55,6 +55,8 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+
+	"github.com/lockstep-go/lockstep/internal/testhook"
 )
 
 // Waiter states. A waiter moves queued -> woken (a waker chose it) or
@@ -155,6 +157,9 @@ var waiterPool = sync.Pool{New: func() any { return new(Waiter) }}
 // w's own goroutine may call it, after its Wait or WaitNoCtx returned or
 // after Cancel, and only when nothing refers to w any more: from the call
 // on, w may be another goroutine's waiter. It panics if w is still queued.
+// (A primitive that kept a pointer to a recycled waiter and woke it would
+// wake whoever holds the record now, where a dropped record made Wake
+// panic: keep no pointer to a waiter past its wait.)
 func (w *Waiter) Recycle() {
 	if st := w.state.Load(); st != stateWoken && st != stateAbandoned {
 		panic("waitq: Recycle of a queued waiter")
@@ -236,6 +241,7 @@ func (q *Queue) Wake(w *Waiter) {
 	for !w.state.CompareAndSwap(old, stateWoken) {
 		old = w.state.Load()
 	}
+	testhook.Yield() // woken: its goroutine may return and Recycle w now
 	if ready != nil {
 		close(ready)
 	} else if old&stateSema != 0 {
