@@ -74,10 +74,10 @@
 //     write plus a scan of the counters.
 //   - A call that has to wait parks through lockstep's wait queue: a
 //     park/wake handoff, about 1 µs of CPU in all under contention (no
-//     allocation, unless the ctx can end: then a channel to select on). Readers and batches of readers are served in order, so
-//     under heavy contention (and especially with GOMAXPROCS above the
-//     number of cores) more acquisitions may park than with
-//     sync.RWMutex.
+//     allocation, unless the ctx can end: then a channel to select on).
+//     Readers and batches of readers are served in order, so under heavy
+//     contention (and especially with GOMAXPROCS above the number of
+//     cores) more acquisitions may park than with sync.RWMutex.
 //
 // Values of these types must not be copied after first use.
 package rwlock

@@ -133,11 +133,11 @@ func TestRecycleStartsClean(t *testing.T) {
 }
 
 // Records move between testing/synctest bubbles and the world outside
-// through the pool: a waiter that parked without a ctx inside a bubble
-// (durably blocked, so synctest.Wait returns) is reused outside it, and
-// the other way round. A parking primitive that kept a bubble-bound
-// object in the record (a WaitGroup added to inside a bubble, a channel
-// made there) would abort the process or panic on reuse.
+// through the pool: a waiter that parked without a ctx inside a bubble is
+// reused outside it, and the other way round. Inside, the parked waiter
+// must be durably blocked, or synctest.Wait never returns (a park on a
+// sync.Mutex, say, would hang here); across, nothing in the record may be
+// bound to a bubble (a channel made inside one panics when used outside).
 func TestRecycledAcrossBubbles(t *testing.T) {
 	park := func(inBubble bool) {
 		var mu sync.Mutex

@@ -249,9 +249,10 @@ func firstLines(s string, n int) string {
 	return strings.Join(l, "\n")
 }
 
-// The lazy park handshake (see parkSema): a wake that lands before, during or after
-// an uncancellable park, with the queue lock released before the park (as
-// Cond does with a no-op locker), is never lost and never counted twice.
+// The lazy park handshake (see parkSema): a wake that lands before, during
+// or after an uncancellable park, with the queue lock released before the
+// park (as mutex.Cond does with a no-op locker), is never lost and never
+// counted twice.
 func TestWaitNoCtxRacesWake(t *testing.T) {
 	var mu sync.Mutex
 	var q waitq.Queue

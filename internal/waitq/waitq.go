@@ -33,9 +33,10 @@
 // then. A primitive hands a waiter back with Recycle once its wait is over,
 // and Enqueue takes waiters from a sync.Pool, so an uncancellable park
 // allocates nothing and a cancellable one only its channel (112 bytes in
-// Go 1.26). Allocating a waiter per park (a WaitGroup then, rather than a
-// Cond) made mutex.Fair's handoffs 19-28% slower with more goroutines than
-// processors (BENCHMARKS.md, "Waiters recycled").
+// Go 1.26). Before, every park allocated its waiter, which parked on a
+// WaitGroup; recycled waiters parked on a Cond made mutex.Fair's handoffs
+// 19-28% faster with more goroutines than processors (BENCHMARKS.md,
+// "Waiters recycled").
 //
 // Why a Cond: nothing in it belongs to a testing/synctest bubble, so a
 // recycled waiter may move in and out of bubbles, and a goroutine parked on
@@ -143,8 +144,8 @@ func (q *Queue) EnqueueFront(value int64) *Waiter {
 	return w
 }
 
-// newWaiter returns a queued waiter. Its WaitGroup is untouched until the
-// waiter parks on it (parkSema).
+// newWaiter returns a queued waiter, recycled if the pool has one. Its Cond
+// is untouched until the waiter parks on it (parkSema).
 func newWaiter(value int64) *Waiter {
 	w := waiterPool.Get().(*Waiter)
 	w.Value = value
