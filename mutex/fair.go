@@ -179,21 +179,26 @@ func (f *Fair) abandon(bool) {
 
 func (f *Fair) unlockSlow() {
 	lockQueue(&f.qmu)
-	defer f.qmu.Unlock()
 	switch old := f.state.Load(); old {
 	case fairLocked:
 		// The last waiter left between our fast path and qmu.
 		f.state.Store(0)
+		f.qmu.Unlock()
 	case fairLocked | fairQueued:
-		// Hand off: the lock stays locked and passes to the front.
+		// Hand off: the lock stays locked and passes to the front, which
+		// is readied once qmu is free, for the Lock calls that need it.
 		lockdep.Handoff(unsafe.Pointer(f))
-		f.q.Wake(f.q.Front())
+		k := f.q.WakeLater(f.q.Front())
 		if f.q.Len() == 0 {
 			f.state.Store(fairLocked)
 		}
+		f.qmu.Unlock()
+		k.Do()
 	case 0:
+		f.qmu.Unlock()
 		panic("mutex: unlock of unlocked Fair")
 	default:
+		f.qmu.Unlock()
 		panic("mutex: inconsistent Fair state")
 	}
 }

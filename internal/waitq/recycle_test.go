@@ -175,12 +175,13 @@ func TestRecycledAcrossBubbles(t *testing.T) {
 
 // Records go round between several queues and goroutines as fast as they
 // can: waits with and without a ctx (some cancelled at once), wakers that
-// change the front's Value and wake it. Each record has one owner at a
-// time, and a woken waiter sees its waker's Value. From the review of the
-// Cond park: a Wake that signalled a waiter that had not announced itself
-// could, delayed, consume the ticket of the record's next wait, and that
-// waiter returned from a park nobody woke ("wait on a waiter that is not
-// queued").
+// change the front's Value and wake it (half of them with WakeLater, the
+// goroutine readied after the queue lock is released). Each record has one
+// owner at a time, and a woken waiter sees its waker's Value. From the
+// review of the Cond park: a Wake that signalled a waiter that had not
+// announced itself could, delayed, consume the ticket of the record's next
+// wait, and that waiter returned from a park nobody woke ("wait on a
+// waiter that is not queued").
 func TestRecycledRecordsHaveOneOwner(t *testing.T) {
 	testhook.Enable(t) // widen Wake's window between its CAS and its signal
 	const queues, waiters = 3, 8
@@ -194,11 +195,17 @@ func TestRecycledRecordsHaveOneOwner(t *testing.T) {
 		wakers.Go(func() {
 			for n := 0; !finished.Load(); n++ {
 				mus[k].Lock()
+				var later waitq.Wakeup
 				if f := qs[k].Front(); f != nil {
 					f.Value = -f.Value // the waiter checks that it sees this
-					qs[k].Wake(f)
+					if n%2 == 0 {
+						qs[k].Wake(f)
+					} else {
+						later = qs[k].WakeLater(f) // readied after the unlock
+					}
 				}
 				mus[k].Unlock()
+				later.Do()
 				if n%4 == 0 {
 					runtime.Gosched() // let the woken run: 11 goroutines here
 				}

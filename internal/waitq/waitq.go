@@ -229,6 +229,25 @@ func (q *Queue) unlink(w *Waiter) {
 // define; the primitive updates its state for w before calling Wake. w must
 // be queued in q.
 func (q *Queue) Wake(w *Waiter) {
+	q.WakeLater(w).Do()
+}
+
+// Wakeup is the second half of a WakeLater: the readying of the woken
+// goroutine, which its Do performs.
+type Wakeup struct {
+	ready chan struct{}
+	w     *Waiter // set when w parks on its Cond and must be signalled
+}
+
+// WakeLater is Wake in two halves, for a waker that would rather not hold
+// the queue lock while the woken goroutine is readied (a lock handoff,
+// where the next Lock needs the queue lock): it does everything Wake does
+// but the readying, which the returned Wakeup's Do does, after the caller
+// has released the queue lock. Until then the woken goroutine stays
+// parked, and w stays its own (it cannot have been recycled); a woken
+// goroutine that is not parked yet returns at once, and its Wakeup touches
+// nothing of w's.
+func (q *Queue) WakeLater(w *Waiter) Wakeup {
 	if w.state.Load()&^stateSema != stateQueued {
 		panic("waitq: Wake of a waiter that is not queued")
 	}
@@ -244,11 +263,23 @@ func (q *Queue) Wake(w *Waiter) {
 	}
 	testhook.Yield() // woken: its goroutine may return and Recycle w now
 	if ready != nil {
-		close(ready)
-	} else if old&stateSema != 0 {
+		return Wakeup{ready: ready}
+	}
+	if old&stateSema != 0 {
 		// Parked, or about to park, on its ticket: it cannot return
-		// before this Signal.
-		w.park.Signal()
+		// before the Signal.
+		return Wakeup{w: w}
+	}
+	return Wakeup{}
+}
+
+// Do readies the goroutine that WakeLater woke, if it is parked. Call it
+// once.
+func (k Wakeup) Do() {
+	if k.ready != nil {
+		close(k.ready)
+	} else if k.w != nil {
+		k.w.park.Signal()
 	}
 }
 
