@@ -249,7 +249,7 @@ func firstLines(s string, n int) string {
 	return strings.Join(l, "\n")
 }
 
-// The lazy park handshake (see parkSema): a wake that lands before, during
+// The lazy park handshake (see parkCond): a wake that lands before, during
 // or after an uncancellable park, with the queue lock released before the
 // park (as mutex.Cond does with a no-op locker), is never lost and never
 // counted twice.

@@ -64,8 +64,8 @@ import (
 // queued -> abandoned (its ctx ended first); both moves happen under the
 // queue lock, so exactly one of them happens.
 //
-// stateSema is a flag on stateQueued: the waiter has taken its ticket on
-// its Cond and parks there, so Wake must Signal it (see parkSema). Only a
+// stateAnnounced is a flag on stateQueued: the waiter has taken its ticket on
+// its Cond and parks there, so Wake must Signal it (see parkCond). Only a
 // waiter that parks on the Cond sets it, itself, possibly without the queue
 // lock (WaitNoCtx after the caller released it), hence the atomic. A
 // cancellable wait never touches the Cond: Wake closes its channel. (Found
@@ -77,14 +77,14 @@ const (
 	stateWoken
 	stateAbandoned
 
-	stateSema uint32 = 1 << 8
+	stateAnnounced uint32 = 1 << 8
 )
 
 // Waiter is one goroutine parked in a Queue.
 type Waiter struct {
 	next, prev *Waiter
 	ready      chan struct{} // made by Wait for a cancellable wait; closed by Wake
-	park       sync.Cond     // an uncancellable wait parks here (parkSema); L is the waiter's announcer
+	park       sync.Cond     // an uncancellable wait parks here (parkCond); L is the waiter's announcer
 	state      atomic.Uint32
 
 	// Value is the primitive's own record of the request: a semaphore's
@@ -145,7 +145,7 @@ func (q *Queue) EnqueueFront(value int64) *Waiter {
 }
 
 // newWaiter returns a queued waiter, recycled if the pool has one. Its Cond
-// is untouched until the waiter parks on it (parkSema).
+// is untouched until the waiter parks on it (parkCond).
 func newWaiter(value int64) *Waiter {
 	w := waiterPool.Get().(*Waiter)
 	w.Value = value
@@ -171,17 +171,17 @@ func (w *Waiter) Recycle() {
 	waiterPool.Put(w)
 }
 
-// parkSema parks the calling goroutine, which owns w, on w's Cond until w
+// parkCond parks the calling goroutine, which owns w, on w's Cond until w
 // is woken; it returns at once if w was woken already. The queue lock need
 // not be held.
 //
 // The handshake with Wake: Cond.Wait takes its ticket first and then calls
-// L.Unlock, which is w's announcer: it sets stateSema with a CAS, after
+// L.Unlock, which is w's announcer: it sets stateAnnounced with a CAS, after
 // which Wake (whose CAS sees the flag) signals, and the signal finds the
 // ticket taken, whether or not Wait has parked yet. If Wake's CAS came
 // first, it saw no flag and will not signal, so the announcer signals the
 // ticket itself and Wait returns at once.
-func (w *Waiter) parkSema() {
+func (w *Waiter) parkCond() {
 	if w.state.Load() != stateWoken {
 		w.park.L = (*announcer)(w)
 		w.park.Wait()
@@ -200,7 +200,7 @@ type announcer Waiter
 
 func (a *announcer) Unlock() {
 	w := (*Waiter)(a)
-	if !w.state.CompareAndSwap(stateQueued, stateQueued|stateSema) {
+	if !w.state.CompareAndSwap(stateQueued, stateQueued|stateAnnounced) {
 		// Woken (or abandoned) before we announced: nobody will signal
 		// our ticket, so consume it, and Wait returns at once.
 		w.park.Signal()
@@ -248,13 +248,13 @@ type Wakeup struct {
 // goroutine that is not parked yet returns at once, and its Wakeup touches
 // nothing of w's.
 func (q *Queue) WakeLater(w *Waiter) Wakeup {
-	if w.state.Load()&^stateSema != stateQueued {
+	if w.state.Load()&^stateAnnounced != stateQueued {
 		panic("waitq: Wake of a waiter that is not queued")
 	}
 	// Everything Wake does to w comes before the CAS that marks it woken:
 	// from then on its goroutine may return and Recycle it. (Abandoning
 	// takes the queue lock, which the caller holds, so the only move that
-	// can race with this one is the announcer's, which adds stateSema.)
+	// can race with this one is the announcer's, which adds stateAnnounced.)
 	q.unlink(w)
 	ready := w.ready
 	old := w.state.Load()
@@ -265,7 +265,7 @@ func (q *Queue) WakeLater(w *Waiter) Wakeup {
 	if ready != nil {
 		return Wakeup{ready: ready}
 	}
-	if old&stateSema != 0 {
+	if old&stateAnnounced != 0 {
 		// Parked, or about to park, on its ticket: it cannot return
 		// before the Signal.
 		return Wakeup{w: w}
@@ -326,7 +326,7 @@ func (q *Queue) Wait(ctx context.Context, mu sync.Locker, w *Waiter, abandon fun
 	done := ctx.Done()
 	if done == nil {
 		mu.Unlock()
-		w.parkSema()
+		w.parkCond()
 		return nil
 	}
 	w.ready = make(chan struct{}) // under mu: Wake sees it or has not run
@@ -364,7 +364,7 @@ func (q *Queue) Wait(ctx context.Context, mu sync.Locker, w *Waiter, abandon fun
 // caller released the queue lock itself after Enqueue.
 func (q *Queue) WaitNoCtx(mu sync.Locker, w *Waiter) {
 	mu.Unlock()
-	w.parkSema()
+	w.parkCond()
 }
 
 // Err returns the error a blocking lockstep call reports when ctx ends:
