@@ -359,8 +359,8 @@ func (b *Cyclic) Await(ctx context.Context) (int, error) {
 				// Busy-wait only if every party can be running at once:
 				// with more parties than processors, the ones still to
 				// come may be queued on this very processor, behind the
-				// busy-waiting party.
-				return b.wait(ctx, gen, index, b.parties <= int(b.procs.Load()))
+				// busy-waiting party (see pollFor).
+				return b.wait(ctx, gen, index, pollFor(b.parties, int(b.procs.Load())))
 			case b.action == nil:
 				b.release(gen) // the CAS tripped it
 				return index, nil
@@ -372,7 +372,7 @@ func (b *Cyclic) Await(ctx context.Context) (int, error) {
 			// this call belongs to the next round, which starts when the
 			// action returns. If ctx ends first, the call fails without
 			// breaking anything: it has not arrived anywhere.
-			if _, err := b.awaitEnd(ctx, genOf(w), false); err != nil {
+			if _, err := b.awaitEnd(ctx, genOf(w), pollYield); err != nil {
 				return -1, err
 			}
 			if ctx.Err() != nil {
@@ -398,12 +398,11 @@ func ended(w, gen uint64) bool { return genOf(w) != gen || statusOf(w) == genBro
 
 // awaitEnd waits until generation gen has ended and returns the word then,
 // or returns the ctx error if ctx ends first (a nil ctx never does). It
-// polls the word briefly before it parks (see spinUntil); relax says
-// whether to busy-wait too.
-func (b *Cyclic) awaitEnd(ctx context.Context, gen uint64, relax bool) (uint64, error) {
+// polls the word as how says before it parks (see spinUntil).
+func (b *Cyclic) awaitEnd(ctx context.Context, gen uint64, how poll) (uint64, error) {
 	var w uint64
 	over := func() bool { w = b.word.Load(); return ended(w, gen) }
-	if spinUntil(relax, over) {
+	if spinUntil(how, over) {
 		return w, nil
 	}
 	var done <-chan struct{}
@@ -418,8 +417,8 @@ func (b *Cyclic) awaitEnd(ctx context.Context, gen uint64, relax bool) (uint64, 
 
 // wait blocks a party that arrived in generation gen, not the last, until
 // gen ends or ctx ends.
-func (b *Cyclic) wait(ctx context.Context, gen uint64, index int, relax bool) (int, error) {
-	w, err := b.awaitEnd(ctx, gen, relax)
+func (b *Cyclic) wait(ctx context.Context, gen uint64, index int, how poll) (int, error) {
+	w, err := b.awaitEnd(ctx, gen, how)
 	if err != nil {
 		testhook.Yield() // the trip may land between the cancelled wait and here
 		b.mu.Lock()
@@ -433,7 +432,7 @@ func (b *Cyclic) wait(ctx context.Context, gen uint64, index int, relax bool) (i
 		// Everyone arrived before the cancellation was seen: the trip
 		// wins. If the action is still running, wait for it, whose
 		// effects must be visible before this party returns.
-		w, _ = b.awaitEnd(nil, gen, false)
+		w, _ = b.awaitEnd(nil, gen, pollYield)
 	}
 	return b.result(gen, index, w)
 }

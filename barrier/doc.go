@@ -62,14 +62,19 @@
 // mutex-and-channel barrier's for 2 parties and 0.7-0.9 of it for 8 and 64,
 // where every party's yield or park and the scheduler dominate both; at two
 // processors 2-party rounds cost about a third of it in package runs, and
-// 8- and 64-party rounds about the same (BENCHMARKS.md has the runs). The
-// difference is the wait: a party that arrives
-// early polls before it parks, yielding the processor a few times (so the
-// parties still to come run and arrive) and, when there are no more parties
-// than processors (so every party can be running at once), first busy-waiting
-// in spin-wait hints (a few hundred nanoseconds on x86, less on arm64); it
-// often sees the trip without parking. Both are bounded by internal/backoff: a
-// party that waits longer parks after about a microsecond and burns no CPU.
+// 8- and 64-party rounds about the same (BENCHMARKS.md has the runs; on a
+// 2-vCPU machine where moving a cache line between the vCPUs costs more,
+// 8-party rounds at two processors cost 1.3-1.4x it). The difference is
+// the wait: a party that arrives early polls before it parks. When there
+// are no more parties than processors (so every party can be running at
+// once), it first busy-waits in spin-wait hints (a few hundred
+// nanoseconds on x86, less on arm64), then yields the processor a few
+// times; on one processor it only yields (so the parties still to come
+// run and arrive); with more parties than processors, and more than one
+// processor, it parks at once, since yields there moved the parties
+// between processors and cost more than they saved. It often sees the
+// trip without parking. Both are bounded by internal/backoff: a party that
+// waits longer parks after about a microsecond and burns no CPU.
 // Arriving at a Cyclic is one compare-and-swap on one state word, and the
 // last arrival's trips the generation (without a barrier action, in that same
 // compare-and-swap); a round allocates nothing but one channel if a party

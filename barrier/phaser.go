@@ -178,7 +178,7 @@ func (p *Phaser) Register() int {
 		case isTerminated(s):
 			return reportedPhase(s)
 		case isAdvancing(s):
-			p.awaitPhase(nil, phaseOf(s), true)
+			p.awaitPhase(nil, phaseOf(s), pollBusy)
 			continue
 		case partiesOf(s) == MaxParties:
 			panic("barrier: Register of more than MaxParties parties")
@@ -232,7 +232,7 @@ func (p *Phaser) arrive(ctx context.Context, adjust uint64) (phase int, advanced
 			// an arrival for the next phase, which starts when OnAdvance
 			// returns. (Java throws IllegalStateException here, a race
 			// that a correct program using Arrive could lose.)
-			if _, err := p.awaitPhase(ctx, phaseOf(s), true); err != nil {
+			if _, err := p.awaitPhase(ctx, phaseOf(s), pollBusy); err != nil {
 				return p.Phase(), false, 0, err
 			}
 			if ctx != nil && ctx.Err() != nil {
@@ -364,7 +364,7 @@ func (p *Phaser) AwaitAdvance(ctx context.Context, phase int) (int, error) {
 		var err error
 		// The caller is not a party here: it needs a processor of its own
 		// besides the parties' to busy-wait without delaying them.
-		if s, err = p.awaitPhase(ctx, phase, partiesOf(s) < p.parallelism()); err != nil {
+		if s, err = p.awaitPhase(ctx, phase, pollFor(partiesOf(s)+1, p.parallelism())); err != nil {
 			return phase, err
 		}
 	}
@@ -413,7 +413,7 @@ func (p *Phaser) ArriveAndAwaitAdvance(ctx context.Context) (int, error) {
 		var err error
 		// Busy-wait only if every party can be running at once (see
 		// Cyclic.Await).
-		s, err = p.awaitPhase(ctx, phase, parties <= p.parallelism())
+		s, err = p.awaitPhase(ctx, phase, pollFor(parties, p.parallelism()))
 		if err != nil {
 			if s, err = p.withdraw(phase, err); err != nil {
 				return phase, err
@@ -438,7 +438,7 @@ func (p *Phaser) withdraw(phase int, err error) (uint64, error) {
 		case isTerminated(s) || phaseOf(s) != phase:
 			return s, nil
 		case isAdvancing(s):
-			s, _ = p.awaitPhase(nil, phase, true)
+			s, _ = p.awaitPhase(nil, phase, pollBusy)
 			return s, nil
 		}
 		// Still this phase, and this party's arrival is counted in it, so
@@ -452,15 +452,14 @@ func (p *Phaser) withdraw(phase int, err error) (uint64, error) {
 // awaitPhase waits until the phaser leaves phase (advances or terminates)
 // and returns its state then, or returns the ctx error if ctx ends first.
 // A nil ctx waits without a deadline. It polls the state briefly before it
-// parks (see spinUntil); relax says whether to busy-wait too: the caller
-// judged that every goroutine involved can be running at once.
-func (p *Phaser) awaitPhase(ctx context.Context, phase int, relax bool) (uint64, error) {
+// parks, as how says (see spinUntil and pollFor).
+func (p *Phaser) awaitPhase(ctx context.Context, phase int, how poll) (uint64, error) {
 	var s uint64
 	ended := func() bool {
 		s = p.state.Load()
 		return phaseOf(s) != phase || isTerminated(s)
 	}
-	if spinUntil(relax, ended) {
+	if spinUntil(how, ended) {
 		return s, nil
 	}
 	var done <-chan struct{}

@@ -6,31 +6,71 @@ import (
 	"github.com/lockstep-go/lockstep/internal/backoff"
 )
 
+// poll is how a party that has arrived polls before it parks: see
+// spinUntil for what each part pays, and pollFor for who gets which.
+type poll uint8
+
+const (
+	// pollYield: yield the processor a few times, then park.
+	pollYield poll = iota
+	// pollBusy: busy-wait briefly, then yield a few times, then park.
+	pollBusy
+	// pollPark: park at once.
+	pollPark
+)
+
+// pollFor is the poll for a party that waits for parties goroutines in
+// all (itself included) when procs of them can run at once:
+//   - pollBusy when every one can be running at once (parties <= procs);
+//   - pollYield on one processor, where the parties still to come are
+//     queued behind this one and a yield lets them run and arrive;
+//   - pollPark with more parties than processors, and more than one
+//     processor. A yield puts the goroutine on the scheduler's global run
+//     queue, under its global lock, and from there another processor may
+//     take it: the parties move between processors and the processors
+//     contend for the lock. On a 2-vCPU AMD EPYC (Zen 5) virtual machine,
+//     where a cache line costs more to move between the two vCPUs than on
+//     the machines measured before, 8-party rounds at 2 CPUs took 6.1 µs
+//     with four yields, 3.4 with one and 2.4 with none (the mutex-and-
+//     channel barrier: 1.8); 64-party rounds were level with or without.
+func pollFor(parties, procs int) poll {
+	switch {
+	case parties <= procs:
+		return pollBusy
+	case procs == 1:
+		return pollYield
+	default:
+		return pollPark
+	}
+}
+
 // spinUntil is what a party that has arrived does before it parks: it
-// polls ended, first busy-waiting (only when relax is set) and then
-// yielding the processor a bounded number of times, and reports whether
-// ended became true.
+// polls ended, first busy-waiting (only for pollBusy) and then yielding the
+// processor a bounded number of times (not for pollPark), and reports
+// whether ended became true.
 //
 // Each part pays in its own case, measured in BenchmarkSpin:
 //   - Busy-waiting (a few hundred nanoseconds in all on x86) can pay when
 //     every party still to come is running on another processor right now:
 //     the trip then usually lands while the party polls, and a round trip
 //     costs two cache-line transfers instead of a park and a wake (a
-//     microsecond or more end to end). The callers set relax only when there
-//     are no more parties than processors. With more, the parties still to
-//     come may well be queued on this processor, behind the busy-waiting
-//     one: deciding by the number still to come (as before 2026-12-06) made
+//     microsecond or more end to end). Only pollBusy busy-waits, and
+//     pollFor gives it only where there are no more parties than
+//     processors. With more, the parties still to come may well be queued
+//     on this processor, behind the busy-waiting one: deciding by the number still to come (as before 2026-12-06) made
 //     the 8-party rounds of BenchmarkRound 16-23% slower at 2 CPUs, and
 //     bimodal (±150-320% intervals against ±4-27%). On the 2-vCPU CI machine
 //     even 2-party Cyclic rounds measured faster without the busy-wait (see
 //     BENCHMARKS.md); whether it pays on real cores is for a many-core run
 //     to show.
-//   - Yielding (runtime.Gosched, a few times) pays whenever the parties
-//     still to come are runnable goroutines: each yield lets them run on
-//     this processor and arrive, without the channel, park and wake of a
-//     parked wait. When nothing else is runnable a yield returns at once,
-//     so the bound keeps the cost to about a microsecond of CPU before the
-//     party parks and burns nothing more.
+//   - Yielding (runtime.Gosched, a few times) pays on one processor, where
+//     the parties still to come are runnable goroutines queued behind this
+//     one: each yield lets them run and arrive, without the channel, park
+//     and wake of a parked wait. When nothing else is runnable a yield
+//     returns at once, so the bound keeps the cost to about a microsecond
+//     of CPU before the party parks and burns nothing more. With more
+//     processors than one and more parties than processors it cost more
+//     than it saved (see pollFor).
 //
 // The busy-wait is in spin-wait hints (backoff.Pause: PAUSE on amd64,
 // YIELD on arm64, as sync.Mutex spins), 1, 2, 4 and 8 of them between
@@ -41,8 +81,11 @@ import (
 // faster at 2 CPUs (144.8 to 85.0 ns, p=0.002, 10 interleaved runs), with
 // Cyclic rounds level (p=0.25). Whether the hint or the longer wait earned
 // that was not separated.
-func spinUntil(relax bool, ended func() bool) bool {
-	if relax {
+func spinUntil(how poll, ended func() bool) bool {
+	if how == pollPark {
+		return ended()
+	}
+	if how == pollBusy {
 		for i := range busyRounds {
 			if ended() {
 				return true
