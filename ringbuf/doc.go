@@ -122,10 +122,10 @@
 // BENCHMARKS.md, "SPSC on stamps").
 //
 // A push that loses its claim to another push (or a pop to another pop)
-// does not retry at once: it pauses off the index's cache line for about
-// half a microsecond and yields the processor, which lets the winner run
-// a streak and, where goroutines outnumber processors, lets the other
-// side run. With four producers and four consumers at 2 CPUs that took an
+// does not retry at once: it pauses off the index's cache line (30
+// spin-wait hints, 0.6 µs on an AMD Zen 5) and yields the processor, which
+// lets the winner run a streak and, where goroutines outnumber processors,
+// lets the other side run. With four producers and four consumers at 2 CPUs that took an
 // item from 212 to 42 ns through Push and Pop (xsync's MPMCQueue, whose
 // callers yield on every failed try, 40; a channel 117).
 package ringbuf

@@ -22,9 +22,11 @@ const maxCapacity = 1 << 40
 // claims slots with compare-and-swap instead of a lock.
 //
 // TryPush and TryPop never park: they fail when the queue is full or empty.
-// Push and Pop wait, yielding the processor a few times and then parking,
-// until they succeed, the queue is closed, or ctx ends. TryPushN and
-// TryPopN move a batch with one compare-and-swap.
+// One that loses its slot to a concurrent call of the same kind pauses
+// briefly (30 spin-wait hints) and yields the processor before it tries
+// the next slot. Push and Pop wait, yielding the processor a few times
+// and then parking, until they succeed, the queue is closed, or ctx ends.
+// TryPushN and TryPopN move a batch with one compare-and-swap.
 //
 // An MPMC must be created with NewMPMC: the zero value has no slots, and
 // every operation on it but Len and Cap (which report 0) panics. An MPMC
