@@ -45,10 +45,15 @@
 // # Blocking and closing
 //
 // Push waits while the queue is full, Pop while it is empty. Each first
-// yields the processor a few times, retrying after each (which hands the
-// processor straight to the goroutine it is waiting for when that one is
-// runnable), and then parks on a wait queue, so a goroutine waiting on an
-// idle queue uses no CPU. It never busy-spins. The lock-free fast paths
+// yields the processor a few times (which hands the processor straight to
+// the goroutine it is waiting for when that one is runnable), and then
+// parks on a wait queue, so a goroutine waiting on an idle queue uses no
+// CPU. It never busy-spins. Between yields, MPMC's Push and Pop look only
+// at the slot they would use next and retry once it is ready: a full
+// retry reads the other side's index too, and each such read takes that
+// index's cache line from the core that writes it on every operation
+// (one producer and one consumer at 2 CPUs, in the package benchmark:
+// 93.5 ns an item that way, 47.6 this way; a channel about 57). The lock-free fast paths
 // pay one extra atomic load to learn whether anybody is parked; only then
 // do they take the wait-queue lock to wake one. Both follow the module's cancellation contract: a ctx that is
 // already done fails the call, a failed call leaves the queue as if it had

@@ -606,6 +606,24 @@ func (q *MPMC[T]) canPush() bool {
 	return tail&q.closedBit != 0 || head+q.oneLap != tail
 }
 
+// slotFree reports whether the slot at tail is empty for tail's lap: a
+// push would find room there. It is a waiting Push's poll between yields,
+// and loads tail and the slot's stamp, not head, the cache line every pop
+// writes. It misses Close: the park's re-check sees that, and the push
+// then retries and fails.
+func (q *MPMC[T]) slotFree() bool {
+	tail := q.tail.Load()
+	return q.slots[tail&q.mask].stamp.Load() == tail
+}
+
+// slotFull reports whether the slot at head holds head's item: a pop would
+// find it there. It is a waiting Pop's poll between yields, like slotFree,
+// and does not load tail, the cache line every push writes.
+func (q *MPMC[T]) slotFull() bool {
+	head := q.head.Load()
+	return q.slots[head&q.mask].stamp.Load() == head+1
+}
+
 // canPop is a parking popper's re-check, made after it registered: an item
 // (claimed, at least), or closed.
 func (q *MPMC[T]) canPop() bool {
@@ -634,7 +652,7 @@ func (q *MPMC[T]) Push(ctx context.Context, v T) error {
 		case resultClosed:
 			return ErrClosed
 		}
-		if b.wait() {
+		if b.waitUntil(q.slotFree) {
 			continue
 		}
 		if err := q.w.park(ctx, &q.w.pushq, q.canPush); err != nil {
@@ -666,7 +684,7 @@ func (q *MPMC[T]) Pop(ctx context.Context) (T, error) {
 		case resultClosed:
 			return zero, ErrClosed
 		}
-		if b.wait() {
+		if b.waitUntil(q.slotFull) {
 			continue
 		}
 		if err := q.w.park(ctx, &q.w.popq, q.canPop); err != nil {

@@ -127,9 +127,10 @@ func (w *waiters) wakeAll() {
 }
 
 // pause is the bounded wait of a blocking Push or Pop between a failed try
-// and parking: it yields the processor up to backoff.ParkYields times, the caller
-// retrying after each, and then tells the caller to park. The zero value is
-// ready; it lives on the caller's stack.
+// and parking: it yields the processor up to backoff.ParkYields times, the
+// caller retrying after each (wait) or once a poll says a retry would
+// succeed (waitUntil), and then tells the caller to park. The zero value
+// is ready; it lives on the caller's stack.
 //
 // It never busy-spins. A spin only pays when the goroutine that will make
 // progress is running on another core at that moment; when it is not (one
@@ -157,4 +158,20 @@ func (p *pause) wait() bool {
 	p.yields++
 	runtime.Gosched()
 	return true
+}
+
+// waitUntil yields until ready reports true, and then reports true (the
+// caller retries its operation), or, after backoff.ParkYields yields,
+// reports false (the caller parks). ready is a cheap poll of the one slot
+// the caller's retry would use: a retry of the full operation loads the
+// other side's index too, whose cache line the other side writes on every
+// operation, and taking it from that core's cache on every yield slowed
+// the other side.
+func (p *pause) waitUntil(ready func() bool) bool {
+	for p.wait() {
+		if ready() {
+			return true
+		}
+	}
+	return false
 }
