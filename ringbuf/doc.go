@@ -49,17 +49,18 @@
 // the goroutine it is waiting for when that one is runnable), and then
 // parks on a wait queue, so a goroutine waiting on an idle queue uses no
 // CPU. It never busy-spins. Between yields, MPMC's Push and Pop look only
-// at the slot they would use next and retry once it is ready: a full
-// retry reads the other side's index too, and each such read takes that
-// index's cache line from the core that writes it on every operation
-// (one producer and one consumer at 2 CPUs, in the package benchmark:
-// 93.5 ns an item that way, 47.6 this way; a channel about 57). The lock-free fast paths
+// at the slot they would use next and retry once it is ready: a full retry
+// reads the other side's index too, and each such read takes that index's
+// cache line from the core that writes it on every operation (one producer
+// and one consumer at 2 CPUs, in the package benchmark: 93.5 ns an item
+// that way, 47.6 this way; a channel about 57). The lock-free fast paths
 // pay one extra atomic load to learn whether anybody is parked; only then
-// do they take the wait-queue lock to wake one. Both follow the module's cancellation contract: a ctx that is
-// already done fails the call, a failed call leaves the queue as if it had
-// never been made and returns an error for which errors.Is(err, ctx.Err())
-// holds, and a wake that races with cancellation is never lost (the woken
-// goroutine retries once and keeps what it gets).
+// do they take the wait-queue lock to wake one. Both follow the module's
+// cancellation contract: a ctx that is already done fails the call, a
+// failed call leaves the queue as if it had never been made and returns an
+// error for which errors.Is(err, ctx.Err()) holds, and a wake that races
+// with cancellation is never lost (the woken goroutine retries once and
+// keeps what it gets).
 //
 // Close makes every later push fail with [ErrClosed] (TryPush reports
 // false), lets pops drain the items already queued and then fail with
@@ -93,30 +94,29 @@
 // An uncontended TryPush plus TryPop is four locked instructions on each
 // queue: on MPMC two compare-and-swaps and two stores, on SPSC a
 // compare-and-swap and three stores (the push's publication and count, the
-// pop's release and count); a buffered channel takes its lock for each.
-// On the 2-core CI machine that came to about 14 ns per item for MPMC and
-// 9 to 11 for SPSC, against 30 to 120 for a channel (the machine was
-// shared and the figures move with its load; see bench_test.go). An MPMC
-// batch claims its slots with one compare-and-swap per side. SPSC's
-// TryPushN writes its stamps with plain stores (on amd64 without -race;
-// atomic stores elsewhere) and publishes them with one compare-and-swap,
-// and its TryPopN releases its slots with one store, so
-// 16 items cost about a quarter of 16 single operations. MPMC's batches
-// claim by count (the room or the items between head and tail), then
-// write or read each slot once its stamp shows it ready, and still store
-// each slot's stamp on both sides: on amd64 with plain stores and one
-// locked exchange at the end (a few lines of assembly: Go's atomic stores
-// are all locked instructions there), elsewhere and in race builds with
-// an atomic store per slot. They cost about 0.3 of the single operations
-// (package benchmark; 0.4 before they claimed by count), and 0.13 on a
-// machine whose locked instructions cost more (about 6 ns each). Batches of items
-// that hold no pointers do not zero the slots they empty: zeroing only
-// lets the garbage collector free what an item referenced, and it was a
-// quarter of a batch's stores. Len is three atomic loads
-// (tail, head, tail again: the length at one instant). The
-// blocking layer costs nothing until a goroutine parks; a park and a wake
-// cost a few hundred nanoseconds, and allocate nothing unless the ctx can
-// end (then a channel to select on).
+// pop's release and count); a buffered channel takes its lock for each. On
+// the 2-core CI machine that came to about 14 ns per item for MPMC and 9 to
+// 11 for SPSC, against 30 to 120 for a channel (the machine was shared and
+// the figures move with its load; see bench_test.go). An MPMC batch claims
+// its slots with one compare-and-swap per side. SPSC's TryPushN writes its
+// stamps with plain stores (on amd64 without -race; atomic stores
+// elsewhere) and publishes them with one compare-and-swap, and its TryPopN
+// releases its slots with one store, so 16 items cost about a quarter of 16
+// single operations. MPMC's batches claim by count (the room or the items
+// between head and tail), then write or read each slot once its stamp shows
+// it ready, and still store each slot's stamp on both sides: on amd64 with
+// plain stores and one locked exchange at the end (a few lines of assembly:
+// Go's atomic stores are all locked instructions there), elsewhere and in
+// race builds with an atomic store per slot. They cost about 0.3 of the
+// single operations (package benchmark; 0.4 before they claimed by count),
+// and 0.13 on a machine whose locked instructions cost more (about 6 ns
+// each). Batches of items that hold no pointers do not zero the slots they
+// empty: zeroing only lets the garbage collector free what an item
+// referenced, and it was a quarter of a batch's stores. Len is three atomic
+// loads (tail, head, tail again: the length at one instant). The blocking
+// layer costs nothing until a goroutine parks; a park and a wake cost a few
+// hundred nanoseconds, and allocate nothing unless the ctx can end (then a
+// channel to select on).
 //
 // Neighbouring slots share cache lines (Go cannot pad an array element by
 // the size of a type parameter), so a consumer and a producer working one
@@ -130,7 +130,7 @@
 // does not retry at once: it pauses off the index's cache line (30
 // spin-wait hints, 0.6 µs on an AMD Zen 5) and yields the processor, which
 // lets the winner run a streak and, where goroutines outnumber processors,
-// lets the other side run. With four producers and four consumers at 2 CPUs that took an
-// item from 212 to 42 ns through Push and Pop (xsync's MPMCQueue, whose
-// callers yield on every failed try, 40; a channel 117).
+// lets the other side run. With four producers and four consumers at 2 CPUs
+// that took an item from 212 to 42 ns through Push and Pop (xsync's
+// MPMCQueue, whose callers yield on every failed try, 40; a channel 117).
 package ringbuf
