@@ -57,10 +57,11 @@ func pollFor(parties, procs int) poll {
 //     microsecond or more end to end). Only pollBusy busy-waits, and
 //     pollFor gives it only where there are no more parties than
 //     processors. With more, the parties still to come may well be queued
-//     on this processor, behind the busy-waiting one: deciding by the number still to come (as before 2026-12-06) made
-//     the 8-party rounds of BenchmarkRound 16-23% slower at 2 CPUs, and
-//     bimodal (±150-320% intervals against ±4-27%). On the 2-vCPU CI machine
-//     even 2-party Cyclic rounds measured faster without the busy-wait (see
+//     on this processor, behind the busy-waiting one: deciding by the
+//     number still to come (as before 2026-12-06) made the 8-party rounds
+//     of BenchmarkRound 16-23% slower at 2 CPUs, and bimodal (±150-320%
+//     intervals against ±4-27%). On the 2-vCPU CI machine even 2-party
+//     Cyclic rounds measured faster without the busy-wait (see
 //     BENCHMARKS.md); whether it pays on real cores is for a many-core run
 //     to show.
 //   - Yielding (runtime.Gosched, a few times) pays on one processor, where
