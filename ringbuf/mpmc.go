@@ -3,7 +3,6 @@ package ringbuf
 import (
 	"context"
 	"math/bits"
-	"runtime"
 	"sync/atomic"
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
@@ -258,10 +257,7 @@ const lostClaimPauses = 30
 // TryPop retry loop; this took 42 and 47, against xsync's 40. A bare yield
 // and a spin before the yield measured within each other's intervals;
 // one goroutine, and every run at 1 CPU, did not move.
-func lostClaim() {
-	backoff.Pause(lostClaimPauses)
-	runtime.Gosched()
-}
+func lostClaim() { backoff.PauseYield(lostClaimPauses) }
 
 // pushWait handles a push whose slot at position tail has the given stamp,
 // not tail. It reports false if the queue is full; otherwise it has backed

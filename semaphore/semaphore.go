@@ -92,10 +92,7 @@ const lostRacePauses = 4 * 30
 // calls never get here, a call that must wait for permits goes straight to
 // the queue, and TryAcquire's retries only spin briefly: it promises not to
 // block.
-func lostRace() {
-	backoff.Pause(lostRacePauses)
-	runtime.Gosched()
-}
+func lostRace() { backoff.PauseYield(lostRacePauses) }
 
 // tooLarge marks, in a woken waiter's Value, that Resize failed it with
 // ErrTooLarge instead of granting it (weights are positive).

@@ -67,6 +67,18 @@ func (b *Backoff) Snooze() {
 	}
 }
 
+// PauseYield backs off after a goroutine lost a compare-and-swap to
+// another that is running right now: n spin-wait hints (Pause) off the
+// contended cache line, so that the winner keeps it for a streak of
+// operations, then a yield of the processor, so that a goroutine queued
+// behind this one (the other side of a queue, the next owner) can run.
+// semaphore's lost race and ringbuf's lost claim use it, each with its own
+// n and the measurements that chose it.
+func PauseYield(n uint32) {
+	Pause(n)
+	runtime.Gosched()
+}
+
 // Completed reports whether the loop has spun and yielded its budget and the
 // caller should park instead.
 func (b *Backoff) Completed() bool { return b.step > YieldLimit }

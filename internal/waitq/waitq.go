@@ -152,7 +152,11 @@ func newWaiter(value int64) *Waiter {
 	return w
 }
 
-var waiterPool = sync.Pool{New: func() any { return new(Waiter) }}
+var waiterPool = sync.Pool{New: func() any {
+	w := new(Waiter)
+	w.park.L = (*announcer)(w) // for good: Recycle leaves park alone
+	return w
+}}
 
 // Recycle hands w back for reuse by a later Enqueue, of any queue. Only
 // w's own goroutine may call it, after its Wait or WaitNoCtx returned or
@@ -183,8 +187,7 @@ func (w *Waiter) Recycle() {
 // ticket itself and Wait returns at once.
 func (w *Waiter) parkCond() {
 	if w.state.Load() != stateWoken {
-		w.park.L = (*announcer)(w)
-		w.park.Wait()
+		w.park.Wait() // L is w's announcer, set when the pool made w
 	}
 	// This load also orders the waker's writes (Value, the primitive's
 	// state) before our return for the race detector, which does not see
