@@ -69,12 +69,28 @@ func (g *Gate) Park(mu *sync.Mutex, slot int, done <-chan struct{}, ended func()
 		}
 		ch := g.ch[slot]
 		mu.Unlock()
-		select {
-		case <-ch:
-			g.sleepers.Add(-1) // look again
-		case <-done:
-			g.sleepers.Add(-1)
-			return ended() // the end may have beaten the cancellation
+		if done == nil {
+			// The wait cannot be cancelled (context.Background's Done
+			// is nil): a plain receive, which costs less than a select
+			// with a case that can never fire. 8- and 64-party barrier
+			// rounds at 2 CPUs took 17-38% less time (BENCHMARKS.md).
+			<-ch
+		} else {
+			select {
+			case <-ch:
+			case <-done:
+				g.sleepers.Add(-1)
+				return ended() // the end may have beaten the cancellation
+			}
+		}
+		// The round this waiter parked for has ended, or (woken by the end
+		// of a round two before its own) it looks again. The close that
+		// woke it came after the state change, so a look without mu sees
+		// the end; every waiter of a round wakes at once, and need not
+		// queue on mu to look.
+		g.sleepers.Add(-1)
+		if ended() {
+			return true
 		}
 	}
 }
