@@ -73,7 +73,8 @@ func (g *Gate) Park(mu *sync.Mutex, slot int, done <-chan struct{}, ended func()
 			// The wait cannot be cancelled (context.Background's Done
 			// is nil): a plain receive, which costs less than a select
 			// with a case that can never fire. 8- and 64-party barrier
-			// rounds at 2 CPUs took 17-38% less time (BENCHMARKS.md).
+			// rounds at 2 CPUs took 25-32% less time (BENCHMARKS.md,
+			// the Genoa host's section).
 			<-ch
 		} else {
 			select {
