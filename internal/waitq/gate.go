@@ -17,8 +17,9 @@ import (
 //
 // It keeps the same cancellation contract as Queue:
 //
-//   - A waiter parks on the round's channel and selects on it together
-//     with ctx.Done(): no helper goroutine, and testing/synctest sees the
+//   - A waiter parks on the round's channel, selecting on it together
+//     with ctx.Done() when its wait can be cancelled (a plain receive when
+//     Done is nil): no helper goroutine, and testing/synctest sees the
 //     wait as durably blocking.
 //   - An end of the round that races with cancellation is never lost: a
 //     waiter whose ctx ended looks at the round once more, and if the
@@ -72,9 +73,9 @@ func (g *Gate) Park(mu *sync.Mutex, slot int, done <-chan struct{}, ended func()
 		if done == nil {
 			// The wait cannot be cancelled (context.Background's Done
 			// is nil): a plain receive, which costs less than a select
-			// with a case that can never fire. 8- and 64-party barrier
-			// rounds at 2 CPUs took 25-32% less time (BENCHMARKS.md,
-			// the Genoa host's section).
+			// with a case that can never fire. 8-party barrier rounds
+			// at 2 CPUs took 25-27% less time, and 64-party Cyclic
+			// rounds 32% (BENCHMARKS.md, the Genoa host's section).
 			<-ch
 		} else {
 			select {
