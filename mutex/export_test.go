@@ -27,9 +27,10 @@ func (f *Fair) Snapshot() State {
 	f.qmu.Lock()
 	defer f.qmu.Unlock()
 	s := f.state.Load()
-	st := State{Locked: s&fairLocked != 0, Queued: f.q.Len()}
+	queued := f.q.Len() + int(f.arrived-f.handed.Load())
+	st := State{Locked: s&fairLocked != 0, Queued: queued}
 	if s&fairQueued != 0 {
-		st.Waiters = f.q.Len()
+		st.Waiters = queued
 	}
 	return st
 }

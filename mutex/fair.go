@@ -43,18 +43,62 @@ type Fair struct {
 	// state is first because it is the only field the fast paths touch.
 	state atomic.Int32
 
-	// qmu guards q. While fairQueued is set every change of state happens
-	// under qmu: the fast paths only move between 0 and fairLocked.
+	// arrived counts the waiters that have taken a ticket on parked, and
+	// handed those of them that Unlock has handed the lock to, both
+	// modulo 2^32: arrived-handed of them are waiting. Both change under qmu; handed
+	// is atomic only so that a woken waiter's load of it orders the
+	// unlocker's writes before its return for the race detector, which
+	// does not see the runtime's parking (see lockSlow).
+	arrived uint32
+	handed  atomic.Uint32
+
+	// qmu guards q, arrived, handed and parked. While fairQueued is set
+	// every change of state happens under qmu: the fast paths only move
+	// between 0 and fairLocked.
 	qmu sync.Mutex
-	q   waitq.Queue
+
+	// The waiters, in the order they queued, are split in two by what
+	// their wait can do, and one order is kept across both:
+	//
+	// q holds the waiters that can give up (LockContext with a ctx that
+	// can end), each parked on its own channel. A waiter's Value is
+	// arrived at the moment it queued: that many of the waiters on parked
+	// came before it, so Unlock hands the lock to the front of q only
+	// once handed has caught up with its Value. A waiter that leaves q
+	// changes nobody's place.
+	//
+	// parked is where the waiters that cannot give up (Lock, or a ctx
+	// that never ends) park: one sync.Cond for all of them, made by the
+	// first. They take their tickets under qmu, so the tickets follow
+	// their arrival, and Signal wakes the oldest ticket: the runtime's
+	// notify list keeps the FIFO for us, and a handoff is one Signal.
+	// (Before, every waiter queued in q and parked on a Cond of its own;
+	// see BENCHMARKS.md, "Fair's parked waiters on one Cond".) A Cond
+	// belongs to no testing/synctest bubble and its Wait is durably
+	// blocking, so a Fair may be used in one bubble after another.
+	q      waitq.Queue
+	parked *sync.Cond
 }
+
+// fairTicket is the Locker of Fair.parked. Cond.Wait takes the waiter's
+// ticket, then calls Unlock, which releases the queue lock: the ticket is
+// taken under it, in arrival order. A woken waiter has been handed the
+// lock and needs nothing back, so Lock does nothing.
+type fairTicket Fair
+
+func (t *fairTicket) Unlock() {
+	t.qmu.Unlock()
+	testhook.Yield() // racy window: a handoff may signal the ticket before it parks
+}
+
+func (t *fairTicket) Lock() {}
 
 // The state word of Fair.
 //
 //	queued locked  meaning
 //	   0      0    unlocked: the only state Lock's and TryLock's fast path take
 //	   0      1    locked, nobody waiting: the only state Unlock's fast path releases
-//	   1      1    locked, waiters parked in q: Unlock hands the lock to the front one
+//	   1      1    locked, waiters parked (in q or on parked): Unlock hands the lock to the longest one
 //
 // (queued, unlocked) never occurs: a waiter queues only behind a held lock,
 // and the lock passes from owner to owner without being released while
@@ -63,9 +107,9 @@ type Fair struct {
 const (
 	// fairLocked: the lock is held.
 	fairLocked int32 = 1 << iota
-	// fairQueued: q is not empty. Set under qmu by the first waiter,
-	// cleared under qmu when the last one leaves (handed the lock, or
-	// gone because its ctx ended).
+	// fairQueued: someone waits, in q or on parked (waiting reports
+	// it). Set under qmu by the first waiter, cleared under qmu when the
+	// last one leaves (handed the lock, or gone because its ctx ended).
 	fairQueued
 )
 
@@ -154,25 +198,37 @@ func (f *Fair) lockSlow(ctx context.Context) error {
 			break
 		}
 	}
-	w := f.q.Enqueue(0)
-	// Woken means Unlock handed us the lock; it stayed locked.
-	var err error
-	if ctx == nil || ctx.Done() == nil {
-		f.q.WaitNoCtx(&f.qmu, w)
-	} else {
-		err = f.q.Wait(ctx, &f.qmu, w, f.abandon)
+	if ctx != nil && ctx.Done() != nil {
+		w := f.q.Enqueue(int64(f.arrived))
+		// Woken means Unlock handed us the lock; it stayed locked.
+		err := f.q.Wait(ctx, &f.qmu, w, f.abandon)
+		w.Recycle()
+		return err
 	}
-	w.Recycle()
-	return err
+	if f.parked == nil {
+		f.parked = &sync.Cond{L: (*fairTicket)(f)}
+	}
+	f.arrived++
+	// Wait takes a ticket, then releases qmu; it returns once Unlock has
+	// handed us the lock. The load is for the race detector: see handed.
+	f.parked.Wait()
+	_ = f.handed.Load()
+	return nil
+}
+
+// waiting reports whether anyone waits. Call it under qmu.
+func (f *Fair) waiting() bool {
+	return f.q.Len() != 0 || f.arrived != f.handed.Load()
 }
 
 // abandon runs under qmu when a waiter whose ctx ended has left the queue.
 // Rule 4 of the cancellation contract needs nothing more here: the lock is
-// held, and its Unlock hands it to the new front. Only the last waiter's
-// departure must clear fairQueued, so that the holder's Unlock takes the
-// fast path and frees the lock.
+// held, and its Unlock hands it to the new front. Nor does the order: the
+// Values of the waiters behind it count parked waiters, not places. Only
+// the last waiter's departure must clear fairQueued, so that the holder's
+// Unlock takes the fast path and frees the lock.
 func (f *Fair) abandon(bool) {
-	if f.q.Len() == 0 {
+	if !f.waiting() {
 		f.state.Store(fairLocked) // from fairLocked|fairQueued; nothing else can move it now
 	}
 }
@@ -185,15 +241,33 @@ func (f *Fair) unlockSlow() {
 		f.state.Store(0)
 		f.qmu.Unlock()
 	case fairLocked | fairQueued:
-		// Hand off: the lock stays locked and passes to the front, which
-		// is readied once qmu is free, for the Lock calls that need it.
+		// Hand off: the lock stays locked and passes to the longest
+		// waiter, which is readied once qmu is free, for the Lock calls
+		// that need it: the front of q if every parked waiter that came
+		// before it has been handed the lock, else the oldest ticket.
 		lockdep.Handoff(unsafe.Pointer(f))
-		k := f.q.WakeLater(f.q.Front())
-		if f.q.Len() == 0 {
+		var k waitq.Wakeup
+		var parked *sync.Cond
+		handed := f.handed.Load()
+		if w := f.q.Front(); w != nil && int32(uint32(w.Value)-handed) <= 0 {
+			k = f.q.WakeLater(w)
+		} else if f.arrived != handed {
+			f.handed.Store(handed + 1)
+			parked = f.parked
+		} else {
+			f.qmu.Unlock()
+			panic("mutex: inconsistent Fair state")
+		}
+		if !f.waiting() {
 			f.state.Store(fairLocked)
 		}
 		f.qmu.Unlock()
-		k.Do()
+		testhook.Yield() // racy window: handed over, not yet readied
+		if parked != nil {
+			parked.Signal()
+		} else {
+			k.Do()
+		}
 	case 0:
 		f.qmu.Unlock()
 		panic("mutex: unlock of unlocked Fair")

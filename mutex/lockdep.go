@@ -62,8 +62,23 @@ func (m *Mutex) lockContextTracked(ctx context.Context) error {
 	return nil
 }
 
+// lockTracked is Fair.Lock's slow path. Unless the hooks are active it goes
+// straight to lockSlow, which takes a free lock itself, without the hooks'
+// calls and their second CAS on a word the owner is about to write, as
+// Mutex.lockTracked does. In the suite's oversubscribed FairLocks workload
+// that took Fair from 1.07x to 0.89x a channel of one at 1 CPU and from
+// 1.20x to 1.10x at 2, each against the channel in the same build (10
+// interleaved runs; see BENCHMARKS.md, "Fair's parked waiters on one
+// Cond").
+//
 //go:noinline
-func (f *Fair) lockTracked() { _ = f.lockContextTracked(nil) }
+func (f *Fair) lockTracked() {
+	if !lockdep.Active() {
+		_ = f.lockSlow(nil)
+		return
+	}
+	_ = f.lockContextTracked(nil)
+}
 
 func (f *Fair) lockContextTracked(ctx context.Context) error {
 	t := lockdep.Acquire(unsafe.Pointer(f), &fairType, lockdep.Write)

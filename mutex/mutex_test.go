@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,10 +203,12 @@ func TestHammer(t *testing.T) {
 }
 
 // Cancel-versus-unlock races, at least 1e5 per lock type: a holder unlocks
-// while the ctx of each of up to three waiters is cancelled. Whatever wins,
-// every waiter returns (nobody is stranded: a cancelled front waiter passes
-// the lock or the wake-up on), a waiter that returned nil held the lock
-// alone, and afterwards the lock is idle.
+// while the ctx of each of up to three waiters is cancelled, with up to two
+// waiters that cannot give up (plain Lock calls, which Fair parks apart)
+// queued among them in random places. Whatever wins, every waiter returns
+// (nobody is stranded: a cancelled front waiter passes the lock or the
+// wake-up on), a waiter that returned nil held the lock alone, and
+// afterwards the lock is idle.
 func TestCancelVersusUnlock(t *testing.T) {
 	for _, lt := range lockTypes {
 		t.Run(lt.name, func(t *testing.T) {
@@ -218,14 +221,19 @@ func TestCancelVersusUnlock(t *testing.T) {
 				var inside atomic.Int32
 				for i := 0; i < races/workers; i++ {
 					n := 1 + r.IntN(3)
+					plain := r.IntN(3) // waiters that cannot give up
 					l.Lock()
-					results := make(chan error, n)
-					cancels := make([]context.CancelFunc, n)
-					for k := range n {
-						ctx, cancel := context.WithCancel(context.Background())
-						cancels[k] = cancel
+					results := make(chan error, n+plain)
+					cancels := make([]context.CancelFunc, 0, n)
+					for k := range n + plain {
+						lock := func() error { l.Lock(); return nil }
+						if r.IntN(n+plain-k) < n-len(cancels) {
+							ctx, cancel := context.WithCancel(context.Background())
+							cancels = append(cancels, cancel)
+							lock = func() error { return l.LockContext(ctx) }
+						}
 						go func() {
-							err := l.LockContext(ctx)
+							err := lock()
 							if err == nil {
 								if inside.Add(1) != 1 {
 									panic("two holders")
@@ -238,7 +246,7 @@ func TestCancelVersusUnlock(t *testing.T) {
 					}
 					switch r.IntN(3) {
 					case 0: // let them park
-						for l.Snapshot().Queued < n {
+						for l.Snapshot().Queued < n+plain {
 							runtime.Gosched()
 						}
 						parked.Add(1)
@@ -265,7 +273,7 @@ func TestCancelVersusUnlock(t *testing.T) {
 						}
 					}
 					wg.Wait()
-					for range n {
+					for range n + plain {
 						switch err := <-results; {
 						case err == nil:
 							acquired.Add(1)
@@ -343,10 +351,17 @@ func TestLockContextCause(t *testing.T) {
 }
 
 // Fair: waiters acquire in the order they queued; cancelled waiters leave
-// the queue and the rest keep their order.
+// the queue and the rest keep their order. With mixed, every other waiter
+// calls Lock, which cannot give up and parks apart from the others (on the
+// Fair's Cond), so the one order must hold across both kinds.
 func TestFairFIFO(t *testing.T) {
-	for _, cancelEvery := range []int{0, 3} {
-		t.Run(fmt.Sprintf("cancelEvery=%d", cancelEvery), func(t *testing.T) {
+	for _, tc := range []struct {
+		cancelEvery int
+		mixed       bool
+	}{{0, false}, {3, false}, {0, true}, {3, true}} {
+		cancelEvery := tc.cancelEvery
+		plain := func(i int) bool { return tc.mixed && i%2 == 0 }
+		t.Run(fmt.Sprintf("cancelEvery=%d/mixed=%v", cancelEvery, tc.mixed), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				const n = 20
 				var f mutex.Fair
@@ -358,7 +373,9 @@ func TestFairFIFO(t *testing.T) {
 					ctx, cancel := context.WithCancel(context.Background())
 					cancels[i] = cancel
 					wg.Go(func() {
-						if err := f.LockContext(ctx); err != nil {
+						if plain(i) {
+							f.Lock()
+						} else if err := f.LockContext(ctx); err != nil {
 							return
 						}
 						order = append(order, i)
@@ -372,7 +389,7 @@ func TestFairFIFO(t *testing.T) {
 				}
 				var want []int
 				for i := range n {
-					if cancelEvery > 0 && i%cancelEvery == 1 {
+					if cancelEvery > 0 && i%cancelEvery == 1 && !plain(i) {
 						cancels[i]()
 					} else {
 						want = append(want, i)
@@ -394,6 +411,125 @@ func TestFairFIFO(t *testing.T) {
 			})
 		})
 	}
+}
+
+// Fair's order under churn: every holder, while it holds the lock, queues
+// a new waiter (a Lock or a LockContext, at random) and may cancel one of
+// the LockContext waiters already queued, so arrivals and departures fall
+// between handoffs, in both of Fair's places to park. A model queue, kept
+// by the holders, says who must get the lock next.
+func TestFairFIFOChurn(t *testing.T) {
+	for seed := range uint64(testutil.Scale(20)) {
+		synctest.Test(t, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 11))
+			const total = 60
+			var f mutex.Fair
+			// Under f: the model, and the cancel funcs by id.
+			var queue []int
+			cancels := map[int]context.CancelFunc{}
+			var wg sync.WaitGroup
+			spawned, acquired := 0, 0
+			var spawn func()
+			var holder func(id int)
+			spawn = func() {
+				id := spawned
+				spawned++
+				ctx, cancel := context.Background(), context.CancelFunc(nil)
+				if r.IntN(2) == 0 {
+					ctx, cancel = context.WithCancel(context.Background())
+					cancels[id] = cancel
+				}
+				queue = append(queue, id)
+				wg.Go(func() {
+					if cancel == nil {
+						f.Lock()
+					} else if err := f.LockContext(ctx); err != nil {
+						return
+					}
+					holder(id)
+				})
+				synctest.Wait() // parked behind everyone queued before
+			}
+			holder = func(id int) {
+				acquired++
+				if len(queue) == 0 || queue[0] != id {
+					t.Errorf("waiter %d got the lock; the queue was %v", id, queue)
+				} else {
+					queue = queue[1:]
+				}
+				if c := cancels[id]; c != nil {
+					c()
+					delete(cancels, id)
+				}
+				if spawned < total {
+					spawn()
+				}
+				if len(cancels) > 0 && r.IntN(3) == 0 {
+					k := queue[r.IntN(len(queue))]
+					if c := cancels[k]; c != nil {
+						c()
+						delete(cancels, k)
+						synctest.Wait() // gone from the queue
+						i := slices.Index(queue, k)
+						queue = slices.Delete(queue, i, i+1)
+					}
+				}
+				f.Unlock()
+			}
+			f.Lock()
+			for range 6 {
+				spawn()
+			}
+			f.Unlock()
+			wg.Wait()
+			if len(queue) != 0 || acquired == 0 {
+				t.Errorf("%d acquisitions; left in the model queue: %v", acquired, queue)
+			}
+			idle(t, &f)
+		})
+	}
+}
+
+// A Fair may be contended in one testing/synctest bubble after another, and
+// outside any: nothing it keeps from one contention to the next belongs to
+// a bubble (a channel made in one would, and touching it from outside is a
+// fatal error), and its waiters are durably blocked inside one, or
+// synctest.Wait would not return.
+func TestFairAcrossBubbles(t *testing.T) {
+	var f mutex.Fair
+	contend := func(parked func(n int)) {
+		f.Lock()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var wg sync.WaitGroup
+		wg.Go(func() { f.Lock(); f.Unlock() })
+		parked(1)
+		wg.Go(func() {
+			if err := f.LockContext(ctx); err != nil {
+				panic(err)
+			}
+			f.Unlock()
+		})
+		parked(2)
+		f.Unlock()
+		wg.Wait()
+	}
+	for range 2 {
+		synctest.Test(t, func(t *testing.T) {
+			contend(func(n int) {
+				synctest.Wait()
+				if s := f.Snapshot(); s.Queued != n {
+					t.Fatalf("%+v, want %d parked", s, n)
+				}
+			})
+		})
+	}
+	contend(func(n int) {
+		for f.Snapshot().Queued != n {
+			runtime.Gosched()
+		}
+	})
+	idle(t, &f)
 }
 
 // A cancelled front waiter of a Fair lock does not strand the waiters
@@ -621,11 +757,11 @@ func mustPanic(t *testing.T, f func()) (msg string) {
 }
 
 // The package doc quotes the sizes on 64-bit platforms; keep it honest.
-// (On 32-bit ones pointers and the queue's fields shrink: 40 and 24.)
+// (On 32-bit ones pointers and the queue's fields shrink: 40 and 36.)
 func TestSizes(t *testing.T) {
-	wantMutex, wantFair := uintptr(48), uintptr(40)
+	wantMutex, wantFair := uintptr(48), uintptr(56)
 	if strconv.IntSize == 32 {
-		wantMutex, wantFair = 40, 24
+		wantMutex, wantFair = 40, 36
 	}
 	if s := unsafe.Sizeof(mutex.Mutex{}); s != wantMutex {
 		t.Errorf("sizeof(Mutex) = %d, want %d", s, wantMutex)
