@@ -51,19 +51,19 @@
 //     when GOMAXPROCS > 1) and then parks; a parked waiter costs a park and
 //     a wake-up, and allocates nothing unless it is a LockContext whose ctx
 //     can end (then a channel to select on; queue entries are recycled).
-//     With one goroutine per P, throughput is level with sync.Mutex's for a small
-//     critical section and about 1.3x its time for an empty one (16 vs
-//     12 ns); with four goroutines per P, where sync.Mutex stops spinning
-//     because it sees runnable goroutines queued (which only the runtime
-//     can see), about 1.4x. The goroutines share the lock more evenly than
-//     with sync.Mutex.
+//     With one goroutine per P, throughput is level with sync.Mutex's for
+//     a small critical section and about 1.3x its time for an empty one
+//     (16 vs 12 ns); with four goroutines per P, where sync.Mutex stops
+//     spinning because it sees runnable goroutines queued (which only the
+//     runtime can see), about 1.4x. The goroutines share the lock more
+//     evenly than with sync.Mutex.
 //   - Fair under contention parks every waiter: every contended
 //     acquisition is a handoff, about 0.1-0.3 us a lock here. With one
 //     goroutine per P it takes 0.4-0.7x the time of a channel of one used
-//     as a lock; with four, where both fall into a convoy, 0.89x at 1 CPU
-//     and 1.08x at 2; and at most 0.7x x/sync's Weighted(1). Lock
-//     allocates nothing; a LockContext whose ctx can end allocates the
-//     channel it selects on.
+//     as a lock; with four, where both fall into a convoy, 0.89-0.90x at
+//     1 CPU and 1.10-1.15x at 2 (within the noise); and at most 0.7x
+//     x/sync's Weighted(1). Lock allocates nothing; a LockContext whose
+//     ctx can end allocates the channel it selects on.
 //   - Cond.Signal and Broadcast with nobody waiting: one atomic load (about
 //     2 ns, 2.5x faster than sync.Cond's). A Wait costs 1.5-1.7x
 //     sync.Cond's runtime-integrated wait, and allocates only when its ctx
