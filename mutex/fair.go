@@ -249,7 +249,9 @@ func (f *Fair) unlockSlow() {
 		var k waitq.Wakeup
 		var parked *sync.Cond
 		handed := f.handed.Load()
-		if w := f.q.Front(); w != nil && int32(uint32(w.Value)-handed) <= 0 {
+		// handed never passes the front's Value: the waiters on parked
+		// that came after it wait for it.
+		if w := f.q.Front(); w != nil && uint32(w.Value) == handed {
 			k = f.q.WakeLater(w)
 		} else if f.arrived != handed {
 			f.handed.Store(handed + 1)
