@@ -69,7 +69,9 @@ const maxCapacity = 1 << 40
 // pointers), and releases the slot by storing the stamp of the next lap.
 // The stamp store is what publishes: the push's store of p+1
 // synchronizes before the pop's load that sees it, and the pop's store of
-// p+oneLap before the next lap's push. Positions are 64 bits and only grow,
+// p+oneLap before the next lap's push. (On amd64 without -race these two
+// stores are plain release stores, outside sync/atomic: those edges rest on
+// amd64's total store order; see storeRelease.) Positions are 64 bits and only grow,
 // so a stalled goroutine cannot mistake a later lap for its own (no ABA):
 // at the largest capacity, wrapping would take 2^22 laps of 2^40 items.
 //
@@ -200,7 +202,12 @@ func (q *MPMC[T]) push(v T) result {
 	}
 	testhook.Yield() // claimed, not yet published
 	s.val = v
-	s.stamp.Store(tail + 1) // publish: synchronizes with the pop's Load
+	// Publish: synchronizes with the pop's Load. A release store is
+	// enough: notify's load needs no fence after it, since a parking pop
+	// re-checks tail, which the claim's compare-and-swap moved, and a pop
+	// that finds the position claimed but the stamp not yet visible waits
+	// for it (popWait).
+	storeRelease(&s.stamp, tail+1)
 	q.notify()
 	return resultOK
 }
@@ -307,8 +314,11 @@ func (q *MPMC[T]) pop() (T, result) {
 	testhook.Yield() // claimed, not yet released
 	v := s.val
 	var zero T
-	s.val = zero                   // let the GC free what v references
-	s.stamp.Store(head + q.oneLap) // release the slot to the next lap's push
+	s.val = zero // let the GC free what v references
+	// Release the slot to the next lap's push; a release store, as in
+	// push: a parking push re-checks head, and pushWait waits for a slot
+	// whose position is popped but whose stamp is not yet visible.
+	storeRelease(&s.stamp, head+q.oneLap)
 	q.notify()
 	return v, resultOK
 }

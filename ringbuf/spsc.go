@@ -52,9 +52,14 @@ const spscClosedMark = ^uint64(0)
 // line of the item itself, where a ring of cached indices reloads the
 // producer's index on nearly every item: one more cache line moved between
 // the cores per item (measured at 2 CPUs: 0.60-0.74x a channel's time
-// per item that way, 0.27-0.48x this way; at 1 CPU, where nothing crosses
-// between cores, the two locked instructions per operation make this way
-// 13-27% slower; see BENCHMARKS.md, "SPSC on stamps").
+// per item that way, 0.27-0.48x this way; see BENCHMARKS.md, "SPSC on
+// stamps"). An item costs three locked instructions: the push's
+// compare-and-swap and count, and the pop's store of head. The pop's
+// release of the slot, which needs no fence of its own, is a plain release
+// store on amd64 (storeRelease); it was a fourth, with which this way was
+// 13-27% slower than a ring of cached indices at 1 CPU, where nothing
+// crosses between cores (see BENCHMARKS.md, "Release stores in the
+// rings").
 //
 // The stamp of the slot that item c maps to (c mod capacity):
 //
@@ -78,7 +83,10 @@ const spscClosedMark = ^uint64(0)
 // Stamps only grow, until the closed mark, which is final, so a stamp seen
 // once cannot come back (no ABA). The push's compare-and-swap synchronizes
 // before the pop's load that sees it, and the pop's store of the stamp (or
-// of head) before the push one lap on that loads it.
+// of head) before the push one lap on that loads it. (On amd64 without
+// -race the pop's store of the stamp is a plain release store, outside
+// sync/atomic: that edge rests on amd64's total store order, as the
+// batches' stamps do; see storeRelease.)
 //
 // Close sets a flag, which a push checks before it writes. A pop that finds
 // no item c checks the flag too, and if it is set, moves the slot's stamp
@@ -183,7 +191,12 @@ func (q *SPSC[T]) push(v T) result {
 		q.slots[i].val = zero
 		return resultClosed
 	}
-	q.tail.Store(tail + 1) // for Len, TryPopN and the blocking layer
+	// Count it, for Len, TryPopN and the blocking layer. A release store
+	// would do after the compare-and-swap, and took 16% off at 1 CPU, but
+	// made a stream at 2 CPUs 25-32% slower; the release store in pop
+	// alone does neither (see BENCHMARKS.md, "Release stores in the
+	// rings").
+	q.tail.Store(tail + 1)
 	if i++; i == q.cap {
 		i = 0
 	}
@@ -213,9 +226,9 @@ func (q *SPSC[T]) pop() (T, result) {
 		}
 	}
 	v := q.slots[i].val
-	q.slots[i].val = zero           // let the GC free what v references
-	stamp.Store(2 * (head + q.cap)) // release the slot to the push one lap on
-	q.head.Store(head + 1)          // and count it; a full fence, before notify's load
+	q.slots[i].val = zero               // let the GC free what v references
+	storeRelease(stamp, 2*(head+q.cap)) // release the slot to the push one lap on
+	q.head.Store(head + 1)              // and count it; a full fence, before notify's load
 	if i++; i == q.cap {
 		i = 0
 	}
@@ -296,7 +309,7 @@ func (q *SPSC[T]) TryPushN(vs []T) int {
 		zeroVals(wrap)
 		return 0
 	}
-	q.tail.Store(tail + n)
+	storeRelease(&q.tail, tail+n) // after the compare-and-swap, as in push
 	if i += n; i >= q.cap {
 		i -= q.cap
 	}
@@ -374,10 +387,13 @@ func (q *SPSC[T]) notify() {
 }
 
 // wake wakes the parked consumer if there is an item and the parked
-// producer if there is room. tail may lag behind the stamps by the push in
-// progress, which can cost a spurious wake of the producer (it retries and
-// parks again) but never a missed one: only the side that just moved calls
-// wake, and its own count is current.
+// producer if there is room. tail may lag behind the stamps: by the push in
+// progress, and on amd64, where TryPushN stores it with a release store,
+// also by a batch that has returned, until the producer's store buffer
+// drains (at its next locked instruction at the latest). A tail that lags
+// is never ahead of the real one, so it can cost a spurious wake of the
+// producer (it retries and parks again) but never a missed one: only the
+// side that just moved calls wake, and its own count is current.
 func (q *SPSC[T]) wake() {
 	w := &q.w
 	w.mu.Lock()
@@ -481,11 +497,14 @@ func (q *SPSC[T]) Close() {
 // Len returns the number of items in the queue. Under concurrent use it is
 // only a snapshot that may be stale on return: the number of items at one
 // instant during the call, give or take the push or pop in progress at that
-// instant, and always within [0, Cap()].
+// instant (on amd64, a batch the producer has just pushed may still be
+// uncounted for the few nanoseconds its count spends in the store buffer),
+// and always within [0, Cap()].
 func (q *SPSC[T]) Len() int {
 	// tail, head, tail again, as MPMC.Len: if tail did not move, tail-head
 	// is the length at the instant head was loaded. The counts are stored
-	// after the stamps, so head may be one ahead of tail for a moment.
+	// after the stamps, and TryPushN's tail with a release store on amd64,
+	// so head may be ahead of tail for a moment.
 	for {
 		tail := q.tail.Load()
 		head := q.head.Load()

@@ -42,15 +42,24 @@ func (*noCopy) Unlock() {}
 // consistent, so store-then-load on both sides is enough):
 //
 //	popper (park)                      pusher (TryPush)
-//	parked.Add(1), enqueue under mu    publish the item (stamp or tail store)
+//	parked.Add(1), enqueue under mu    move the ring (see below)
 //	re-check the ring under mu         parked.Load()
 //	park if still empty                != 0: take mu, wake the front popper
 //
-// In the total order of these atomics either the re-check sees the item
+// In the total order of these atomics either the re-check sees the move
 // (the popper does not park) or the pusher's load sees parked != 0 (it
 // takes mu, which the popper holds until it is queued and parked, and
 // wakes it). The same holds for pushers waiting for room, with the roles
-// swapped. Close marks the ring closed with an atomic operation (MPMC ors a
+// swapped. The move is the last sequentially consistent operation before
+// parked.Load, and the re-check looks at what it moved: MPMC's claim of
+// the position (the compare-and-swap on tail or head; canPop and canPush
+// compare head and tail, and a goroutine that then finds the position
+// claimed but the stamp not yet stored waits for the stamp instead of
+// parking), SPSC's push's compare-and-swap of the stamp (canPop reads the
+// stamp) and SPSC's pop's store of head (canPush reads head, and the
+// slot's stamp, stored before head). The stores after the move (MPMC's
+// stamps, SPSC's batch count of tail) are plain release stores on amd64 and
+// need no fence (see storeRelease). Close marks the ring closed with an atomic operation (MPMC ors a
 // bit into tail, SPSC stores a flag; both are sequentially consistent) and
 // then wakes everybody under mu; a waiter's re-check includes the closed
 // mark, so it cannot park after Close either.
