@@ -7,6 +7,7 @@ import (
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
 	"github.com/lockstep-go/lockstep/internal/cacheline"
+	"github.com/lockstep-go/lockstep/internal/relstore"
 	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
@@ -70,10 +71,12 @@ const maxCapacity = 1 << 40
 // The stamp store is what publishes: the push's store of p+1
 // synchronizes before the pop's load that sees it, and the pop's store of
 // p+oneLap before the next lap's push. (On amd64 without -race these two
-// stores are plain release stores, outside sync/atomic: those edges rest on
-// amd64's total store order; see storeRelease.) Positions are 64 bits and only grow,
-// so a stalled goroutine cannot mistake a later lap for its own (no ABA):
-// at the largest capacity, wrapping would take 2^22 laps of 2^40 items.
+// stores are plain release stores, outside sync/atomic, and those edges
+// rest on amd64's total store order; see internal/relstore, and waiters
+// for why the blocking layer needs no fence after them.) Positions are 64
+// bits and only grow, so a stalled goroutine cannot mistake a later lap
+// for its own (no ABA): at the largest capacity, wrapping would take 2^22
+// laps of 2^40 items.
 //
 // head and tail sit on cache lines of their own. Slots cannot be padded:
 // Go cannot size padding from a type parameter, so neighbouring slots share
@@ -207,7 +210,7 @@ func (q *MPMC[T]) push(v T) result {
 	// re-checks tail, which the claim's compare-and-swap moved, and a pop
 	// that finds the position claimed but the stamp not yet visible waits
 	// for it (popWait).
-	storeRelease(&s.stamp, tail+1)
+	relstore.Uint64(&s.stamp, tail+1)
 	q.notify()
 	return resultOK
 }
@@ -318,7 +321,7 @@ func (q *MPMC[T]) pop() (T, result) {
 	// Release the slot to the next lap's push; a release store, as in
 	// push: a parking push re-checks head, and pushWait waits for a slot
 	// whose position is popped but whose stamp is not yet visible.
-	storeRelease(&s.stamp, head+q.oneLap)
+	relstore.Uint64(&s.stamp, head+q.oneLap)
 	q.notify()
 	return v, resultOK
 }

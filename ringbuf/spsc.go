@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/lockstep-go/lockstep/internal/cacheline"
+	"github.com/lockstep-go/lockstep/internal/relstore"
 	"github.com/lockstep-go/lockstep/internal/testhook"
 	"github.com/lockstep-go/lockstep/internal/waitq"
 )
@@ -56,7 +57,7 @@ const spscClosedMark = ^uint64(0)
 // stamps"). An item costs three locked instructions: the push's
 // compare-and-swap and count, and the pop's store of head. The pop's
 // release of the slot, which needs no fence of its own, is a plain release
-// store on amd64 (storeRelease); it was a fourth, with which this way was
+// store on amd64 (internal/relstore); it was a fourth, with which this way was
 // 13-27% slower than a ring of cached indices at 1 CPU, where nothing
 // crosses between cores (see BENCHMARKS.md, "Release stores in the
 // rings").
@@ -86,7 +87,7 @@ const spscClosedMark = ^uint64(0)
 // of head) before the push one lap on that loads it. (On amd64 without
 // -race the pop's store of the stamp is a plain release store, outside
 // sync/atomic: that edge rests on amd64's total store order, as the
-// batches' stamps do; see storeRelease.)
+// batches' stamps do; see internal/relstore.)
 //
 // Close sets a flag, which a push checks before it writes. A pop that finds
 // no item c checks the flag too, and if it is set, moves the slot's stamp
@@ -226,9 +227,9 @@ func (q *SPSC[T]) pop() (T, result) {
 		}
 	}
 	v := q.slots[i].val
-	q.slots[i].val = zero               // let the GC free what v references
-	storeRelease(stamp, 2*(head+q.cap)) // release the slot to the push one lap on
-	q.head.Store(head + 1)              // and count it; a full fence, before notify's load
+	q.slots[i].val = zero                  // let the GC free what v references
+	relstore.Uint64(stamp, 2*(head+q.cap)) // release the slot to the push one lap on
+	q.head.Store(head + 1)                 // and count it; a full fence, before notify's load
 	if i++; i == q.cap {
 		i = 0
 	}
@@ -309,7 +310,7 @@ func (q *SPSC[T]) TryPushN(vs []T) int {
 		zeroVals(wrap)
 		return 0
 	}
-	storeRelease(&q.tail, tail+n) // after the compare-and-swap, as in push
+	relstore.Uint64(&q.tail, tail+n) // after the compare-and-swap, as in push
 	if i += n; i >= q.cap {
 		i -= q.cap
 	}

@@ -2,10 +2,7 @@
 
 package ringbuf
 
-import (
-	"sync/atomic"
-	"unsafe"
-)
+import "unsafe"
 
 // publishStamps stores first, first+1, ... into the stamps of run, in
 // order (MPMC's stamps go up by one from slot to slot). It is a batch's
@@ -43,32 +40,3 @@ func publishRun[T any](run []slot[T], first uint64) {
 
 //go:noescape
 func storeStamps(p unsafe.Pointer, stride, n uintptr, first, step uint64, fence bool)
-
-// storeRelease stores v into *p with a plain MOV: a release store on amd64,
-// where sync/atomic's Store is an XCHG, a locked instruction and a full
-// fence. It is for a store that must follow the loads and stores before it
-// but needs no fence after it:
-//
-//   - MPMC's single push publishes its item, and its single pop releases
-//     its slot, with it: the claim before it is a compare-and-swap (a full
-//     fence before notify's load of the parked count), a parker re-checks
-//     head and tail, which that claim moved, and a goroutine that finds a
-//     position claimed but its stamp not yet visible waits for the stamp
-//     (popWait, pushWait), as it waits for a goroutine between claim and
-//     store;
-//   - SPSC's pop releases its slot with it ahead of the XCHG of head, which
-//     drains the store buffer in order; SPSC's TryPushN counts tail with it
-//     after the compare-and-swap that published the batch, and a parked
-//     consumer re-checks the stamp, not tail. (SPSC's single push stores
-//     tail with an XCHG still: with a release store there, a stream at 2
-//     CPUs measured 25-32% slower.)
-//
-// The call cannot be inlined, and the compiler moves no memory access
-// across it. On the AMD EPYC Turin virtual machine where it was measured,
-// where a locked instruction costs about 6 ns, a push and pop on one
-// goroutine went from 33.3 to 23.2 ns for MPMC (the comparison suite) and a
-// stream at 1 CPU from 33.8 to 28.3 ns for SPSC (see BENCHMARKS.md,
-// "Release stores in the rings").
-//
-//go:noescape
-func storeRelease(p *atomic.Uint64, v uint64)

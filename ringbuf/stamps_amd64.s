@@ -36,12 +36,3 @@ last:
 plain:
 	MOVQ	DX, (AX)
 	RET
-
-// func storeRelease(p *atomic.Uint64, v uint64)
-//
-// A plain MOV: amd64's total store order makes it a release store.
-TEXT ·storeRelease(SB), NOSPLIT, $0-16
-	MOVQ	p+0(FP), AX
-	MOVQ	v+8(FP), DX
-	MOVQ	DX, (AX)
-	RET

@@ -2,8 +2,6 @@
 
 package ringbuf
 
-import "sync/atomic"
-
 // publishStamps stores first, first+1, ... into the stamps of run, in
 // order, each a sequentially consistent store. See stamps_amd64.go.
 func publishStamps[T any](run []slot[T], first uint64) {
@@ -19,7 +17,3 @@ func publishRun[T any](run []slot[T], first uint64) {
 		run[i].stamp.Store(first + 2*uint64(i))
 	}
 }
-
-// storeRelease stores v into *p, a sequentially consistent store (see
-// stamps_amd64.go, where it is a plain MOV).
-func storeRelease(p *atomic.Uint64, v uint64) { p.Store(v) }

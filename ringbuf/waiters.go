@@ -58,11 +58,12 @@ func (*noCopy) Unlock() {}
 // parking), SPSC's push's compare-and-swap of the stamp (canPop reads the
 // stamp) and SPSC's pop's store of head (canPush reads head, and the
 // slot's stamp, stored before head). The stores after the move (MPMC's
-// stamps, SPSC's batch count of tail) are plain release stores on amd64 and
-// need no fence (see storeRelease). Close marks the ring closed with an atomic operation (MPMC ors a
-// bit into tail, SPSC stores a flag; both are sequentially consistent) and
-// then wakes everybody under mu; a waiter's re-check includes the closed
-// mark, so it cannot park after Close either.
+// stamps, SPSC's batch count of tail) are plain release stores on amd64
+// (internal/relstore) and need no fence. Close marks the ring closed with
+// an atomic operation (MPMC ors a bit into tail, SPSC stores a flag; both
+// are sequentially consistent) and then wakes everybody under mu; a
+// waiter's re-check includes the closed mark, so it cannot park after
+// Close either.
 //
 // # A wake is a notification, not a grant
 //

@@ -21,7 +21,12 @@
 //   - [Lock] is a test-and-test-and-set lock: waiters read the lock word
 //     until it looks free and only then try to take it, so they spin on a
 //     shared cache line without writing it. It is not fair: whoever sees
-//     the lock free first wins.
+//     the lock free first wins. A free Lock costs one compare-and-swap,
+//     and Unlock a load and a release store (on amd64 a plain MOV, where
+//     sync/atomic's stores are locked exchanges; nobody parks on a spin
+//     lock, so the unlock needs no fence): uncontended 0.63-0.65x
+//     sync.Mutex's time on a machine where a locked instruction costs
+//     about 6 ns (see BENCHMARKS.md).
 //   - [TicketLock] is a FIFO lock: each waiter takes a ticket and waits for
 //     its number to be served, so waiters get the lock in arrival order.
 //     The price: if the waiter whose turn it is has been descheduled,

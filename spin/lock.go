@@ -7,6 +7,7 @@ import (
 
 	"github.com/lockstep-go/lockstep/internal/backoff"
 	"github.com/lockstep-go/lockstep/internal/lockdep"
+	"github.com/lockstep-go/lockstep/internal/relstore"
 	"github.com/lockstep-go/lockstep/internal/testhook"
 )
 
@@ -113,10 +114,13 @@ func (l *Lock) Unlock() {
 	if lockdep.Enabled {
 		lockdep.Release(unsafe.Pointer(l), &lockType, lockdep.Write)
 	}
-	// Swap, not Store: the returned value detects an unlock of an unlocked
-	// lock, and on amd64 and arm64 a sequentially consistent Store is an
-	// exchange anyway, so the check is free.
-	if l.state.Swap(unlocked) != locked {
+	// A load and a release store. The load detects an unlock of an
+	// unlocked lock. The store needs to follow the critical section and
+	// nothing more: waiters spin on the word, nobody parks, so no load
+	// after it has to wait for it. On amd64 it is a plain MOV
+	// (internal/relstore) where a Swap or a Store is an XCHG.
+	if l.state.Load() != locked {
 		panic("spin: unlock of unlocked Lock")
 	}
+	relstore.Uint32(&l.state, unlocked)
 }
