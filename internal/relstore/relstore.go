@@ -17,8 +17,7 @@
 // Elsewhere, and in race builds (the race detector sees only sync/atomic,
 // so a store it cannot see would be reported as a race, or hide one), they
 // are sync/atomic's sequentially consistent stores, which are release
-// stores too: the functions never promise less than a release store, and
-// are never weaker than one.
+// stores and more: the functions are at least release stores everywhere.
 //
 // What a release store does not give: a later load in the same goroutine
 // may be performed before the store is visible to other goroutines. A
