@@ -45,10 +45,10 @@ type Fair struct {
 
 	// arrived counts the waiters that have taken a ticket on parked, and
 	// handed those of them that Unlock has handed the lock to, both
-	// modulo 2^32: arrived-handed of them are waiting. Both change under qmu; handed
-	// is atomic only so that a woken waiter's load of it orders the
-	// unlocker's writes before its return for the race detector, which
-	// does not see the runtime's parking (see lockSlow).
+	// modulo 2^32: arrived-handed of them are waiting. Both change under
+	// qmu; handed is atomic only so that a woken waiter's load of it
+	// orders the unlocker's writes before its return for the race
+	// detector, which does not see the runtime's parking (see lockSlow).
 	arrived uint32
 	handed  atomic.Uint32
 

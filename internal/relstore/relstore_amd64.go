@@ -10,9 +10,6 @@ import (
 // Uint64 stores v into *p with a release store: a plain MOV.
 func Uint64(p *atomic.Uint64, v uint64) { store64(unsafe.Pointer(p), v) }
 
-// Int64 stores v into *p with a release store: a plain MOV.
-func Int64(p *atomic.Int64, v int64) { store64(unsafe.Pointer(p), uint64(v)) }
-
 // Uint32 stores v into *p with a release store: a plain MOV.
 func Uint32(p *atomic.Uint32, v uint32) { store32(unsafe.Pointer(p), v) }
 

@@ -17,20 +17,15 @@ func TestStores(t *testing.T) {
 	var s struct {
 		before uint64
 		u64    atomic.Uint64
-		i64    atomic.Int64
 		u32    atomic.Uint32
 		after  uint32
 	}
 	s.before, s.after = 0x5555555555555555, 0x55555555
 	for _, v := range []uint64{0, 1, 0xdeadbeefcafef00d, math.MaxUint64, 1 << 63} {
 		relstore.Uint64(&s.u64, v)
-		relstore.Int64(&s.i64, int64(v))
 		relstore.Uint32(&s.u32, uint32(v>>7))
 		if got := s.u64.Load(); got != v {
 			t.Errorf("Uint64(%#x) stored %#x", v, got)
-		}
-		if got := s.i64.Load(); got != int64(v) {
-			t.Errorf("Int64(%d) stored %d", int64(v), got)
 		}
 		if got := s.u32.Load(); got != uint32(v>>7) {
 			t.Errorf("Uint32(%#x) stored %#x", uint32(v>>7), got)
