@@ -54,22 +54,29 @@ const spscClosedMark = ^uint64(0)
 // producer's index on nearly every item: one more cache line moved between
 // the cores per item (measured at 2 CPUs: 0.60-0.74x a channel's time
 // per item that way, 0.27-0.48x this way; see BENCHMARKS.md, "SPSC on
-// stamps"). An item costs three locked instructions: the push's
-// compare-and-swap and count, and the pop's store of head. The pop's
-// release of the slot, which needs no fence of its own, is a plain release
-// store on amd64 (internal/relstore); it was a fourth, with which this way
-// was 13-27% slower than a ring of cached indices at 1 CPU, where nothing
-// crosses between cores (see BENCHMARKS.md, "Release stores in the
-// rings").
+// stamps"). Nor does a producer that finds the queue full load head: it
+// waits on its slot's stamp, which every pop releases, where loading head
+// on every retry took that line from the consumer's core each time (see
+// BENCHMARKS.md, "SPSC's full producer"). An item costs two locked
+// instructions, as in xsync's SPSCQueue: the push's compare-and-swap and
+// the pop's store of head, each the full fence the blocking layer needs.
+// The pop's release of the slot and the push's count of tail need no fence
+// of their own and are plain release stores on amd64 (internal/relstore);
+// with sync/atomic's stores there, four locked instructions an item, this
+// way was 13-27% slower than a ring of cached indices at 1 CPU, where
+// nothing crosses between cores (see BENCHMARKS.md, "Release stores in
+// the rings").
 //
 // The stamp of the slot that item c maps to (c mod capacity):
 //
 //	stamp         meaning                           set by
 //	2c+1          holds item c                      the push of item c
-//	2c            free for item c                   a TryPop or Pop of item c-capacity
+//	2c            free for item c                   the pop of item c-capacity, or NewSPSC
 //	closed mark   closed, and drained up to item c  the pop that found no item c after Close
-//	other         from an earlier lap, or 0         (NewSPSC)
 //
+// (Behind the closed mark, slots a TryPushN wrote before its
+// compare-and-swap lost to the mark keep 2c+1 with their values zeroed;
+// the consumer never looks past the mark, so nobody reads them.)
 // (Doubling keeps "holds item c" and "free for item c+1" apart when the
 // capacity is 1.) A push writes the item and publishes it by moving the
 // stamp to 2c+1 with a compare-and-swap; TryPushN writes a batch's stamps
@@ -78,16 +85,23 @@ const spscClosedMark = ^uint64(0)
 // first slot's stamp, which the consumer must pass first. A pop takes item c
 // when the stamp is 2c+1, zeroes the slot so that the garbage collector
 // can free what the item referenced, and releases it with a store of
-// 2(c+capacity). TryPopN releases its slots by storing head alone, so a
-// push that finds an older stamp falls back on head: it keeps a private
-// copy, as Rigtorp's producer does, and reloads it when the copy says full.
-// Stamps only grow, until the closed mark, which is final, so a stamp seen
-// once cannot come back (no ABA). The push's compare-and-swap synchronizes
-// before the pop's load that sees it, and the pop's store of the stamp (or
-// of head) before the push one lap on that loads it. (On amd64 without
-// -race the pop's store of the stamp is a plain release store, outside
-// sync/atomic: that edge rests on amd64's total store order, as the
-// batches' stamps do; see internal/relstore.)
+// 2(c+capacity). TryPopN releases a batch's slots the same way, its first
+// slot last, so that a producer that finds the first free finds the whole
+// batch free (TryPushN counts its room by head, which every pop stores
+// after its stamps, and past what head shows by the stamps, and so sees a
+// batch pop whole or not at all). A push writes into a slot only once it
+// has seen the slot's release, or a head stored after it, so no store of
+// the consumer's to it is still in flight. Stamps only grow, until the
+// closed mark, which is final, so a stamp seen once cannot come back (no
+// ABA). The push's compare-and-swap synchronizes before the pop's load that
+// sees it, and the pop's store of the stamp before the push one lap on
+// that loads it; for the slots TryPushN counts by head, the pop's store of
+// head before the producer's load of it, and for the items TryPopN counts
+// by tail, the push's store of tail before the consumer's load of it. (On
+// amd64 without -race the pops' stores of stamps and the pushes' stores of
+// tail are plain release stores, outside sync/atomic: those edges rest on
+// amd64's total store order, as the batches' stamps do; see
+// internal/relstore.)
 //
 // Close sets a flag, which a push checks before it writes. A pop that finds
 // no item c checks the flag too, and if it is set, moves the slot's stamp
@@ -111,7 +125,7 @@ type SPSC[T any] struct {
 	// Producer side.
 	tail      atomic.Uint64 // items pushed; stored by the producer only
 	tailIdx   uint64        // tail % cap
-	headCache uint64        // the producer's last view of head (see the table above)
+	headCache uint64        // the producer's last view of head (TryPushN only)
 
 	_ cacheline.Pad
 
@@ -133,8 +147,12 @@ func NewSPSC[T any](capacity int) *SPSC[T] {
 	if uint64(capacity) > maxCapacity {
 		panic("ringbuf: NewSPSC capacity too large")
 	}
+	slots := make([]slot[T], capacity)
+	for i := range slots {
+		slots[i].stamp.Store(2 * uint64(i)) // free for item i
+	}
 	return &SPSC[T]{
-		slots:       make([]slot[T], capacity),
+		slots:       slots,
 		cap:         uint64(capacity),
 		pointerFree: pointerFree[T](),
 	}
@@ -162,25 +180,22 @@ func (q *SPSC[T]) push(v T) result {
 	}
 	stamp := &q.slots[i].stamp
 	seen := stamp.Load()
-	testhook.Yield() // seen, not yet checked against head
-	if seen != 2*tail && q.room(tail) == 0 {
-		// Not released by a single pop, and full by the cached head:
-		// reload it (a batch pop releases by head alone).
-		q.checkInit()
-		q.headCache = q.head.Load()
-		if q.room(tail) == 0 {
-			if q.closed.Load() {
-				return resultClosed
-			}
-			return resultFailed
+	testhook.Yield() // seen, not yet checked
+	if seen != 2*tail {
+		// Not free for item tail: full (item tail-cap not popped yet),
+		// or marked closed by the consumer. The stamp alone decides, as
+		// every pop releases its slots by their stamps, and head is left
+		// alone: the consumer stores it on every pop, and a producer
+		// that waits at a full queue and loads head on every retry takes
+		// that cache line from the consumer's core each time (it made a
+		// stream at 2 CPUs 10-21% slower; see BENCHMARKS.md, "SPSC's
+		// full producer").
+		if q.closed.Load() || seen == spscClosedMark {
+			return resultClosed
 		}
-		// A single pop stores the release stamp before head: now that
-		// head shows the slot free, seen may be out of date.
-		seen = stamp.Load()
+		return resultFailed
 	}
-	if q.closed.Load() || seen == spscClosedMark {
-		// Closed, or closed and the slot marked by the consumer since
-		// (the mark follows the flag, but seen may be loaded after it).
+	if q.closed.Load() {
 		return resultClosed
 	}
 	testhook.Yield() // checked, not yet published
@@ -192,12 +207,10 @@ func (q *SPSC[T]) push(v T) result {
 		q.slots[i].val = zero
 		return resultClosed
 	}
-	// Count it, for Len, TryPopN and the blocking layer. A release store
-	// would do after the compare-and-swap, and took 16% off at 1 CPU, but
-	// made a stream at 2 CPUs 25-32% slower; the release store in pop
-	// alone does neither (see BENCHMARKS.md, "Release stores in the
-	// rings").
-	q.tail.Store(tail + 1)
+	// Count it, for Len, TryPopN and wake. A release store will do: the
+	// compare-and-swap is the fence the blocking layer needs, and a
+	// parked consumer re-checks the stamp, not tail.
+	relstore.Uint64(&q.tail, tail+1)
 	if i++; i == q.cap {
 		i = 0
 	}
@@ -274,22 +287,40 @@ func (q *SPSC[T]) TryPushN(vs []T) int {
 		return 0
 	}
 	tail := q.tail.Load()
+	i := q.tailIdx
+	if q.slots[i].stamp.Load() != 2*tail {
+		return 0 // full, or marked closed after the flag check (see push)
+	}
+	// Room: the slots from tail on whose release the producer has seen,
+	// so that no store of the consumer's to them is still in flight.
+	// Every pop stores its release stamps before head, so the slots that
+	// head shows free are such slots: one load for the batch, from a
+	// copy of head that is reloaded only when it shows too little room,
+	// where checking the stamps is a load a slot (a batch of 16 took 1.5x
+	// as long; see BENCHMARKS.md, "SPSC's full producer"). head may lag
+	// behind the stamps, as a pop stores it last, so where it shows less
+	// room than wanted the stamps beyond it are counted too. TryPopN
+	// releases its first slot last, so that count stops at a boundary
+	// between pops and sees a batch pop whole or not at all: a push that
+	// found the batch's first slot free must not find the rest full.
 	want := uint64(len(vs))
 	room := q.room(tail)
 	if room < want {
 		q.headCache = q.head.Load()
 		room = q.room(tail)
 	}
-	n := min(want, room)
-	if n == 0 {
-		return 0
+	n := max(min(want, room), 1) // the first slot's release is seen above
+	for j := i + n; n < want; j++ {
+		if j >= q.cap {
+			j -= q.cap
+		}
+		if q.slots[j].stamp.Load() != 2*(tail+n) {
+			break
+		}
+		n++
 	}
 	testhook.Yield() // checked, not yet published
-	i := q.tailIdx
-	seen := q.slots[i].stamp.Load()
-	if seen == spscClosedMark {
-		return 0 // marked after the flag check, as in push
-	}
+	seen := 2 * tail
 	// The slots from tail on, in at most two runs: up to the end of the
 	// array, and from its start.
 	end := min(i+n, q.cap)
@@ -304,8 +335,8 @@ func (q *SPSC[T]) TryPushN(vs []T) int {
 	publishRun(run[1:], 2*(tail+1)+1)
 	publishRun(wrap, 2*(tail+k)+1)
 	if !run[0].stamp.CompareAndSwap(seen, 2*tail+1) {
-		// Closed and marked by the consumer, which never looks past the
-		// mark: no item was visible.
+		// Closed and marked by the consumer since the check, and the
+		// consumer never looks past the mark: no item was visible.
 		zeroVals(run)
 		zeroVals(wrap)
 		return 0
@@ -351,13 +382,22 @@ func (q *SPSC[T]) TryPopN(dst []T) int {
 	}
 	end := min(i+n, q.cap)
 	run, wrap := q.slots[i:end], q.slots[:n-(end-i)]
-	copyVals(dst[:len(run)], run)
-	copyVals(dst[len(run):n], wrap)
+	k := uint64(len(run))
+	copyVals(dst[:k], run)
+	copyVals(dst[k:n], wrap)
 	if !q.pointerFree {
 		zeroVals(run) // let the GC free what the items reference
 		zeroVals(wrap)
 	}
-	q.head.Store(head + n) // release the slots; a full fence, before notify's load
+	// Release the slots by their stamps, as pop does (the single push and
+	// a parked producer look at the stamps alone), with plain stores (see
+	// publishRun), and the first slot's last: a producer that finds it
+	// free finds the whole batch free, as TryPushN's count of room needs.
+	publishRun(run[1:], 2*(head+1+q.cap))
+	publishRun(wrap, 2*(head+k+q.cap))
+	relstore.Uint64(&run[0].stamp, 2*(head+q.cap))
+	testhook.Yield()       // released, not yet counted
+	q.head.Store(head + n) // and count them; a full fence, before notify's load
 	if i += n; i >= q.cap {
 		i -= q.cap
 	}
@@ -367,8 +407,8 @@ func (q *SPSC[T]) TryPopN(dst []T) int {
 }
 
 // room returns how many slots from tail on are free by the producer's view
-// of head. headCache may be far behind, since only a full-looking push
-// reloads it.
+// of head. headCache may be far behind, since only a TryPushN that finds
+// too little room by it reloads it.
 func (q *SPSC[T]) room(tail uint64) uint64 {
 	return q.cap - min(tail-q.headCache, q.cap)
 }
@@ -393,9 +433,9 @@ func (q *SPSC[T]) notify() {
 
 // wake wakes the parked consumer if there is an item and the parked
 // producer if there is room. tail may lag behind the stamps: by the push in
-// progress, and on amd64, where TryPushN stores it with a release store,
-// also by a batch that has returned, until the producer's store buffer
-// drains (at its next locked instruction at the latest). A tail that lags
+// progress, and on amd64, where pushes store it with a release store, also
+// by a push that has returned, until the producer's store buffer drains
+// (at its next locked instruction at the latest). A tail that lags
 // is never ahead of the real one, so it can cost a spurious wake of the
 // producer (it retries and parks again) but never a missed one: only the
 // side that just moved calls wake, and its own count is current.
@@ -413,11 +453,10 @@ func (q *SPSC[T]) wake() {
 	w.mu.Unlock()
 }
 
-// canPush is the parking producer's re-check: its slot released by a
-// single pop, room by head, or closed.
+// canPush is the parking producer's re-check: its slot released (every
+// pop stores the release stamps before head, its fence), or closed.
 func (q *SPSC[T]) canPush() bool {
-	tail := q.tail.Load()
-	return q.slots[q.tailIdx].stamp.Load() == 2*tail || tail-q.head.Load() < q.cap || q.closed.Load()
+	return q.slots[q.tailIdx].stamp.Load() == 2*q.tail.Load() || q.closed.Load()
 }
 
 // canPop is the parking consumer's re-check: its slot holds the next item,
@@ -502,14 +541,15 @@ func (q *SPSC[T]) Close() {
 // Len returns the number of items in the queue. Under concurrent use it is
 // only a snapshot that may be stale on return: the number of items at one
 // instant during the call, give or take the push or pop in progress at that
-// instant (on amd64, a batch the producer has just pushed may still be
-// uncounted for the few nanoseconds its count spends in the store buffer),
-// and always within [0, Cap()].
+// instant (on amd64, an item or batch the producer has just pushed may
+// still be uncounted for the few nanoseconds its count spends in the store
+// buffer, even by a goroutine that has popped one of its items), and
+// always within [0, Cap()].
 func (q *SPSC[T]) Len() int {
 	// tail, head, tail again, as MPMC.Len: if tail did not move, tail-head
 	// is the length at the instant head was loaded. The counts are stored
-	// after the stamps, and TryPushN's tail with a release store on amd64,
-	// so head may be ahead of tail for a moment.
+	// after the stamps, and tail with a release store on amd64, so head
+	// may be ahead of tail for a moment.
 	for {
 		tail := q.tail.Load()
 		head := q.head.Load()

@@ -87,10 +87,14 @@ func runOrUnstick(t *testing.T, n int, limit time.Duration, unstick func(), fn f
 // The defect this caught, in fdc2783: TryPopN released its slots with one
 // stamp store each, in order from the front, so the producer saw the front
 // slot free while the slots behind it still read full (TryPushN avoids the
-// same trap by publishing its first slot last). TryPopN now releases its
-// slots with one store of head. The window was a few instructions, so the
-// test spins both sides and repeats rounds until a failure or the time
-// budget; offset puts the front mid-array so that the batch wraps around.
+// same trap by publishing its first slot last). TryPopN then released its
+// slots with one store of head; it now stores their stamps again, the
+// front slot's last, and TryPushN counts the stamps past what head shows
+// (a TryPushN that trusted head alone took fewer items than there was room
+// for, between the front slot's release and the store of head). The window
+// is a few instructions (a test hook sits in it), so the test spins both
+// sides and repeats rounds until a failure or the time budget; offset puts
+// the front mid-array so that the batch wraps around.
 func TestSPSCPopNFreesItsSlotsAtOnce(t *testing.T) {
 	forOffsets(t, [][2]int{{2, 0}, {2, 1}, {4, 0}, {4, 2}, {16, 0}, {16, 9}}, 1500*time.Millisecond, popNVersusPushes)
 }
@@ -163,13 +167,16 @@ func popNVersusPushes(t *testing.T, q *ringbuf.SPSC[int], c int, budget time.Dur
 					for i := range vs {
 						vs[i] = next + i
 					}
-					if n := q.TryPushN(vs); n > 0 {
+					// All of them fit: TryPushN takes as many as
+					// there is room for.
+					n := q.TryPushN(vs)
+					if n == len(vs) {
 						pushed += n
 						next += n
 						continue
 					}
-					t.Errorf("round %d: TryPushN(%d items) = 0 (full) after the TryPopN that emptied the queue and %d pushes: %d slots were free",
-						r, len(vs), pushed, c-pushed)
+					t.Errorf("round %d: TryPushN(%d items) = %d after the TryPopN that emptied the queue and %d pushes: %d slots were free",
+						r, len(vs), n, pushed, c-pushed)
 				} else {
 					if q.TryPush(next) {
 						pushed++

@@ -30,7 +30,8 @@ func publishStamps[T any](run []slot[T], first uint64) {
 // publishRun stores first, first+2, ... into run, in order (SPSC's
 // stamps go up by two from slot to slot), as publishStamps does for MPMC,
 // but the last store is a plain MOV too: SPSC's TryPushN follows it with
-// a compare-and-swap of its own.
+// a compare-and-swap of its own, and TryPopN, which releases its slots
+// with it, with its first slot's stamp and a store of head.
 func publishRun[T any](run []slot[T], first uint64) {
 	if len(run) == 0 {
 		return

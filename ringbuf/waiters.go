@@ -56,14 +56,14 @@ func (*noCopy) Unlock() {}
 // compare head and tail, and a goroutine that then finds the position
 // claimed but the stamp not yet stored waits for the stamp instead of
 // parking), SPSC's push's compare-and-swap of the stamp (canPop reads the
-// stamp) and SPSC's pop's store of head (canPush reads head, and the
-// slot's stamp, stored before head). The stores after the move (MPMC's
-// stamps, SPSC's batch count of tail) are plain release stores on amd64
-// (internal/relstore) and need no fence. Close marks the ring closed with
-// an atomic operation (MPMC ors a bit into tail, SPSC stores a flag; both
-// are sequentially consistent) and then wakes everybody under mu; a
-// waiter's re-check includes the closed mark, so it cannot park after
-// Close either.
+// stamp) and SPSC's pop's release of the slot's stamp, followed by its
+// store of head, the fence (canPush reads the stamp). The stores after
+// the move (MPMC's stamps, SPSC's counts of tail) are plain release
+// stores on amd64 (internal/relstore) and need no fence. Close marks the
+// ring closed with an atomic operation (MPMC ors a bit into tail, SPSC
+// stores a flag; both are sequentially consistent) and then wakes
+// everybody under mu; a waiter's re-check includes the closed mark, so it
+// cannot park after Close either.
 //
 // # A wake is a notification, not a grant
 //
