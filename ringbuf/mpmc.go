@@ -149,9 +149,7 @@ func NewMPMC[T any](capacity int) *MPMC[T] {
 
 		pointerFree: pointerFree[T](),
 	}
-	for i := range q.slots {
-		q.slots[i].stamp.Store(uint64(i))
-	}
+	publishStamps(q.slots, 0) // slot i empty for position i (see the table above)
 	return q
 }
 

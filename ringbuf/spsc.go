@@ -148,9 +148,10 @@ func NewSPSC[T any](capacity int) *SPSC[T] {
 		panic("ringbuf: NewSPSC capacity too large")
 	}
 	slots := make([]slot[T], capacity)
-	for i := range slots {
-		slots[i].stamp.Store(2 * uint64(i)) // free for item i
-	}
+	// Each slot free for item i: 0, 2, 4, ... Plain stores where
+	// publishRun has them: nobody else has the ring yet, and whatever
+	// hands it over synchronizes.
+	publishRun(slots, 0)
 	return &SPSC[T]{
 		slots:       slots,
 		cap:         uint64(capacity),

@@ -6,10 +6,11 @@ import "unsafe"
 
 // publishStamps stores first, first+1, ... into the stamps of run, in
 // order (MPMC's stamps go up by one from slot to slot). It is a batch's
-// publication (TryPushN) or release (TryPopN): the slots' values are
-// written before it, and each stamp store must be a release store, which
-// on amd64 a plain MOV is (stores are not reordered with earlier stores or
-// loads). One call stores a run, and only its last store is an XCHG, a
+// publication (TryPushN) or release (TryPopN), and NewMPMC's first
+// stamps: the slots' values are written before it, and each stamp store
+// must be a release store, which on amd64 a plain MOV is (stores are not
+// reordered with earlier stores or loads). One call stores a run, and
+// only its last store is an XCHG, a
 // full fence before notify's load of the parked count (a batch that wraps
 // around the array makes two calls, and two XCHGs). (A parker re-checks head
 // and tail, which the batch's claim, a compare-and-swap, has already
@@ -31,7 +32,8 @@ func publishStamps[T any](run []slot[T], first uint64) {
 // stamps go up by two from slot to slot), as publishStamps does for MPMC,
 // but the last store is a plain MOV too: SPSC's TryPushN follows it with
 // a compare-and-swap of its own, and TryPopN, which releases its slots
-// with it, with its first slot's stamp and a store of head.
+// with it, with its first slot's stamp and a store of head. NewSPSC
+// stores its first stamps with it too.
 func publishRun[T any](run []slot[T], first uint64) {
 	if len(run) == 0 {
 		return
