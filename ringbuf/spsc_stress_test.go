@@ -6,7 +6,8 @@ package ringbuf_test
 // TryPopN released its slots by storing their stamps one at a time, front
 // first, so the producer could see a batch pop half done (a TryPush found
 // the queue full after another TryPush had found the batch gone). TryPopN
-// now releases its slots with one store of head.
+// then released its slots with one store of head; it now stores their
+// stamps again, the front slot's last (see that test).
 
 import (
 	"context"
