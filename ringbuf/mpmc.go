@@ -25,7 +25,8 @@ const maxCapacity = 1 << 40
 // One that loses its slot to a concurrent call of the same kind pauses
 // briefly (30 spin-wait hints) and yields the processor before it tries
 // the next slot. Push and Pop wait, yielding the processor a few times
-// and then parking, until they succeed, the queue is closed, or ctx ends.
+// and then parking (at once in a stream: see the package doc), until they
+// succeed, the queue is closed, or ctx ends.
 // TryPushN and TryPopN move a batch with one compare-and-swap.
 //
 // An MPMC must be created with NewMPMC: the zero value has no slots, and
@@ -102,11 +103,13 @@ const maxCapacity = 1 << 40
 type MPMC[T any] struct {
 	_ noCopy
 
-	_    cacheline.Pad
-	head atomic.Uint64 // position of the next pop
-	_    cacheline.Pad
-	tail atomic.Uint64 // position of the next push, | closedBit once closed
-	_    cacheline.Pad
+	_          cacheline.Pad
+	head       atomic.Uint64 // position of the next pop
+	popWaitAt  atomic.Uint64 // head when a Pop last found the queue empty (see pause.streaming)
+	_          cacheline.Pad
+	tail       atomic.Uint64 // position of the next push, | closedBit once closed
+	pushWaitAt atomic.Uint64 // tail when a Push last found the queue full (see pause.streaming)
+	_          cacheline.Pad
 
 	// Read-only after NewMPMC, and read on every operation.
 	slots     []slot[T]
@@ -168,6 +171,12 @@ const (
 	resultFailed               // full (push) or empty (pop)
 	resultClosed               // closed (push), or closed and drained (pop)
 )
+
+// movedPast reports whether position p has moved more than one place on
+// from last (p is neither last nor the one after it).
+func (q *MPMC[T]) movedPast(last, p uint64) bool {
+	return p != last && p != q.next(last)
+}
 
 // next returns the position after p (p carries no closed bit).
 func (q *MPMC[T]) next(p uint64) uint64 {
@@ -644,8 +653,8 @@ func (q *MPMC[T]) canPop() bool {
 // not pushed. A ctx that is already done fails the call even if there is
 // room; use TryPush not to wait.
 //
-// A waiting Push yields a few times and then parks: it uses no CPU while
-// the queue stays full.
+// A waiting Push yields a few times and then parks (at once in a stream:
+// see the package doc): it uses no CPU while the queue stays full.
 func (q *MPMC[T]) Push(ctx context.Context, v T) error {
 	if ctx.Err() != nil {
 		q.checkInit() // misuse first: a done ctx must not hide it
@@ -658,6 +667,13 @@ func (q *MPMC[T]) Push(ctx context.Context, v T) error {
 			return nil
 		case resultClosed:
 			return ErrClosed
+		}
+		if b.first() { // full: a stream if pushes moved tail more than one place since the last wait
+			tail := q.tail.Load()
+			if q.movedPast(q.pushWaitAt.Load(), tail) {
+				b.streaming()
+			}
+			relstore.Uint64(&q.pushWaitAt, tail) // a hint: racing waits may overwrite it
 		}
 		if b.waitUntil(q.slotFree) {
 			continue
@@ -674,8 +690,8 @@ func (q *MPMC[T]) Push(ctx context.Context, v T) error {
 // (errors.Is(err, ctx.Err())) and removes nothing. A ctx that is already done
 // fails the call even if an item is waiting; use TryPop not to wait.
 //
-// A waiting Pop yields a few times and then parks: it uses no CPU while
-// the queue stays empty.
+// A waiting Pop yields a few times and then parks (at once in a stream:
+// see the package doc): it uses no CPU while the queue stays empty.
 func (q *MPMC[T]) Pop(ctx context.Context) (T, error) {
 	var zero T
 	if ctx.Err() != nil {
@@ -690,6 +706,13 @@ func (q *MPMC[T]) Pop(ctx context.Context) (T, error) {
 			return v, nil
 		case resultClosed:
 			return zero, ErrClosed
+		}
+		if b.first() { // empty: a stream if pops moved head more than one place since the last wait
+			head := q.head.Load()
+			if q.movedPast(q.popWaitAt.Load(), head) {
+				b.streaming()
+			}
+			relstore.Uint64(&q.popWaitAt, head) // a hint: racing waits may overwrite it
 		}
 		if b.waitUntil(q.slotFull) {
 			continue

@@ -116,16 +116,18 @@ type SPSC[T any] struct {
 	_ cacheline.Pad
 
 	// Consumer side.
-	head      atomic.Uint64 // items popped; stored by the consumer only
-	headIdx   uint64        // head % cap
-	tailCache uint64        // the consumer's last view of tail (TryPopN only)
+	head       atomic.Uint64 // items popped; stored by the consumer only
+	headIdx    uint64        // head % cap
+	tailCache  uint64        // the consumer's last view of tail (TryPopN only)
+	headAtWait uint64        // head when Pop last found the queue empty (see pause.streaming)
 
 	_ cacheline.Pad
 
 	// Producer side.
-	tail      atomic.Uint64 // items pushed; stored by the producer only
-	tailIdx   uint64        // tail % cap
-	headCache uint64        // the producer's last view of head (TryPushN only)
+	tail       atomic.Uint64 // items pushed; stored by the producer only
+	tailIdx    uint64        // tail % cap
+	headCache  uint64        // the producer's last view of head (TryPushN only)
+	tailAtWait uint64        // tail when Push last found the queue full (see pause.streaming)
 
 	_ cacheline.Pad
 
@@ -472,7 +474,7 @@ func (q *SPSC[T]) canPop() bool {
 // error (errors.Is(err, ctx.Err())) if ctx ends first, in which case v was
 // not pushed. A ctx that is already done fails the call even if there is
 // room. Only the producer may call it. A waiting Push yields a few times
-// and then parks.
+// and then parks (at once in a stream: see the package doc).
 func (q *SPSC[T]) Push(ctx context.Context, v T) error {
 	// Push and Pop repeat MPMC's loops rather than share a helper that
 	// takes the try operation as a func value: the indirect call and the
@@ -490,6 +492,13 @@ func (q *SPSC[T]) Push(ctx context.Context, v T) error {
 		case resultClosed:
 			return ErrClosed
 		}
+		if b.first() { // full: a stream if it pushed more than one item since its last wait
+			tail := q.tail.Load()
+			if tail-q.tailAtWait > 1 {
+				b.streaming()
+			}
+			q.tailAtWait = tail
+		}
 		if b.wait() {
 			continue
 		}
@@ -504,7 +513,8 @@ func (q *SPSC[T]) Push(ctx context.Context, v T) error {
 // then ErrClosed. If ctx ends first it returns the ctx error
 // (errors.Is(err, ctx.Err())) and removes nothing. A ctx that is already done
 // fails the call even if an item is waiting. Only the consumer may call it.
-// A waiting Pop yields a few times and then parks.
+// A waiting Pop yields a few times and then parks (at once in a stream:
+// see the package doc).
 func (q *SPSC[T]) Pop(ctx context.Context) (T, error) {
 	var zero T
 	if ctx.Err() != nil {
@@ -519,6 +529,13 @@ func (q *SPSC[T]) Pop(ctx context.Context) (T, error) {
 			return v, nil
 		case resultClosed:
 			return zero, ErrClosed
+		}
+		if b.first() { // empty: a stream if it popped more than one item since its last wait
+			head := q.head.Load()
+			if head-q.headAtWait > 1 {
+				b.streaming()
+			}
+			q.headAtWait = head
 		}
 		if b.wait() {
 			continue

@@ -139,8 +139,9 @@ func (w *waiters) wakeAll() {
 // pause is the bounded wait of a blocking Push or Pop between a failed try
 // and parking: it yields the processor up to backoff.ParkYields times, the
 // caller retrying after each (wait) or once a poll says a retry would
-// succeed (waitUntil), and then tells the caller to park. The zero value
-// is ready; it lives on the caller's stack.
+// succeed (waitUntil), and then tells the caller to park; in a stream it
+// tells the caller to park at once (see streaming). The zero value is
+// ready; it lives on the caller's stack.
 //
 // It never busy-spins. A spin only pays when the goroutine that will make
 // progress is running on another core at that moment; when it is not (one
@@ -156,7 +157,39 @@ func (w *waiters) wakeAll() {
 // yields made no clear difference, 16 was slower. In the streaming
 // benchmarks, where parks are rare, the choice made no difference.
 type pause struct {
-	yields int
+	yields  int
+	checked bool // first has run
+}
+
+// first reports true the first time it is called on p, so that a blocking
+// call checks for a stream (see streaming) once per wait.
+func (p *pause) first() bool {
+	if p.checked {
+		return false
+	}
+	p.checked = true
+	return true
+}
+
+// streaming makes the wait park at once, without yielding. A blocking call
+// calls it when more than one item has moved through its side of the queue
+// since that side last had to wait.
+//
+// A side that moved several items between two waits is in a stream: the
+// other side is slower, and each time this one catches up it finds the
+// queue empty (or full) again. Yielding retries as soon as the other side
+// has moved one more item, so the two chase each other slot by slot and
+// move the slots' cache lines between their cores on nearly every item,
+// and each yield is a trip through the scheduler; parked, this side lets
+// the other run ahead and wakes to a batch. A side that moved one item
+// since its last wait is in a ping-pong, where the reply comes within a
+// few yields and a park and a wake would cost more. Measured on the Turin
+// host (see BENCHMARKS.md, "Streams park at once"): parking at once
+// always made a stream at 2 CPUs 35-47% faster and a ping-pong 2.2-2.9x
+// slower; parking at once in streams only kept the first and not the
+// second.
+func (p *pause) streaming() {
+	p.yields = backoff.ParkYields
 }
 
 // wait yields once and reports true, or reports false when the caller
