@@ -14,7 +14,7 @@
 //
 //	TryPush(v) bool, TryPop() (v, bool)      never wait
 //	TryPushN(vs) int, TryPopN(dst) int       batches: a few atomics for many items
-//	Push(ctx, v) error, Pop(ctx) (v, error)   wait: yield a few times, then park
+//	Push(ctx, v) error, Pop(ctx) (v, error)   wait: yield a few times (not in a stream), then park
 //	Close(), Len(), Cap()
 //
 // There is no separate multi-producer single-consumer type: with one
@@ -51,10 +51,10 @@
 // CPU. It never busy-spins. A call that finds its side has moved more
 // than one item since its side last waited is in a stream, where the
 // other side is the slower one, and parks at once: yielding there makes
-// the two sides chase each other slot by slot across their cores, and
-// parked it wakes to a batch (a stream at 2 CPUs 26% faster on SPSC and
-// 41% on MPMC, a ping-pong unchanged; see BENCHMARKS.md, "Streams park at
-// once"). Between yields, MPMC's Push and Pop look only
+// the two sides chase each other slot by slot across their cores, while
+// parked it lets the other side run ahead (a stream at 2 CPUs took 26%
+// less time on SPSC and 41% less on MPMC, a ping-pong the same; see
+// BENCHMARKS.md, "Streams park at once"). Between yields, MPMC's Push and Pop look only
 // at the slot they would use next and retry once it is ready: a full retry
 // reads the other side's index too, and each such read takes that index's
 // cache line from the core that writes it on every operation (one producer

@@ -152,8 +152,10 @@ func NewSPSC[T any](capacity int) *SPSC[T] {
 	slots := make([]slot[T], capacity)
 	// Each slot free for item i: 0, 2, 4, ... Plain stores where
 	// publishRun has them: nobody else has the ring yet, and whatever
-	// hands it over synchronizes.
-	publishRun(slots, 0)
+	// hands it over synchronizes. A chunk at a time, as in NewMPMC.
+	for i := 0; i < len(slots); i += initChunk {
+		publishRun(slots[i:min(i+initChunk, len(slots))], 2*uint64(i))
+	}
 	return &SPSC[T]{
 		slots:       slots,
 		cap:         uint64(capacity),

@@ -6,10 +6,11 @@ import "unsafe"
 
 // publishStamps stores first, first+1, ... into the stamps of run, in
 // order (MPMC's stamps go up by one from slot to slot). It is a batch's
-// publication (TryPushN) or release (TryPopN), and NewMPMC's first
-// stamps: the slots' values are written before it, and each stamp store
-// must be a release store, which on amd64 a plain MOV is (stores are not
-// reordered with earlier stores or loads). One call stores a run, and
+// publication (TryPushN) or release (TryPopN): the slots' values are
+// written before it, and each stamp store must be a release store, which
+// on amd64 a plain MOV is (stores are not reordered with earlier stores or
+// loads). NewMPMC uses it too, for speed alone: its first stamps follow
+// no values, and nobody else has the ring yet. One call stores a run, and
 // only its last store is an XCHG, a
 // full fence before notify's load of the parked count (a batch that wraps
 // around the array makes two calls, and two XCHGs). (A parker re-checks head
@@ -33,7 +34,7 @@ func publishStamps[T any](run []slot[T], first uint64) {
 // but the last store is a plain MOV too: SPSC's TryPushN follows it with
 // a compare-and-swap of its own, and TryPopN, which releases its slots
 // with it, with its first slot's stamp and a store of head. NewSPSC
-// stores its first stamps with it too.
+// stores its first stamps with it too, for speed alone.
 func publishRun[T any](run []slot[T], first uint64) {
 	if len(run) == 0 {
 		return

@@ -154,15 +154,17 @@ func (w *waiters) wakeAll() {
 // yields only, 1.0-3.5 µs when the wait first spun through backoff.Snooze's
 // spin steps, 4.7-6.0 µs when it parked at once (every park allocates a
 // waitq record), and 500-760 ns through a pair of channels; 2, 4 or 8
-// yields made no clear difference, 16 was slower. In the streaming
-// benchmarks, where parks are rare, the choice made no difference.
+// yields made no clear difference, 16 was slower. (In the streaming
+// benchmarks the choice made no difference then; since, a stream parks at
+// once: see streaming.)
 type pause struct {
 	yields  int
 	checked bool // first has run
 }
 
 // first reports true the first time it is called on p, so that a blocking
-// call checks for a stream (see streaming) once per wait.
+// call checks for a stream (see streaming) once per call, at its first
+// wait.
 func (p *pause) first() bool {
 	if p.checked {
 		return false
@@ -181,13 +183,18 @@ func (p *pause) first() bool {
 // has moved one more item, so the two chase each other slot by slot and
 // move the slots' cache lines between their cores on nearly every item,
 // and each yield is a trip through the scheduler; parked, this side lets
-// the other run ahead and wakes to a batch. A side that moved one item
+// the other run ahead (the other wakes it at its next operation, and it
+// finds several items, or several free slots, by the time it runs). A
+// side that moved one item
 // since its last wait is in a ping-pong, where the reply comes within a
 // few yields and a park and a wake would cost more. Measured on the Turin
 // host (see BENCHMARKS.md, "Streams park at once"): parking at once
-// always made a stream at 2 CPUs 35-47% faster and a ping-pong 2.2-2.9x
-// slower; parking at once in streams only kept the first and not the
-// second.
+// always took 35-47% off a stream's time at 2 CPUs and made a ping-pong
+// 2.2-2.9x slower; parking at once in streams only kept the first and not
+// the second. The count is the side's, not the caller's: with several
+// goroutines on one side of an MPMC, each doing its own ping-pong, the
+// side moves several items between one caller's waits, and they park at
+// once (no benchmark covers that yet).
 func (p *pause) streaming() {
 	p.yields = backoff.ParkYields
 }
