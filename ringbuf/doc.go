@@ -48,20 +48,20 @@
 // yields the processor a few times (which hands the processor straight to
 // the goroutine it is waiting for when that one is runnable), and then
 // parks on a wait queue, so a goroutine waiting on an idle queue uses no
-// CPU. It never busy-spins. A call that finds its side has moved more
-// than one item since its side last waited is in a stream, where the
-// other side is the slower one, and parks at once: yielding there makes
-// the two sides chase each other slot by slot across their cores, while
-// parked it lets the other side run ahead (a stream at 2 CPUs took 26%
-// less time on SPSC and 41% less on MPMC, a ping-pong the same; see
-// BENCHMARKS.md, "Streams park at once"). Between yields, MPMC's Push and Pop look only
-// at the slot they would use next and retry once it is ready: a full retry
-// reads the other side's index too, and each such read takes that index's
-// cache line from the core that writes it on every operation (one producer
-// and one consumer at 2 CPUs, in the package benchmark: 93.5 ns an item
-// that way, 47.6 this way; a channel about 57). The lock-free fast paths
-// pay one extra atomic load to learn whether anybody is parked; only then
-// do they take the wait-queue lock to wake one. Both follow the module's
+// CPU. It never busy-spins. A call that finds its side has moved more than
+// one item since its side last waited is in a stream, where the other side
+// is the slower one, and parks at once: yielding there makes the two sides
+// chase each other slot by slot across their cores, while parked it lets
+// the other side run ahead (a stream at 2 CPUs took 26% less time on SPSC
+// and 41% less on MPMC, a ping-pong the same; see BENCHMARKS.md, "Streams
+// park at once"). Between yields, MPMC's Push and Pop look only at the slot
+// they would use next and retry once it is ready: a full retry reads the
+// other side's index too, and each such read takes that index's cache line
+// from the core that writes it on every operation (one producer and one
+// consumer at 2 CPUs, in the package benchmark: 93.5 ns an item that way,
+// 47.6 this way; a channel about 57). The lock-free fast paths pay one
+// extra atomic load to learn whether anybody is parked; only then do they
+// take the wait-queue lock to wake one. Both follow the module's
 // cancellation contract: a ctx that is already done fails the call, a
 // failed call leaves the queue as if it had never been made and returns an
 // error for which errors.Is(err, ctx.Err()) holds, and a wake that races
@@ -100,38 +100,37 @@
 // An uncontended TryPush plus TryPop on amd64 is two locked instructions on
 // MPMC, the two claims' compare-and-swaps, and two on SPSC, the push's
 // compare-and-swap and the pop's store of head; the other stores (MPMC's
-// publication and release of the slot, SPSC's release of the slot and
-// count of tail) are plain release stores, a few lines of assembly (Go's
-// atomic stores are all locked instructions there). Elsewhere, and in race
-// builds, those are atomic stores: four locked instructions on each. A
-// buffered channel
-// takes its lock for each operation. On the 2-core CI machine, with four,
-// that came to about 14 ns per item for MPMC and 9 to 11 for SPSC, against
-// 30 to 120 for a channel (the machine was shared and the figures move
-// with its load; see bench_test.go); on a machine where a locked
-// instruction costs about 6 ns the release stores took 30% off MPMC and
-// 16% off SPSC, and SPSC's second one, with a producer that waits at a
-// full queue on its slot's stamp instead of the consumer's head, 8-24%
-// more. An MPMC batch claims its slots with one compare-and-swap per side.
-// SPSC's TryPushN writes its stamps with plain stores (on amd64 without
-// -race; atomic stores elsewhere) and publishes them with one
-// compare-and-swap, and its TryPopN releases its slots the same way and
-// counts them with one store of head, so 16 items cost a quarter of 16
-// single operations or less (0.14 on that machine). MPMC's batches claim by count (the room or the items
-// between head and tail), then write or read each slot once its stamp shows
-// it ready, and still store each slot's stamp on both sides: on amd64 with
-// plain stores and one locked exchange at the end (a few lines of assembly:
-// Go's atomic stores are all locked instructions there), elsewhere and in
-// race builds with an atomic store per slot. They cost about 0.3 of the
-// single operations (package benchmark; 0.4 before they claimed by count),
-// and 0.13 on a machine whose locked instructions cost more (about 6 ns
-// each). Batches of items that hold no pointers do not zero the slots they
-// empty: zeroing only lets the garbage collector free what an item
-// referenced, and it was a quarter of a batch's stores. Len is three atomic
-// loads (tail, head, tail again: the length at one instant). The blocking
-// layer costs nothing until a goroutine parks; a park and a wake cost a few
-// hundred nanoseconds, and allocate nothing unless the ctx can end (then a
-// channel to select on).
+// publication and release of the slot, SPSC's release of the slot and count
+// of tail) are plain release stores, a few lines of assembly (Go's atomic
+// stores are all locked instructions there). Elsewhere, and in race builds,
+// those are atomic stores: four locked instructions on each. A buffered
+// channel takes its lock for each operation. On the 2-core CI machine, with
+// four, that came to about 14 ns per item for MPMC and 9 to 11 for SPSC,
+// against 30 to 120 for a channel (the machine was shared and the figures
+// move with its load; see bench_test.go); on a machine where a locked
+// instruction costs about 6 ns the release stores took 30% off MPMC and 16%
+// off SPSC, and SPSC's second one, with a producer that waits at a full
+// queue on its slot's stamp instead of the consumer's head, 8-24% more. An
+// MPMC batch claims its slots with one compare-and-swap per side. SPSC's
+// TryPushN writes its stamps with plain stores (on amd64 without -race;
+// atomic stores elsewhere) and publishes them with one compare-and-swap,
+// and its TryPopN releases its slots the same way and counts them with one
+// store of head, so 16 items cost a quarter of 16 single operations or less
+// (0.14 on that machine). MPMC's batches claim by count (the room or the
+// items between head and tail), then write or read each slot once its stamp
+// shows it ready, and still store each slot's stamp on both sides: on amd64
+// with plain stores and one locked exchange at the end (a few lines of
+// assembly: Go's atomic stores are all locked instructions there),
+// elsewhere and in race builds with an atomic store per slot. They cost
+// about 0.3 of the single operations (package benchmark; 0.4 before they
+// claimed by count), and 0.13 on a machine whose locked instructions cost
+// more (about 6 ns each). Batches of items that hold no pointers do not
+// zero the slots they empty: zeroing only lets the garbage collector free
+// what an item referenced, and it was a quarter of a batch's stores. Len is
+// three atomic loads (tail, head, tail again: the length at one instant).
+// The blocking layer costs nothing until a goroutine parks; a park and a
+// wake cost a few hundred nanoseconds, and allocate nothing unless the ctx
+// can end (then a channel to select on).
 //
 // Neighbouring slots share cache lines (Go cannot pad an array element by
 // the size of a type parameter), so a consumer and a producer working one

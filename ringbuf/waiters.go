@@ -181,19 +181,18 @@ func (p *pause) first() bool {
 // other side is slower, and each time this one catches up it finds the
 // queue empty (or full) again. Yielding retries as soon as the other side
 // has moved one more item, so the two chase each other slot by slot and
-// move the slots' cache lines between their cores on nearly every item,
-// and each yield is a trip through the scheduler; parked, this side lets
-// the other run ahead (the other wakes it at its next operation, and it
-// finds several items, or several free slots, by the time it runs). A
-// side that moved one item
-// since its last wait is in a ping-pong, where the reply comes within a
-// few yields and a park and a wake would cost more. Measured on the Turin
-// host (see BENCHMARKS.md, "Streams park at once"): parking at once
-// always took 35-47% off a stream's time at 2 CPUs and made a ping-pong
-// 2.2-2.9x slower; parking at once in streams only kept the first and not
-// the second. The count is the side's, not the caller's: with several
-// goroutines on one side of an MPMC, each doing its own ping-pong, the
-// side moves several items between one caller's waits, and they park at
+// move the slots' cache lines between their cores on nearly every item, and
+// each yield is a trip through the scheduler; parked, this side lets the
+// other run ahead (the other wakes it at its next operation, and it finds
+// several items, or several free slots, by the time it runs). A side that
+// moved one item since its last wait is in a ping-pong, where the reply
+// comes within a few yields and a park and a wake would cost more. Measured
+// on the Turin host (see BENCHMARKS.md, "Streams park at once"): parking at
+// once always took 35-47% off a stream's time at 2 CPUs and made a
+// ping-pong 2.2-2.9x slower; parking at once in streams only kept the first
+// and not the second. The count is the side's, not the caller's: with
+// several goroutines on one side of an MPMC, each doing its own ping-pong,
+// the side moves several items between one caller's waits, and they park at
 // once (no benchmark covers that yet).
 func (p *pause) streaming() {
 	p.yields = backoff.ParkYields
